@@ -1,0 +1,28 @@
+import type { ChargerEvent } from '../ocpp/events.js';
+
+/** One event at its place in a partition. */
+export interface LogEntry {
+  readonly offset: number;
+  readonly event: ChargerEvent;
+}
+
+/** Called with one partition's next batch, in order; one call in flight per partition. */
+export type BatchHandler = (partition: number, entries: readonly LogEntry[]) => Promise<void>;
+
+/**
+ * The bus between gateways and processors. The embedded log and Kafka implement the same
+ * interface, so nothing before or after the bus knows which one runs.
+ */
+export interface Bus {
+  readonly partitions: number;
+  /**
+   * Appends an event to its connector's partition. Resolves once the event is durable: only
+   * then may the charger be acknowledged. Rejects if it could not be made durable.
+   */
+  publish(event: ChargerEvent): Promise<void>;
+  /** Delivers batches to the processor; the handler's promise settles after the sink stored them. */
+  consume(handler: BatchHandler): Promise<void>;
+  /** Events accepted but not yet handled, for /readyz and backpressure. */
+  lag(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,311 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { ChargestreamError } from '../lib/errors.js';
+import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
+import type { BatchHandler, Bus, LogEntry } from './bus.js';
+import { partitionFor } from './partitioner.js';
+
+export interface EmbeddedLogOptions {
+  readonly partitions: number;
+  /** fdatasync each group commit before acknowledging. */
+  readonly fsync: boolean;
+  /** Most events handed to the processor in one batch. */
+  readonly batchSize: number;
+  /** Events accepted but not handled before publishers wait (backpressure to the gateway). */
+  readonly maxLag?: number;
+  /** Size at which the active segment is rolled. */
+  readonly segmentBytes?: number;
+}
+
+/**
+ * The in-process partitioned log of the embedded deployment: Kafka's role in one process.
+ *
+ * Appends are group-committed: every event published while a write is in flight goes into
+ * the next record, one write (and one fdatasync) for all of them, so the cost of durability
+ * is paid per record, not per event. A record holds events of any partitions; each event
+ * carries its partition and its offset in that partition, so a restart replays each
+ * partition from the offset the store committed.
+ *
+ * Segment file layout, one record after another:
+ *
+ *   ┌────────────┬────────────┬───────────────────────────────────────────┐
+ *   │ length u32 │ crc32  u32 │ msgpack [[partition, offset, event], …]   │
+ *   └────────────┴────────────┴───────────────────────────────────────────┘
+ *
+ * A torn record at the tail (a crash mid-write) fails its CRC and ends the replay of that
+ * segment; it was never acknowledged. Segments whose events are all committed are deleted.
+ */
+export class EmbeddedLog implements Bus {
+  readonly partitions: number;
+  readonly #dir: string;
+  readonly #options: Required<EmbeddedLogOptions>;
+  readonly #packr = new Packr({ useRecords: false, moreTypes: false });
+  readonly #next: number[];
+  readonly #committed: number[];
+  readonly #queues: Array<{ entries: LogEntry[]; head: number; busy: boolean }>;
+  readonly #segments: Segment[] = [];
+  #active: { handle: FileHandle; segment: Segment; bytes: number } | null = null;
+  #pending: Array<[number, number, ChargerEvent]> = [];
+  #pendingWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  #writing = false;
+  #handler: BatchHandler | null = null;
+  #lag = 0;
+  #capacityWaiters: Array<() => void> = [];
+  #closed = false;
+  #failure: Error | null = null;
+
+  private constructor(
+    dir: string,
+    options: Required<EmbeddedLogOptions>,
+    committed: readonly number[],
+  ) {
+    this.#dir = dir;
+    this.#options = options;
+    this.partitions = options.partitions;
+    this.#committed = [...committed];
+    this.#next = [...committed];
+    this.#queues = Array.from({ length: options.partitions }, () => ({
+      entries: [],
+      head: 0,
+      busy: false,
+    }));
+  }
+
+  /**
+   * Opens the log in `dir` and queues, for each partition, every stored event at or after
+   * `committed` (the next offset the store has not seen).
+   */
+  static async open(
+    dir: string,
+    options: EmbeddedLogOptions,
+    committed: ReadonlyMap<number, number>,
+  ): Promise<EmbeddedLog> {
+    mkdirSync(dir, { recursive: true });
+    checkMeta(dir, options.partitions);
+    const full: Required<EmbeddedLogOptions> = {
+      maxLag: 200_000,
+      segmentBytes: 64 * 1024 * 1024,
+      ...options,
+    };
+    const log = new EmbeddedLog(
+      dir,
+      full,
+      Array.from({ length: options.partitions }, (_, p) => committed.get(p) ?? 0),
+    );
+    log.#replay();
+    await log.#roll();
+    return log;
+  }
+
+  publish(event: ChargerEvent): Promise<void> {
+    if (this.#closed)
+      return Promise.reject(new ChargestreamError('BUS_CLOSED', 'the embedded log is closed'));
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#lag >= this.#options.maxLag) {
+      return new Promise<void>((resolve) => this.#capacityWaiters.push(resolve)).then(() =>
+        this.publish(event),
+      );
+    }
+    const partition = partitionFor(
+      connectorKey(event.chargerId, event.connectorId),
+      this.partitions,
+    );
+    const offset = this.#next[partition]!;
+    this.#next[partition] = offset + 1;
+    this.#lag += 1;
+    this.#pending.push([partition, offset, event]);
+    const done = new Promise<void>((resolve, reject) =>
+      this.#pendingWaiters.push({ resolve, reject }),
+    );
+    if (!this.#writing) {
+      this.#writing = true;
+      // Let the other frames of this event-loop turn join the same record.
+      setImmediate(() => void this.#flush());
+    }
+    return done;
+  }
+
+  consume(handler: BatchHandler): Promise<void> {
+    this.#handler = handler;
+    for (let p = 0; p < this.partitions; p++) this.#drive(p);
+    return Promise.resolve();
+  }
+
+  lag(): number {
+    return this.#lag;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#writing) await new Promise((r) => setTimeout(r, 1));
+    await this.#active?.handle.close();
+    this.#active = null;
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const records = this.#pending;
+      const waiters = this.#pendingWaiters;
+      this.#pending = [];
+      this.#pendingWaiters = [];
+      try {
+        await this.#write(records);
+      } catch (cause) {
+        const error = new ChargestreamError('BUS_CLOSED', 'the embedded log could not be written', {
+          retriable: true,
+          cause,
+        });
+        this.#failure = error;
+        for (const w of waiters) w.reject(error);
+        continue;
+      }
+      for (const [partition, offset, event] of records) {
+        this.#queues[partition]!.entries.push({ offset, event });
+      }
+      for (const w of waiters) w.resolve();
+      for (const [partition] of records) this.#drive(partition);
+    }
+    this.#writing = false;
+  }
+
+  async #write(records: ReadonlyArray<[number, number, ChargerEvent]>): Promise<void> {
+    const body = this.#packr.pack(records);
+    const header = Buffer.allocUnsafe(8);
+    header.writeUInt32LE(body.length, 0);
+    header.writeUInt32LE(crc32(body), 4);
+    let active = this.#active;
+    if (active === null || active.bytes >= this.#options.segmentBytes) {
+      await this.#roll();
+      active = this.#active!;
+    }
+    await active.handle.writev([header, body]);
+    if (this.#options.fsync) await active.handle.datasync();
+    active.bytes += header.length + body.length;
+    for (const [partition, offset] of records) {
+      const max = active.segment.maxOffsets;
+      max[partition] = Math.max(max[partition] ?? -1, offset);
+    }
+  }
+
+  /** Hands the partition's next batch to the handler unless one is in flight. */
+  #drive(partition: number): void {
+    const queue = this.#queues[partition]!;
+    const handler = this.#handler;
+    if (handler === null || queue.busy || queue.head >= queue.entries.length) return;
+    const end = Math.min(queue.entries.length, queue.head + this.#options.batchSize);
+    const batch = queue.entries.slice(queue.head, end);
+    queue.head = end;
+    if (queue.head > 4096 && queue.head * 2 > queue.entries.length) {
+      queue.entries = queue.entries.slice(queue.head);
+      queue.head = 0;
+    }
+    queue.busy = true;
+    handler(partition, batch).then(
+      () => {
+        queue.busy = false;
+        this.#committed[partition] = batch[batch.length - 1]!.offset + 1;
+        this.#release(batch.length);
+        this.#retire();
+        this.#drive(partition);
+      },
+      () => {
+        // The handler retries store failures itself; a rejection means it is shutting down.
+        // The batch stays uncommitted and is replayed at the next start.
+        queue.busy = false;
+      },
+    );
+  }
+
+  #release(count: number): void {
+    this.#lag -= count;
+    while (this.#lag < this.#options.maxLag && this.#capacityWaiters.length > 0)
+      this.#capacityWaiters.shift()!();
+  }
+
+  /** Deletes segments all of whose events the store has committed. */
+  #retire(): void {
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0]!;
+      const done = oldest.maxOffsets.every(
+        (max, p) => max === undefined || max < this.#committed[p]!,
+      );
+      if (!done) return;
+      rmSync(oldest.path, { force: true });
+      this.#segments.shift();
+    }
+  }
+
+  async #roll(): Promise<void> {
+    const sequence = (this.#segments.at(-1)?.sequence ?? 0) + 1;
+    const path = join(this.#dir, `${String(sequence).padStart(12, '0')}.seg`);
+    const segment: Segment = { sequence, path, maxOffsets: [] };
+    const handle = await open(path, 'a');
+    await this.#active?.handle.close();
+    this.#segments.push(segment);
+    this.#active = { handle, segment, bytes: 0 };
+  }
+
+  /** Reads every segment, queues uncommitted events, and learns each partition's next offset. */
+  #replay(): void {
+    const files = readdirSync(this.#dir)
+      .filter((f) => f.endsWith('.seg'))
+      .sort();
+    for (const file of files) {
+      const path = join(this.#dir, file);
+      const segment: Segment = { sequence: Number.parseInt(file, 10), path, maxOffsets: [] };
+      const data = readFileSync(path);
+      let at = 0;
+      while (at + 8 <= data.length) {
+        const length = data.readUInt32LE(at);
+        const body = data.subarray(at + 8, at + 8 + length);
+        if (body.length < length || crc32(body) !== data.readUInt32LE(at + 4)) break;
+        const records = this.#packr.unpack(body) as Array<[number, number, ChargerEvent]>;
+        for (const [partition, offset, event] of records) {
+          if (partition >= this.partitions) {
+            throw new ChargestreamError(
+              'LOG_CORRUPT',
+              `${path}: event of partition ${partition}, log has ${this.partitions}`,
+            );
+          }
+          segment.maxOffsets[partition] = Math.max(segment.maxOffsets[partition] ?? -1, offset);
+          this.#next[partition] = Math.max(this.#next[partition]!, offset + 1);
+          if (offset >= this.#committed[partition]!) {
+            this.#queues[partition]!.entries.push({ offset, event });
+            this.#lag += 1;
+          }
+        }
+        at += 8 + length;
+      }
+      this.#segments.push(segment);
+    }
+    this.#retire();
+  }
+}
+
+interface Segment {
+  readonly sequence: number;
+  readonly path: string;
+  /** Highest offset per partition written to this segment. */
+  readonly maxOffsets: Array<number | undefined>;
+}
+
+/** The partition count is fixed for a log: changing it would move connectors between partitions. */
+function checkMeta(dir: string, partitions: number): void {
+  const path = join(dir, 'meta.json');
+  let meta: { partitions?: number } | null = null;
+  try {
+    meta = JSON.parse(readFileSync(path, 'utf8')) as { partitions?: number };
+  } catch {
+    writeFileSync(path, JSON.stringify({ partitions }));
+    return;
+  }
+  if (meta.partitions !== partitions) {
+    throw new ChargestreamError(
+      'CONFIG_INVALID',
+      `--partitions: the embedded log in ${dir} has ${String(meta.partitions)} partitions, not ${partitions}`,
+    );
+  }
+}

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { ChargestreamError } from '../lib/errors.js';
+import { demoNetwork } from './demo-network.js';
+import { loadNetworkFile, parseNetwork, type Network } from './network.js';
+
+export type Role = 'all' | 'gateway' | 'processor' | 'api';
+
+/** Everything the engine runs with, validated once and frozen; passed down explicitly. */
+export interface EngineConfig {
+  readonly host: string;
+  readonly ocppPort: number;
+  readonly apiPort: number;
+  readonly dataDir: string;
+  readonly role: Role;
+  readonly networkFile: string | null;
+  readonly network: Network;
+  /** Set when the built-in demo network is used: its freshly made admin key. */
+  readonly demoApiKey: string | null;
+  readonly kafka: string | null;
+  readonly clickhouse: string | null;
+  /** Partitions of the embedded log (the Kafka topic's count in distributed mode). */
+  readonly partitions: number;
+  /** Piscina worker threads. */
+  readonly workers: number;
+  /** Most events one worker task carries. */
+  readonly batchSize: number;
+  /** fdatasync the embedded log before acknowledging (off: a crash of the OS, not of the process, may lose acks). */
+  readonly fsync: boolean;
+  readonly logLevel: string;
+}
+
+/** One option: its flag, its environment variable, its default. */
+interface Option<T> {
+  flag: string;
+  env: string;
+  parse: (text: string, name: string) => T;
+  fallback: T;
+}
+
+const port = (text: string, name: string): number => integer(text, name, 0, 65_535);
+const positive = (max: number) => (text: string, name: string) => integer(text, name, 1, max);
+const str = (text: string): string => text;
+const bool = (text: string, name: string): boolean => {
+  if (/^(1|true|yes|on)$/i.test(text)) return true;
+  if (/^(0|false|no|off)$/i.test(text)) return false;
+  throw invalid(name, `must be true or false, got "${text}"`);
+};
+
+function integer(text: string, name: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw invalid(name, `must be a whole number from ${min} to ${max}, got "${text}"`);
+  }
+  return value;
+}
+
+function invalid(name: string, why: string): ChargestreamError {
+  return new ChargestreamError('CONFIG_INVALID', `${name}: ${why}`);
+}
+
+const OPTIONS = {
+  host: { flag: '--host', env: 'CHARGESTREAM_HOST', parse: str, fallback: '0.0.0.0' },
+  ocppPort: { flag: '--ocpp-port', env: 'CHARGESTREAM_OCPP_PORT', parse: port, fallback: 8180 },
+  apiPort: { flag: '--api-port', env: 'CHARGESTREAM_API_PORT', parse: port, fallback: 8181 },
+  data: { flag: '--data', env: 'CHARGESTREAM_DATA', parse: str, fallback: './data' },
+  config: { flag: '--config', env: 'CHARGESTREAM_CONFIG', parse: str, fallback: '' },
+  role: {
+    flag: '--role',
+    env: 'CHARGESTREAM_ROLE',
+    parse: (text: string, name: string): Role => {
+      if (text === 'all' || text === 'gateway' || text === 'processor' || text === 'api')
+        return text;
+      throw invalid(name, `must be one of all, gateway, processor, api, got "${text}"`);
+    },
+    fallback: 'all' as Role,
+  },
+  kafka: { flag: '--kafka', env: 'CHARGESTREAM_KAFKA', parse: str, fallback: '' },
+  clickhouse: { flag: '--clickhouse', env: 'CHARGESTREAM_CLICKHOUSE', parse: str, fallback: '' },
+  partitions: {
+    flag: '--partitions',
+    env: 'CHARGESTREAM_PARTITIONS',
+    parse: positive(4096),
+    fallback: 16,
+  },
+  workers: {
+    flag: '--workers',
+    env: 'CHARGESTREAM_WORKERS',
+    parse: positive(256),
+    fallback: Math.max(1, availableParallelism() - 1),
+  },
+  batchSize: {
+    flag: '--batch-size',
+    env: 'CHARGESTREAM_BATCH_SIZE',
+    parse: positive(100_000),
+    fallback: 1000,
+  },
+  fsync: { flag: '--fsync', env: 'CHARGESTREAM_FSYNC', parse: bool, fallback: true },
+  logLevel: { flag: '--log-level', env: 'CHARGESTREAM_LOG_LEVEL', parse: str, fallback: 'info' },
+} satisfies Record<string, Option<unknown>>;
+
+export type OptionName = keyof typeof OPTIONS;
+export type Flags = Partial<Record<OptionName, string>>;
+
+/** The flags every `start` takes, for the CLI to declare: [name, flag, env]. */
+export const START_OPTIONS = Object.entries(OPTIONS).map(([name, o]) => ({
+  name: name as OptionName,
+  flag: o.flag,
+  env: o.env,
+}));
+
+function pick<T>(option: Option<T>, flags: Flags, key: OptionName, env: NodeJS.ProcessEnv): T {
+  const fromFlag = flags[key];
+  if (fromFlag !== undefined) return option.parse(fromFlag, option.flag);
+  const fromEnv = env[option.env];
+  if (fromEnv !== undefined && fromEnv !== '') return option.parse(fromEnv, option.env);
+  return option.fallback;
+}
+
+/**
+ * Validates flags, environment and the network file into one frozen config. Flags win over
+ * the environment; `./network.yaml` is used when present and no file is named; without one,
+ * the built-in demo network. Every error names the flag, variable or field (exit code 2).
+ */
+export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const get = <K extends OptionName>(key: K) =>
+    pick(OPTIONS[key] as Option<ReturnType<(typeof OPTIONS)[K]['parse']>>, flags, key, env);
+
+  const named = get('config');
+  const networkFile =
+    named !== '' ? resolve(named) : existsSync('network.yaml') ? resolve('network.yaml') : null;
+  let network: Network;
+  let demoApiKey: string | null = null;
+  if (networkFile !== null) {
+    network = loadNetworkFile(networkFile);
+  } else {
+    const demo = demoNetwork();
+    network = parseNetwork(demo.network, 'built-in demo network');
+    demoApiKey = demo.apiKey;
+  }
+
+  return Object.freeze({
+    host: get('host'),
+    ocppPort: get('ocppPort'),
+    apiPort: get('apiPort'),
+    dataDir: resolve(get('data')),
+    role: get('role'),
+    networkFile,
+    network,
+    demoApiKey,
+    kafka: get('kafka') || null,
+    clickhouse: get('clickhouse') || null,
+    partitions: get('partitions'),
+    workers: get('workers'),
+    batchSize: get('batchSize'),
+    fsync: get('fsync'),
+    logLevel: get('logLevel'),
+  });
+}
+
+/** Only this module reads the environment; others ask it. */
+export function envValue(name: string): string | undefined {
+  return process.env[name];
+}

@@ -1,0 +1,58 @@
+import type { Charger, Customer, Network, RatePlan, Site, Tariff, Token } from './network.js';
+
+/** Lookups over a network, built once per config version (main thread and each worker). */
+export interface NetworkIndex {
+  readonly network: Network;
+  readonly chargers: ReadonlyMap<string, Charger>;
+  readonly sites: ReadonlyMap<string, Site>;
+  readonly tariffs: ReadonlyMap<string, Tariff>;
+  readonly ratePlans: ReadonlyMap<string, RatePlan>;
+  readonly customers: ReadonlyMap<string, Customer>;
+  readonly tokens: ReadonlyMap<string, Token>;
+}
+
+export function indexNetwork(network: Network): NetworkIndex {
+  const byId = <T extends { id: string }>(items: readonly T[]) =>
+    new Map(items.map((i) => [i.id, i]));
+  return {
+    network,
+    chargers: byId(network.chargers),
+    sites: byId(network.sites),
+    tariffs: byId(network.tariffs),
+    ratePlans: byId(network.ratePlans),
+    customers: byId(network.customers),
+    // OCPP idTags are case-insensitive in practice (RFID UIDs in hex); keys are upper-cased.
+    tokens: new Map(network.tokens.map((t) => [t.id.toUpperCase(), t])),
+  };
+}
+
+/** The configured max power of a connector, or the network's default for unknown ones. */
+export function maxPowerW(index: NetworkIndex, chargerId: string, connectorId: number): number {
+  const connector = index.chargers.get(chargerId)?.connectors.find((c) => c.id === connectorId);
+  return connector?.maxPowerW ?? index.network.settings.defaultMaxPowerW;
+}
+
+/**
+ * Tariff resolution (domain R3), most specific first: the customer's rate plan, the charger,
+ * the site, the network default. (Roaming platform and operator tariffs come with the
+ * rating engine.) Null when nothing applies: the session is free.
+ */
+export function resolveTariff(
+  index: NetworkIndex,
+  chargerId: string,
+  customerId: string,
+): Tariff | null {
+  const charger = index.chargers.get(chargerId);
+  const ratePlanId = index.customers.get(customerId)?.ratePlan;
+  const candidates = [
+    ratePlanId === undefined ? undefined : index.ratePlans.get(ratePlanId)?.tariff,
+    charger?.tariff,
+    charger === undefined ? undefined : index.sites.get(charger.site)?.tariff,
+    index.network.settings.defaultTariff,
+  ];
+  for (const id of candidates) {
+    const tariff = id === undefined ? undefined : index.tariffs.get(id);
+    if (tariff !== undefined) return tariff;
+  }
+  return null;
+}

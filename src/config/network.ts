@@ -1,0 +1,305 @@
+import { readFileSync } from 'node:fs';
+import type { ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { ChargestreamError } from '../lib/errors.js';
+import { schemaPath } from '../lib/paths.js';
+import { createAjv } from '../lib/ajv.js';
+
+/** The network file of the contract (`network.yaml`, JSON accepted too), after validation. */
+export interface Network {
+  readonly settings: Settings;
+  readonly organizations: readonly Organization[];
+  readonly sites: readonly Site[];
+  readonly chargers: readonly Charger[];
+  readonly tariffs: readonly Tariff[];
+  readonly ratePlans: readonly RatePlan[];
+  readonly customers: readonly Customer[];
+  readonly tokens: readonly Token[];
+  readonly apiKeys: readonly ApiKey[];
+}
+
+export interface Settings {
+  readonly currency: string;
+  readonly readySessionExpirationS: number;
+  readonly ongoingSessionExpirationS: number;
+  readonly defaultTariff?: string;
+  readonly autoRegisterChargers: boolean;
+  /** Max power assumed for connectors of auto-registered chargers. */
+  readonly defaultMaxPowerW: number;
+  readonly minimumStartBalance: string;
+}
+export interface Organization {
+  readonly id: string;
+  readonly type: 'cpo' | 'emp';
+  readonly parent?: string | null;
+}
+export interface Site {
+  readonly id: string;
+  readonly operator: string;
+  readonly timezone: string;
+  readonly tariff?: string;
+}
+export interface Connector {
+  readonly id: number;
+  readonly maxPowerW: number;
+}
+export interface Charger {
+  readonly id: string;
+  readonly site: string;
+  readonly password?: string;
+  readonly passwordHash?: string;
+  readonly tariff?: string;
+  readonly connectors: readonly Connector[];
+}
+export type ComponentType = 'ENERGY' | 'TIME' | 'PARKING_TIME' | 'FLAT' | 'RESERVATION';
+export interface PriceComponent {
+  readonly type: ComponentType;
+  readonly price: string;
+  readonly vat?: string;
+  readonly stepSize?: number;
+}
+export interface TariffElement {
+  readonly components: readonly PriceComponent[];
+  readonly restrictions?: Readonly<Record<string, unknown>>;
+}
+export interface Tariff {
+  readonly id: string;
+  readonly currency: string;
+  readonly elements: readonly TariffElement[];
+  readonly minPrice?: { readonly exclVat: string; readonly inclVat?: string };
+  readonly maxPrice?: { readonly exclVat: string; readonly inclVat?: string };
+}
+export interface RatePlan {
+  readonly id: string;
+  readonly tariff: string;
+  readonly chargingTimeRefundPer15Min?: string;
+  readonly standardBoost?: boolean;
+}
+export interface Customer {
+  readonly id: string;
+  readonly organization: string;
+  readonly paymentType: 'prepaid' | 'postpaid' | 'pay_now';
+  readonly balance?: string;
+  readonly ratePlan?: string;
+}
+export interface Token {
+  readonly id: string;
+  readonly type: string;
+  readonly customer: string;
+  readonly blocked?: boolean;
+  readonly expiresAt?: string;
+}
+export type Role = 'admin' | 'financial_support' | 'operator' | 'analyst' | 'viewer';
+export interface ApiKey {
+  readonly key: string;
+  readonly role: Role;
+  readonly organization: string;
+}
+
+const schema: unknown = JSON.parse(readFileSync(schemaPath('network.schema.json'), 'utf8'));
+
+const validate = createAjv({ strict: true, allowUnionTypes: true }).compile(schema as object);
+
+const DEFAULT_SETTINGS: Settings = {
+  currency: 'EUR',
+  readySessionExpirationS: 30,
+  ongoingSessionExpirationS: 3600,
+  autoRegisterChargers: false,
+  defaultMaxPowerW: 22_000,
+  minimumStartBalance: '0',
+};
+
+/** Reads and validates a network file; errors name the file, the field and why (exit code 2). */
+export function loadNetworkFile(path: string): Network {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ChargestreamError('CONFIG_INVALID', `network file ${path}: cannot be read`, {
+      cause: error,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ChargestreamError(
+      'CONFIG_INVALID',
+      `network file ${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}`,
+    );
+  }
+  return parseNetwork(raw, `network file ${path}`);
+}
+
+export function parseNetwork(raw: unknown, source = 'network'): Network {
+  if (!validate(raw)) {
+    throw new ChargestreamError('CONFIG_INVALID', `${source}: ${describe(validate.errors?.[0])}`);
+  }
+  const network = normalize(raw as RawNetwork);
+  const problem = checkReferences(network);
+  if (problem !== null) throw new ChargestreamError('CONFIG_INVALID', `${source}: ${problem}`);
+  return deepFreeze(network);
+}
+
+function describe(error: ErrorObject | undefined): string {
+  if (error === undefined) return 'invalid';
+  const path = fieldPath(error.instancePath);
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return `${join(path, String(params['missingProperty']))}: is required`;
+    case 'additionalProperties':
+      return `${join(path, String(params['additionalProperty']))}: is not a known field`;
+    case 'enum':
+      return `${path || '(root)'}: must be one of ${(params['allowedValues'] as unknown[]).join(', ')}`;
+    default:
+      return `${path || '(root)'}: ${error.message ?? 'is invalid'}`;
+  }
+}
+
+/** "/chargers/0/connectors/1/maxPowerW" → "chargers[0].connectors[1].maxPowerW". */
+function fieldPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce(
+      (acc, part) =>
+        /^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`,
+      '',
+    );
+}
+
+function join(path: string, field: string): string {
+  return path === '' ? field : `${path}.${field}`;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type RawNetwork = Partial<Mutable<Network>> & { settings?: Partial<Settings> };
+
+/** Decimal fields may be written as numbers: they are kept as their decimal text. */
+function normalize(raw: RawNetwork): Network {
+  const text = (v: unknown): string => String(v);
+  const optText = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
+  const price = (p: { exclVat: unknown; inclVat?: unknown } | undefined) =>
+    p === undefined ? undefined : { exclVat: text(p.exclVat), inclVat: optText(p.inclVat) };
+  return {
+    settings: {
+      ...DEFAULT_SETTINGS,
+      ...raw.settings,
+      minimumStartBalance: text(
+        raw.settings?.minimumStartBalance ?? DEFAULT_SETTINGS.minimumStartBalance,
+      ),
+    },
+    organizations: raw.organizations ?? [],
+    sites: (raw.sites ?? []).map((s) => ({ ...s, timezone: s.timezone ?? 'UTC' })),
+    chargers: raw.chargers ?? [],
+    tariffs: (raw.tariffs ?? []).map((t) => ({
+      ...t,
+      minPrice: price(t.minPrice),
+      maxPrice: price(t.maxPrice),
+      elements: t.elements.map((e) => ({
+        ...e,
+        components: e.components.map((c) => ({ ...c, price: text(c.price), vat: optText(c.vat) })),
+      })),
+    })),
+    ratePlans: (raw.ratePlans ?? []).map((r) => ({
+      ...r,
+      chargingTimeRefundPer15Min: optText(r.chargingTimeRefundPer15Min),
+    })),
+    customers: (raw.customers ?? []).map((c) => ({ ...c, balance: optText(c.balance) })),
+    tokens: raw.tokens ?? [],
+    apiKeys: raw.apiKeys ?? [],
+  };
+}
+
+/** Cross-references the schema cannot express; the first problem, with its field. */
+function checkReferences(n: Network): string | null {
+  const ids = (
+    items: ReadonlyArray<{ readonly id: string | number }>,
+    field: string,
+  ): Set<string | number> | string => {
+    const seen = new Set<string | number>();
+    for (const [i, item] of items.entries()) {
+      if (seen.has(item.id)) return `${field}[${i}].id: duplicate id ${String(item.id)}`;
+      seen.add(item.id);
+    }
+    return seen;
+  };
+  const sets: Record<string, Set<string | number>> = {};
+  for (const field of [
+    'organizations',
+    'sites',
+    'chargers',
+    'tariffs',
+    'ratePlans',
+    'customers',
+    'tokens',
+  ] as const) {
+    const result = ids(n[field], field);
+    if (typeof result === 'string') return result;
+    sets[field] = result;
+  }
+  const has = (field: string, id: string | null | undefined) =>
+    id == null || (sets[field]?.has(id) ?? false);
+  const refs: Array<[string, string | null | undefined, string]> = [];
+  n.organizations.forEach((o, i) =>
+    refs.push([`organizations[${i}].parent`, o.parent, 'organizations']),
+  );
+  n.sites.forEach((s, i) => {
+    refs.push([`sites[${i}].operator`, s.operator, 'organizations']);
+    refs.push([`sites[${i}].tariff`, s.tariff, 'tariffs']);
+  });
+  n.chargers.forEach((c, i) => {
+    refs.push([`chargers[${i}].site`, c.site, 'sites']);
+    refs.push([`chargers[${i}].tariff`, c.tariff, 'tariffs']);
+  });
+  n.ratePlans.forEach((r, i) => refs.push([`ratePlans[${i}].tariff`, r.tariff, 'tariffs']));
+  n.customers.forEach((c, i) => {
+    refs.push([`customers[${i}].organization`, c.organization, 'organizations']);
+    refs.push([`customers[${i}].ratePlan`, c.ratePlan, 'ratePlans']);
+  });
+  n.tokens.forEach((t, i) => refs.push([`tokens[${i}].customer`, t.customer, 'customers']));
+  n.apiKeys.forEach((k, i) =>
+    refs.push([`apiKeys[${i}].organization`, k.organization, 'organizations']),
+  );
+  refs.push(['settings.defaultTariff', n.settings.defaultTariff, 'tariffs']);
+  for (const [field, id, target] of refs) {
+    if (!has(target, id))
+      return `${field}: refers to unknown ${target.replace(/s$/, '')} ${String(id)}`;
+  }
+  for (const [i, c] of n.chargers.entries()) {
+    const seen = new Set<number>();
+    for (const [j, connector] of c.connectors.entries()) {
+      if (seen.has(connector.id))
+        return `chargers[${i}].connectors[${j}].id: duplicate connector ${connector.id}`;
+      seen.add(connector.id);
+    }
+    if (c.password !== undefined && c.passwordHash !== undefined) {
+      return `chargers[${i}]: give password or passwordHash, not both`;
+    }
+  }
+  for (const [i, s] of n.sites.entries()) {
+    if (!isTimeZone(s.timezone))
+      return `sites[${i}].timezone: unknown IANA time zone ${s.timezone}`;
+  }
+  return null;
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
+}

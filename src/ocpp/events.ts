@@ -1,0 +1,74 @@
+/**
+ * The version-free event model. Both protocol versions map their frames onto these shapes,
+ * so the bus, the processor and the workers never see OCPP. Every event is keyed by
+ * chargerId/connectorId; connectorId 0 holds events that belong to the charger as a whole
+ * (and orphans whose connector is unknown).
+ *
+ * Times are epoch milliseconds (UTC); energies and powers are normalized to Wh and W.
+ */
+
+export type AuthorizationStatus = 'Accepted' | 'Blocked' | 'Expired' | 'Invalid' | 'ConcurrentTx';
+
+export interface Sample {
+  ts: number;
+  measurand: string;
+  phase: string;
+  /** Normalized value: W, Wh, A, V, % as the measurand says; NaN if the text was not a number. */
+  value: number;
+  unit: string;
+  context: string;
+}
+
+interface EventBase {
+  chargerId: string;
+  connectorId: number;
+  /** When the gateway received the frame; workers use it instead of a clock. */
+  receivedAt: number;
+}
+
+export interface TransactionStarted extends EventBase {
+  kind: 'tx_started';
+  transactionId: string;
+  tokenId: string;
+  authorization: AuthorizationStatus;
+  customerId: string;
+  meterStartWh: number;
+  ts: number;
+}
+
+export interface MeterValuesReported extends EventBase {
+  kind: 'meter_values';
+  /** Empty for clock-aligned values outside a transaction. */
+  transactionId: string;
+  samples: Sample[];
+}
+
+export interface TransactionStopped extends EventBase {
+  kind: 'tx_stopped';
+  transactionId: string;
+  tokenId: string;
+  meterStopWh: number;
+  ts: number;
+  reason: string;
+  /** transactionData of the stop, applied before the stop reading. */
+  samples: Sample[];
+  /** The transaction id was not known to the gateway for this charger (reliability.md 3). */
+  orphan: boolean;
+}
+
+export interface ConnectorStatusChanged extends EventBase {
+  kind: 'status';
+  ts: number;
+  status: string;
+  errorCode: string;
+  info: string;
+  vendorErrorCode: string;
+}
+
+export type ChargerEvent =
+  TransactionStarted | MeterValuesReported | TransactionStopped | ConnectorStatusChanged;
+
+/** The partition key of an event: every event of one connector lands in one partition. */
+export function connectorKey(chargerId: string, connectorId: number): string {
+  return `${chargerId}/${connectorId}`;
+}

@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import type { BatchHandler, LogEntry } from '../bus/bus.js';
+import type { Network } from '../config/network.js';
+import { projectRoot, runningFromSource } from '../lib/paths.js';
+import { connectorKey } from '../ocpp/events.js';
+import type {
+  BatchInput,
+  BatchOutput,
+  ConnectorState,
+  HighWater,
+  SessionState,
+} from '../sessions/process-batch.js';
+import type { Sink } from '../store/sink.js';
+import type { Store } from '../store/store.js';
+
+/** What the store says about where each partition stands, read once at start. */
+export interface Recovered {
+  /** Next offset to process, per partition. */
+  readonly committed: Map<number, number>;
+  readonly highWater: Map<number, HighWater>;
+  readonly states: Map<string, ConnectorState>;
+}
+
+const NOTHING_STORED: HighWater = { readings: -1, statuses: -1, cdrs: -1 };
+
+/**
+ * Rebuilds the processor's position from the store: the stored offset of each partition, the
+ * highest offset each append-only table already holds past it, and the open sessions.
+ */
+export async function recover(store: Store, partitions: number): Promise<Recovered> {
+  const committed = new Map<number, number>();
+  for (const r of await store.rows<{ p: number; o: string }>(
+    'SELECT log_partition AS p, toString(max(log_offset)) AS o FROM ingest_offsets GROUP BY p',
+  )) {
+    committed.set(r.p, Number(r.o) + 1);
+  }
+  // Only rows past a partition's stored offset matter; the lowest such offset bounds the scan.
+  let floor = Number.MAX_SAFE_INTEGER;
+  for (let p = 0; p < partitions; p++) floor = Math.min(floor, committed.get(p) ?? 0);
+  const highWater = new Map<number, HighWater>();
+  const tables = [
+    ['readings', 'meter_readings'],
+    ['statuses', 'connector_status'],
+    ['cdrs', 'cdrs'],
+  ] as const;
+  for (const [field, table] of tables) {
+    for (const r of await store.rows<{ p: number; o: string }>(
+      `SELECT log_partition AS p, toString(max(log_offset)) AS o FROM ${table} WHERE log_offset >= ${floor} GROUP BY p`,
+    )) {
+      const previous = highWater.get(r.p) ?? NOTHING_STORED;
+      highWater.set(r.p, { ...previous, [field]: Number(r.o) });
+    }
+  }
+  const states = new Map<string, ConnectorState>();
+  for (const r of await store.rows<{ last_state: string; last_version: string }>(
+    `SELECT argMax(state, version) AS last_state, toString(max(version)) AS last_version FROM sessions_log
+     GROUP BY session_id HAVING argMax(status, version) IN ('ready', 'in_progress')`,
+  )) {
+    const session = JSON.parse(r.last_state) as SessionState;
+    states.set(connectorKey(session.chargerId, session.connectorId), {
+      appliedOffset: Math.floor(Number(r.last_version) / 8),
+      session,
+    });
+  }
+  return { committed, highWater, states };
+}
+
+export interface ProcessorOptions {
+  readonly network: Network;
+  readonly workers: number;
+  readonly sink: Sink;
+  readonly log: Logger;
+}
+
+/**
+ * Runs each partition's batches through the worker pool, in order, one batch in flight per
+ * partition and many partitions at once; a batch counts as done only when the sink stored
+ * its rows. Connector state lives here between batches and travels with each batch, so any
+ * worker can take any batch.
+ */
+export class Processor {
+  readonly #pool: Piscina<BatchInput, BatchOutput>;
+  readonly #sink: Sink;
+  readonly #states: Map<string, ConnectorState>;
+  readonly #highWater: Map<number, HighWater>;
+  readonly stats = { batches: 0, events: 0, readingsValid: 0, readingsRejected: 0 };
+
+  constructor(options: ProcessorOptions, recovered: Recovered) {
+    this.#sink = options.sink;
+    this.#states = recovered.states;
+    this.#highWater = recovered.highWater;
+    const file = runningFromSource ? 'workers/process-batch.ts' : 'dist/workers/process-batch.js';
+    this.#pool = new Piscina<BatchInput, BatchOutput>({
+      filename: join(projectRoot, file),
+      workerData: { network: options.network },
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      // From sources (tests, tsx) the worker needs the TypeScript loader too.
+      execArgv: runningFromSource ? ['--import', 'tsx'] : [],
+    });
+  }
+
+  /** The open sessions, for the gateway to know where running transactions live. */
+  openSessions(): SessionState[] {
+    return [...this.#states.values()].flatMap((s) => (s.session === null ? [] : [s.session]));
+  }
+
+  readonly handle: BatchHandler = async (partition: number, entries: readonly LogEntry[]) => {
+    const states: Record<string, ConnectorState> = {};
+    for (const { event } of entries) {
+      const key = connectorKey(event.chargerId, event.connectorId);
+      const state = this.#states.get(key);
+      if (state !== undefined) states[key] = state;
+    }
+    const output = await this.#pool.run({
+      partition,
+      entries,
+      states,
+      highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
+    });
+    for (const [key, state] of Object.entries(output.states)) {
+      if (state.session === null) this.#states.delete(key);
+      else this.#states.set(key, state);
+    }
+    await this.#sink.write({
+      partition,
+      firstOffset: entries[0]!.offset,
+      lastOffset: output.lastOffset,
+      readings: output.readings,
+      statuses: output.statuses,
+      sessions: output.sessions,
+      cdrs: output.cdrs,
+    });
+    this.stats.batches += 1;
+    this.stats.events += entries.length;
+    this.stats.readingsValid += output.readingsValid;
+    this.stats.readingsRejected += output.readingsRejected;
+  };
+
+  get queueSize(): number {
+    return this.#pool.queueSize;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}

@@ -1,0 +1,455 @@
+import { maxPowerW, resolveTariff, type NetworkIndex } from '../config/network-index.js';
+import { chTime } from '../lib/time.js';
+import type {
+  AuthorizationStatus,
+  ChargerEvent,
+  MeterValuesReported,
+  Sample,
+  TransactionStarted,
+  TransactionStopped,
+} from '../ocpp/events.js';
+import { connectorKey } from '../ocpp/events.js';
+import {
+  energyPriceOf,
+  rateEnergy,
+  type Amounts,
+  type EnergyPrice,
+} from '../rating/energy-rating.js';
+import {
+  applyVerdict,
+  energyReading,
+  judgeInterval,
+  judgeRegister,
+  startEnergy,
+  type EnergyState,
+  type Verdict,
+} from './energy.js';
+
+/**
+ * The pure heart of the processor: (connector states, events of one partition in order) →
+ * (new states, rows for the store). It runs in the Piscina workers; it reads no clock and does
+ * no I/O, so a replay of the same events from the same states yields the same rows.
+ */
+
+export type SessionStatus =
+  | 'ready'
+  | 'in_progress'
+  | 'ended'
+  | 'rated'
+  | 'closed'
+  | 'rejected'
+  | 'rating_failed'
+  | 'billing_failed';
+
+export interface SessionState {
+  readonly sessionId: string;
+  readonly chargerId: string;
+  readonly connectorId: number;
+  readonly transactionId: string;
+  status: SessionStatus;
+  reason: string;
+  readonly customerId: string;
+  readonly tokenId: string;
+  readonly startedAt: number;
+  endedAt: number | null;
+  energy: EnergyState;
+  readonly price: EnergyPrice | null;
+  readonly currency: string;
+  cost: Amounts;
+  readonly flags: string[];
+}
+
+export interface ConnectorState {
+  /** Offset of the last event applied: a replayed event at or below it is skipped. */
+  appliedOffset: number;
+  session: SessionState | null;
+}
+
+/** Per partition, the highest offset already stored in each append-only table (replay guard). */
+export interface HighWater {
+  readonly readings: number;
+  readonly statuses: number;
+  readonly cdrs: number;
+}
+
+export interface BatchInput {
+  readonly partition: number;
+  readonly entries: ReadonlyArray<{ readonly offset: number; readonly event: ChargerEvent }>;
+  readonly states: Readonly<Record<string, ConnectorState>>;
+  readonly highWater: HighWater;
+}
+
+export interface BatchOutput {
+  readonly states: Record<string, ConnectorState>;
+  /** JSONEachRow text per table, ready for the store. */
+  readonly readings: string;
+  readonly statuses: string;
+  readonly sessions: string;
+  readonly cdrs: string;
+  readonly readingsValid: number;
+  readonly readingsRejected: number;
+  readonly lastOffset: number;
+}
+
+export function processBatch(index: NetworkIndex, input: BatchInput): BatchOutput {
+  const run = new BatchRun(index, input);
+  for (const { offset, event } of input.entries) run.apply(offset, event);
+  return run.output();
+}
+
+class BatchRun {
+  readonly #index: NetworkIndex;
+  readonly #input: BatchInput;
+  readonly #states: Record<string, ConnectorState>;
+  readonly #readings: string[] = [];
+  readonly #statuses: string[] = [];
+  readonly #sessions: string[] = [];
+  readonly #cdrs: string[] = [];
+  /** Sessions changed in this batch but not by a state change: one row each at the end. */
+  readonly #touched = new Map<string, { session: SessionState; offset: number }>();
+  #valid = 0;
+  #rejected = 0;
+  #offset = -1;
+
+  constructor(index: NetworkIndex, input: BatchInput) {
+    this.#index = index;
+    this.#input = input;
+    this.#states = { ...input.states };
+  }
+
+  apply(offset: number, event: ChargerEvent): void {
+    this.#offset = offset;
+    const key = connectorKey(event.chargerId, event.connectorId);
+    const state = (this.#states[key] ??= { appliedOffset: -1, session: null });
+    if (offset <= state.appliedOffset) return;
+    switch (event.kind) {
+      case 'tx_started':
+        this.#start(state, event, offset);
+        break;
+      case 'meter_values':
+        this.#meterValues(state, event, offset);
+        break;
+      case 'tx_stopped':
+        this.#stop(state, event, offset);
+        break;
+      case 'status':
+        if (offset > this.#input.highWater.statuses) {
+          this.#statuses.push(
+            JSON.stringify({
+              charger_id: event.chargerId,
+              connector_id: event.connectorId,
+              ts: chTime(event.ts),
+              status: event.status,
+              error_code: event.errorCode,
+              info: event.info,
+              vendor_error_code: event.vendorErrorCode,
+              received_at: chTime(event.receivedAt),
+              log_partition: this.#input.partition,
+              log_offset: offset,
+            }),
+          );
+        }
+        break;
+    }
+    state.appliedOffset = offset;
+  }
+
+  output(): BatchOutput {
+    for (const { session, offset } of this.#touched.values()) this.#sessionRow(session, offset, 7);
+    // Closed and rejected sessions are no longer tracked: the store holds them.
+    for (const state of Object.values(this.#states)) {
+      if (state.session !== null && !isOpen(state.session.status)) state.session = null;
+    }
+    const ndjson = (rows: string[]) => (rows.length === 0 ? '' : rows.join('\n') + '\n');
+    return {
+      states: this.#states,
+      readings: ndjson(this.#readings),
+      statuses: ndjson(this.#statuses),
+      sessions: ndjson(this.#sessions),
+      cdrs: ndjson(this.#cdrs),
+      readingsValid: this.#valid,
+      readingsRejected: this.#rejected,
+      lastOffset: this.#offset,
+    };
+  }
+
+  #start(state: ConnectorState, event: TransactionStarted, offset: number): void {
+    const open = state.session;
+    if (open !== null && open.transactionId === event.transactionId) return; // S6: duplicate start
+    if (open !== null) {
+      // A new transaction on a connector whose previous one never reported its stop.
+      this.#finish(open, open.energy.lastTs, 'superseded', offset, 0);
+    }
+    const settings = this.#index.network.settings;
+    const tariff = resolveTariff(this.#index, event.chargerId, event.customerId);
+    const price = energyPriceOf(tariff, settings.currency);
+    const currency = price?.currency ?? settings.currency;
+    const session: SessionState = {
+      sessionId: `${event.chargerId}-${event.transactionId}`,
+      chargerId: event.chargerId,
+      connectorId: event.connectorId,
+      transactionId: event.transactionId,
+      status: 'in_progress',
+      reason: '',
+      customerId: event.customerId,
+      tokenId: event.tokenId,
+      startedAt: event.ts,
+      endedAt: null,
+      energy: startEnergy(event.meterStartWh, event.ts),
+      price,
+      currency,
+      cost: rateEnergy(price, 0, currency, false),
+      flags: event.ts < event.receivedAt - OFFLINE_AFTER_MS ? ['offline'] : [],
+    };
+    if (event.authorization !== 'Accepted') {
+      session.status = 'rejected';
+      session.reason = REJECTION[event.authorization];
+      session.endedAt = event.ts;
+    }
+    this.#reading(
+      session,
+      offset,
+      {
+        ts: event.ts,
+        measurand: 'Energy.Active.Import.Register',
+        phase: '',
+        value: event.meterStartWh,
+        unit: 'Wh',
+        context: 'Transaction.Begin',
+      },
+      null,
+    );
+    state.session = session;
+    this.#sessionRow(session, offset, 1);
+  }
+
+  #meterValues(state: ConnectorState, event: MeterValuesReported, offset: number): void {
+    const session = state.session;
+    const matches =
+      session !== null &&
+      session.status === 'in_progress' &&
+      (event.transactionId === '' ? false : event.transactionId === session.transactionId);
+    // Values without a transaction (clock-aligned, or a connector's main meter) are stored
+    // and attributed to the running session, but do not change its energy.
+    const owner =
+      session !== null &&
+      session.status === 'in_progress' &&
+      (matches || event.transactionId === '')
+        ? session
+        : null;
+    this.#samples(owner, matches ? session : null, event.samples, offset);
+  }
+
+  #stop(state: ConnectorState, event: TransactionStopped, offset: number): void {
+    const session = state.session;
+    if (
+      event.orphan ||
+      session === null ||
+      session.transactionId !== event.transactionId ||
+      session.status !== 'in_progress'
+    ) {
+      // Already stopped (a retried stop), unknown or another charger's transaction: the
+      // readings are kept for the record and change no session (reliability.md 2, 3).
+      this.#samples(null, null, event.samples, offset);
+      return;
+    }
+    this.#samples(session, session, event.samples, offset);
+    const stopSample: Sample = {
+      ts: event.ts,
+      measurand: 'Energy.Active.Import.Register',
+      phase: '',
+      value: event.meterStopWh,
+      unit: 'Wh',
+      context: 'Transaction.End',
+    };
+    this.#judgeAndStore(session, [stopSample], offset);
+    // E4: a stop whose reading is invalid still ends the session, with the energy of the
+    // latest valid reading.
+    this.#finish(session, event.ts, event.reason, offset, 2);
+  }
+
+  /** Ends, rates and writes the CDR of a session: ended → rated, one row each. */
+  #finish(
+    session: SessionState,
+    endedAt: number,
+    reason: string,
+    offset: number,
+    step: number,
+  ): void {
+    session.status = 'ended';
+    session.reason = reason;
+    session.endedAt = Math.max(endedAt, session.startedAt);
+    this.#touched.delete(session.sessionId);
+    this.#sessionRow(session, offset, step);
+    session.cost = rateEnergy(session.price, session.energy.energyWh, session.currency, true);
+    session.status = 'rated';
+    this.#sessionRow(session, offset, step + 1);
+    if (offset > this.#input.highWater.cdrs)
+      this.#cdrs.push(cdrRow(session, offset, this.#input.partition));
+  }
+
+  /** Stores samples; those of `energyOf` are validated against and may move its energy. */
+  #samples(
+    owner: SessionState | null,
+    energyOf: SessionState | null,
+    samples: readonly Sample[],
+    offset: number,
+  ): void {
+    let start = 0;
+    while (start < samples.length) {
+      let end = start + 1;
+      while (end < samples.length && samples[end]!.ts === samples[start]!.ts) end += 1;
+      const group = samples.slice(start, end);
+      if (energyOf !== null) this.#judgeAndStore(energyOf, group, offset);
+      else for (const sample of group) this.#reading(owner, offset, sample, null);
+      start = end;
+    }
+  }
+
+  /** One meterValue (samples of one timestamp): E1 picks its energy reading, E3 judges it. */
+  #judgeAndStore(session: SessionState, group: readonly Sample[], offset: number): void {
+    const reading = energyReading(group);
+    let verdict: Verdict | null = null;
+    if (reading !== null) {
+      const limit = maxPowerW(this.#index, session.chargerId, session.connectorId);
+      verdict =
+        reading.kind === 'register'
+          ? judgeRegister(session.energy, reading.valueWh, reading.ts, limit)
+          : judgeInterval(session.energy, reading.valueWh, reading.ts, limit);
+      if (verdict.valid) {
+        this.#valid += 1;
+        const before = session.energy.energyWh;
+        session.energy = applyVerdict(session.energy, verdict, reading.ts);
+        if (session.energy.energyWh !== before) {
+          session.cost = rateEnergy(
+            session.price,
+            session.energy.energyWh,
+            session.currency,
+            false,
+          );
+        }
+        this.#touched.set(session.sessionId, { session, offset });
+      } else {
+        this.#rejected += 1;
+      }
+    }
+    for (const sample of group) {
+      const isEnergy =
+        reading !== null &&
+        sample.measurand.startsWith(
+          reading.kind === 'register'
+            ? 'Energy.Active.Import.Register'
+            : 'Energy.Active.Import.Interval',
+        );
+      this.#reading(session, offset, sample, isEnergy ? verdict : null);
+    }
+  }
+
+  #reading(
+    session: SessionState | null,
+    offset: number,
+    sample: Sample,
+    verdict: Verdict | null,
+  ): void {
+    if (offset <= this.#input.highWater.readings) return;
+    const number = Number.isFinite(sample.value);
+    const rejectReason = !number
+      ? 'not_a_number'
+      : verdict !== null && !verdict.valid
+        ? verdict.reason
+        : '';
+    this.#readings.push(
+      JSON.stringify({
+        charger_id: session?.chargerId ?? '',
+        connector_id: session?.connectorId ?? 0,
+        session_id: session?.sessionId ?? '',
+        ts: chTime(sample.ts),
+        measurand: sample.measurand,
+        phase: sample.phase,
+        value: number ? sample.value : 0,
+        unit: sample.unit,
+        context: sample.context,
+        valid: rejectReason === '',
+        reject_reason: rejectReason,
+        log_partition: this.#input.partition,
+        log_offset: offset,
+      }),
+    );
+  }
+
+  #sessionRow(session: SessionState, offset: number, step: number): void {
+    this.#sessions.push(sessionRow(session, offset * 8 + step, this.#input.partition));
+  }
+}
+
+/** A start more than this far in the past was queued while the charger was offline (S6). */
+const OFFLINE_AFTER_MS = 5 * 60_000;
+
+const REJECTION: Readonly<Record<AuthorizationStatus, string>> = {
+  Invalid: 'token_invalid',
+  Blocked: 'token_blocked',
+  Expired: 'token_expired',
+  ConcurrentTx: 'concurrent_tx',
+  Accepted: '',
+};
+
+function isOpen(status: SessionStatus): boolean {
+  return status === 'ready' || status === 'in_progress';
+}
+
+function sessionRow(s: SessionState, version: number, partition: number): string {
+  return JSON.stringify({
+    session_id: s.sessionId,
+    version,
+    charger_id: s.chargerId,
+    connector_id: s.connectorId,
+    transaction_id: s.transactionId,
+    status: s.status,
+    reason: s.reason,
+    customer_id: s.customerId,
+    token_id: s.tokenId,
+    tariff_id: s.price?.tariffId ?? '',
+    started_at: chTime(s.startedAt),
+    ended_at: s.endedAt === null ? null : chTime(s.endedAt),
+    energy_wh: s.energy.energyWh.toFixed(3),
+    cost_excl_vat: s.cost.totalExclVat,
+    vat: s.cost.totalVat,
+    cost_incl_vat: s.cost.totalInclVat,
+    currency: s.currency,
+    flags: s.flags,
+    state: isOpen(s.status) ? JSON.stringify(s) : '',
+    log_partition: partition,
+  });
+}
+
+function cdrRow(s: SessionState, offset: number, partition: number): string {
+  const lines = s.cost.lines;
+  return JSON.stringify({
+    cdr_id: `${s.sessionId}-1`,
+    session_id: s.sessionId,
+    kind: 'debit',
+    credit_reference_id: '',
+    charger_id: s.chargerId,
+    connector_id: s.connectorId,
+    customer_id: s.customerId,
+    token_id: s.tokenId,
+    tariff_id: s.price?.tariffId ?? '',
+    started_at: chTime(s.startedAt),
+    ended_at: chTime(s.endedAt ?? s.startedAt),
+    energy_wh: s.energy.energyWh.toFixed(3),
+    total_excl_vat: s.cost.totalExclVat,
+    total_vat: s.cost.totalVat,
+    total_incl_vat: s.cost.totalInclVat,
+    currency: s.currency,
+    description: '',
+    created_at: chTime(s.endedAt ?? s.startedAt),
+    'lines.dimension': lines.map((l) => l.dimension),
+    'lines.quantity': lines.map((l) => l.quantity),
+    'lines.unit_price': lines.map((l) => l.unitPrice),
+    'lines.vat_rate': lines.map((l) => l.vatRate),
+    'lines.net': lines.map((l) => l.net),
+    'lines.vat': lines.map((l) => l.vat),
+    log_partition: partition,
+    log_offset: offset,
+  });
+}

@@ -1,0 +1,25 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * One config; TEST_SET picks the suite (unit, integration, e2e) and fails on an unknown value.
+ * Unset runs everything. e2e tests run the built engine (`npm test` builds first).
+ */
+const SETS: Record<string, string[]> = {
+  unit: ['test/unit/**/*.test.ts'],
+  integration: ['test/integration/**/*.test.ts'],
+  e2e: ['test/e2e/**/*.test.ts'],
+};
+const set = process.env['TEST_SET'];
+if (set !== undefined && set !== '' && SETS[set] === undefined) {
+  throw new Error(`TEST_SET must be one of ${Object.keys(SETS).join(', ')}; got "${set}"`);
+}
+
+export default defineConfig({
+  test: {
+    include: set ? SETS[set] : Object.values(SETS).flat(),
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
