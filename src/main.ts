@@ -58,6 +58,10 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     recovered.committed,
   );
   await bus.consume(processor.handle);
+  // Replay what the store had not committed before taking new traffic: the open sessions,
+  // and so where each running transaction lives, are known only once it is processed.
+  const replayed = bus.lag();
+  while (bus.lag() > 0) await new Promise((r) => setTimeout(r, 10));
 
   const index = indexNetwork(config.network);
   const transactions = new TransactionRegistry(config.dataDir);

@@ -82,7 +82,7 @@ export async function startEngine(options: {
     output: () => output,
     stop: (signal: NodeJS.Signals = 'SIGTERM') =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.removeAllListeners('exit');
         child.once('exit', (code) => resolve(code));
         child.kill(signal);

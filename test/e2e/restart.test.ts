@@ -1,0 +1,124 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { aMeterValues, aStartTransaction, aStopTransaction, at } from '../helpers/builders.js';
+import {
+  eventually,
+  sql,
+  startEngine,
+  tempDir,
+  writeNetwork,
+  type RunningEngine,
+} from '../helpers/engine.js';
+import { TestCharger } from '../helpers/ocpp-client.js';
+
+const KEY = 'restart-admin-key-0123456789';
+const network = {
+  settings: { defaultTariff: 't' },
+  organizations: [{ id: 'o', type: 'cpo' }],
+  sites: [{ id: 's', operator: 'o' }],
+  chargers: ['A', 'B'].map((id) => ({
+    id,
+    site: 's',
+    connectors: [
+      { id: 1, maxPowerW: 22_000 },
+      { id: 2, maxPowerW: 22_000 },
+    ],
+  })),
+  tariffs: [
+    {
+      id: 't',
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+    },
+  ],
+  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+  tokens: [{ id: 'TOKEN-1', type: 'RFID', customer: 'c' }],
+  apiKeys: [{ key: KEY, role: 'admin', organization: 'o' }],
+};
+
+const running: RunningEngine[] = [];
+afterAll(async () => {
+  for (const engine of running) await engine.stop('SIGKILL');
+});
+
+async function transactionOf(charger: TestCharger, connectorId: number): Promise<number> {
+  const started = await charger.call(
+    'StartTransaction',
+    aStartTransaction({ connectorId, idTag: 'TOKEN-1', meterStart: 5000 }),
+  );
+  if (!started.ok) throw new Error(started.description);
+  return started.payload['transactionId'] as number;
+}
+
+describe('acknowledge after durable, across a crash', () => {
+  it('what was acknowledged survives SIGKILL: the CDR is written once, and a stop after the restart finds its session (reliability.md 4)', async () => {
+    const dir = tempDir();
+    const config = writeNetwork(dir, network);
+    const dataDir = join(dir, 'data');
+    const first = await startEngine({ config, dataDir, extraArgs: ['--fsync', 'true'] });
+    running.push(first);
+
+    const a = await TestCharger.connect(`${first.ocppUrl}/A`);
+    const txA = await transactionOf(a, 1);
+    expect(
+      (await a.call('MeterValues', aMeterValues({ transactionId: txA, wh: 6000, seconds: 600 })))
+        .ok,
+    ).toBe(true);
+    const b = await TestCharger.connect(`${first.ocppUrl}/B`);
+    const txB = await transactionOf(b, 2);
+    expect(
+      (
+        await b.call(
+          'MeterValues',
+          aMeterValues({ connectorId: 2, transactionId: txB, wh: 7000, seconds: 600 }),
+        )
+      ).ok,
+    ).toBe(true);
+    expect(
+      (
+        await a.call(
+          'StopTransaction',
+          aStopTransaction({ transactionId: txA, meterStop: 8000, timestamp: at(1200) }),
+        )
+      ).ok,
+    ).toBe(true);
+    // Killed the moment the stop is acknowledged: the processor may not have stored anything yet.
+    await first.stop('SIGKILL');
+
+    const second = await startEngine({ config, dataDir });
+    running.push(second);
+    const b2 = await TestCharger.connect(`${second.ocppUrl}/B`);
+    // A 1.6 stop has no connectorId: it must reach connector 2's session through the restored mapping.
+    expect(
+      (
+        await b2.call(
+          'StopTransaction',
+          aStopTransaction({ transactionId: txB, meterStop: 9000, timestamp: at(1200) }),
+        )
+      ).ok,
+    ).toBe(true);
+
+    const cdrs = await eventually(
+      () =>
+        sql<{ session_id: string; energy: string; total: string }>(
+          second,
+          KEY,
+          'SELECT session_id, toString(energy_wh) AS energy, toString(total_incl_vat) AS total FROM cdrs ORDER BY session_id',
+        ),
+      (rows) => rows.length >= 2,
+    );
+    expect(cdrs).toEqual([
+      { session_id: `A-${txA}`, energy: '3000', total: '1.1' },
+      { session_id: `B-${txB}`, energy: '4000', total: '1.46' },
+    ]);
+    // New transactions after the restart never reuse an id handed out before it.
+    const txNew = await transactionOf(b2, 1);
+    expect(txNew).toBeGreaterThan(Math.max(txA, txB));
+    const [readings] = await sql<{ n: string }>(
+      second,
+      KEY,
+      "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id = 'A'",
+    );
+    expect(readings?.n).toBe('3');
+  });
+});

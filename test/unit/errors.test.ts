@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/lib/errors.js';
+import { partitionFor, murmur2 } from '../../src/bus/partitioner.js';
+
+describe('error codes', () => {
+  it('every code users can see is documented in docs/errors.md', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'errors.md'), 'utf8');
+    for (const code of Object.keys(ERROR_CODES)) expect(doc, code).toContain(`\`${code}\``);
+  });
+});
+
+describe('partitioner', () => {
+  it("matches Kafka's murmur2 on its published test vectors", () => {
+    const vectors: Array<[string, number]> = [
+      ['21', -973932308],
+      ['foobar', -790332482],
+      ['a-little-bit-long-string', -985981536],
+      ['a-little-bit-longer-string', -1486304829],
+      ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+      ['abc', 479470107],
+    ];
+    for (const [text, hash] of vectors) expect(murmur2(Buffer.from(text))).toBe(hash);
+  });
+
+  it('puts every event of a connector in one partition within range', () => {
+    expect(partitionFor('CP1/1', 16)).toBe(partitionFor('CP1/1', 16));
+    for (let i = 0; i < 1000; i++) {
+      const p = partitionFor(`CP${i}/1`, 7);
+      expect(p).toBeGreaterThanOrEqual(0);
+      expect(p).toBeLessThan(7);
+    }
+  });
+});

@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import { indexNetwork } from '../../src/config/network-index.js';
+import { parseNetwork } from '../../src/config/network.js';
+import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
+import {
+  processBatch,
+  type BatchInput,
+  type ConnectorState,
+} from '../../src/sessions/process-batch.js';
+
+const T0 = Date.parse('2026-11-20T08:00:00Z');
+const index = indexNetwork(
+  parseNetwork({
+    settings: { defaultTariff: 't' },
+    organizations: [{ id: 'o', type: 'cpo' }],
+    sites: [{ id: 's', operator: 'o' }],
+    chargers: [{ id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 30000 }] }],
+    tariffs: [
+      {
+        id: 't',
+        currency: 'EUR',
+        elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+      },
+    ],
+  }),
+);
+
+const energy = (wh: number, s: number): Sample => ({
+  ts: T0 + s * 1000,
+  measurand: 'Energy.Active.Import.Register',
+  phase: '',
+  value: wh,
+  unit: 'Wh',
+  context: 'Sample.Periodic',
+});
+const start = (tx = '1', wh = 2000): ChargerEvent => ({
+  kind: 'tx_started',
+  chargerId: 'CP1',
+  connectorId: 1,
+  receivedAt: T0,
+  transactionId: tx,
+  tokenId: 'T',
+  authorization: 'Accepted',
+  customerId: 'c',
+  meterStartWh: wh,
+  ts: T0,
+});
+const values = (wh: number, s: number, tx = '1'): ChargerEvent => ({
+  kind: 'meter_values',
+  chargerId: 'CP1',
+  connectorId: 1,
+  receivedAt: T0 + s * 1000,
+  transactionId: tx,
+  samples: [energy(wh, s)],
+});
+const stop = (wh: number, s: number, tx = '1', connectorId = 1, orphan = false): ChargerEvent => ({
+  kind: 'tx_stopped',
+  chargerId: 'CP1',
+  connectorId,
+  receivedAt: T0 + s * 1000,
+  transactionId: tx,
+  tokenId: '',
+  meterStopWh: wh,
+  ts: T0 + s * 1000,
+  reason: 'Local',
+  samples: [],
+  orphan,
+});
+
+const NONE = { readings: -1, statuses: -1, cdrs: -1 };
+const batch = (
+  events: ChargerEvent[],
+  states: Record<string, ConnectorState> = {},
+  from = 0,
+  highWater = NONE,
+): BatchInput => ({
+  partition: 3,
+  entries: events.map((event, i) => ({ offset: from + i, event })),
+  states,
+  highWater,
+});
+const lines = (ndjson: string) =>
+  ndjson
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('session processing of a batch', () => {
+  it('S1 start → in_progress, stop → ended → rated, with one CDR', () => {
+    const out = processBatch(index, batch([start(), values(2025, 30), stop(2050, 60)]));
+    expect(lines(out.sessions).map((r) => r['status'])).toEqual(['in_progress', 'ended', 'rated']);
+    const [cdr] = lines(out.cdrs);
+    expect(cdr).toMatchObject({
+      session_id: 'CP1-1',
+      energy_wh: '50.000',
+      kind: 'debit',
+      log_partition: 3,
+      log_offset: 2,
+    });
+    expect(out.states['CP1/1']).toEqual({ appliedOffset: 2, session: null });
+  });
+
+  it('versions grow with every row of a session', () => {
+    const out = processBatch(index, batch([start(), values(2025, 30), stop(2050, 60)]));
+    const versions = lines(out.sessions).map((r) => r['version'] as number);
+    expect([...versions].sort((a, b) => a - b)).toEqual(versions);
+    expect(new Set(versions).size).toBe(versions.length);
+  });
+
+  it('S6 a duplicate start is ignored; a retried stop adds no second CDR (reliability.md 2)', () => {
+    const out = processBatch(
+      index,
+      batch([start(), start(), values(2025, 30), stop(2050, 60), stop(2050, 60)]),
+    );
+    expect(lines(out.cdrs)).toHaveLength(1);
+    expect(
+      lines(out.sessions).filter((r) => r['status'] === 'in_progress').length,
+    ).toBeLessThanOrEqual(2);
+  });
+
+  it('orphan and foreign stops change no session (reliability.md 3)', () => {
+    const first = processBatch(index, batch([start()]));
+    const out = processBatch(
+      index,
+      batch([stop(9999, 60, '77'), stop(9999, 60, '1', 0, true)], first.states, 1),
+    );
+    expect(lines(out.cdrs)).toHaveLength(0);
+    expect(out.states['CP1/1']?.session?.status).toBe('in_progress');
+  });
+
+  it('a replay writes nothing twice: events at or below the applied offset and the high-water marks are skipped', () => {
+    const events = [start(), values(2025, 30), stop(2050, 60)];
+    const once = processBatch(index, batch(events));
+    // After a crash: the readings and CDR of offsets 0–2 are stored, the state was not committed.
+    const replay = processBatch(index, batch(events, {}, 0, { readings: 2, statuses: 2, cdrs: 2 }));
+    expect(replay.readings).toBe('');
+    expect(replay.cdrs).toBe('');
+    // Session rows are replayed with the same versions: ReplacingMergeTree keeps one.
+    expect(replay.sessions).toBe(once.sessions);
+    // An open session whose state already includes offset 1 ignores offsets 0 and 1.
+    const partial = processBatch(index, batch(events.slice(0, 2)));
+    const resumed = processBatch(
+      index,
+      batch(events, partial.states, 0, { readings: 1, statuses: 1, cdrs: 1 }),
+    );
+    expect(lines(resumed.cdrs)).toHaveLength(1);
+    expect(lines(resumed.cdrs)[0]?.['energy_wh']).toBe('50.000');
+  });
+
+  it('rejected readings are stored with their reason and counted', () => {
+    const out = processBatch(index, batch([start(), values(2500, 30), stop(2050, 60)]));
+    const rows = lines(out.readings);
+    expect(rows.find((r) => r['value'] === 2500)).toMatchObject({
+      valid: false,
+      reject_reason: 'exceeds_power',
+      session_id: 'CP1-1',
+    });
+    expect(out.readingsRejected).toBe(1);
+  });
+
+  it('S4 a start refused by authorization becomes a rejected session with its reason', () => {
+    const refused: ChargerEvent = {
+      ...(start() as Extract<ChargerEvent, { kind: 'tx_started' }>),
+      authorization: 'Invalid',
+    };
+    const out = processBatch(index, batch([refused]));
+    expect(lines(out.sessions)[0]).toMatchObject({ status: 'rejected', reason: 'token_invalid' });
+    expect(out.states['CP1/1']?.session).toBeNull();
+  });
+});

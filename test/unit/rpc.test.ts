@@ -1,0 +1,180 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { handleCall, responseValidator, type ActionContext } from '../../src/ocpp/v16/actions.js';
+import { parseFrame } from '../../src/ocpp/rpc.js';
+import { indexNetwork } from '../../src/config/network-index.js';
+import { parseNetwork } from '../../src/config/network.js';
+import { TransactionRegistry } from '../../src/gateway/transactions.js';
+import { tempDir } from '../helpers/engine.js';
+import { aMeterValues, aStartTransaction, aStopTransaction } from '../helpers/builders.js';
+
+describe('OCPP-J frame parsing', () => {
+  it('reads CALL, CALLRESULT and CALLERROR', () => {
+    expect(parseFrame('[2,"a","Heartbeat",{}]', 'ocpp1.6')).toEqual({
+      ok: true,
+      frame: { type: 2, id: 'a', action: 'Heartbeat', payload: {} },
+    });
+    expect(parseFrame('[3,"a",{"x":1}]', 'ocpp1.6')).toMatchObject({
+      ok: true,
+      frame: { type: 3, payload: { x: 1 } },
+    });
+    expect(parseFrame('[4,"a","NotSupported","no",{}]', 'ocpp1.6')).toMatchObject({
+      ok: true,
+      frame: { type: 4, code: 'NotSupported' },
+    });
+  });
+
+  it('answers an unreadable messageId with "-1"', () => {
+    expect(parseFrame('{oops', 'ocpp1.6')).toMatchObject({
+      ok: false,
+      id: '-1',
+      code: 'FormationViolation',
+    });
+    expect(parseFrame('[2,7,"Heartbeat",{}]', 'ocpp1.6')).toMatchObject({ ok: false, id: '-1' });
+    expect(parseFrame('{oops', 'ocpp2.0.1')).toMatchObject({
+      ok: false,
+      id: '-1',
+      code: 'FormatViolation',
+    });
+  });
+
+  it('refuses messageIds over 36 characters and unknown message types', () => {
+    expect(parseFrame(`[2,"${'x'.repeat(37)}","Heartbeat",{}]`, 'ocpp1.6')).toMatchObject({
+      ok: false,
+      code: 'ProtocolError',
+    });
+    expect(parseFrame('[5,"a","Heartbeat",{}]', 'ocpp2.0.1')).toMatchObject({
+      ok: false,
+      code: 'MessageTypeNotSupported',
+    });
+  });
+
+  it('never throws, whatever the text (fuzzed)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify([2, 'id', 'Heartbeat', v])),
+        ),
+        (text) => {
+          const result = parseFrame(text, 'ocpp1.6');
+          expect(typeof result.ok).toBe('boolean');
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('OCPP 1.6 actions', () => {
+  const network = parseNetwork({
+    organizations: [{ id: 'o', type: 'cpo' }],
+    sites: [{ id: 's', operator: 'o' }],
+    chargers: [{ id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] }],
+    customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+    tokens: [
+      { id: 'AABB', type: 'RFID', customer: 'c' },
+      { id: 'BLOCKED', type: 'RFID', customer: 'c', blocked: true },
+    ],
+  });
+  const ctx: ActionContext = {
+    index: indexNetwork(network),
+    transactions: new TransactionRegistry(tempDir()),
+    heartbeatIntervalS: 300,
+  };
+  const now = Date.parse('2026-11-20T09:00:00Z');
+
+  it('answers with payloads valid against the official response schemas', () => {
+    const cases: Array<[string, object]> = [
+      ['BootNotification', { chargePointVendor: 'v', chargePointModel: 'm' }],
+      ['Heartbeat', {}],
+      ['Authorize', { idTag: 'AABB' }],
+      ['StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' }],
+      ['StartTransaction', aStartTransaction({ idTag: 'AABB' })],
+      ['MeterValues', aMeterValues({ transactionId: 1, wh: 10 })],
+      ['StopTransaction', aStopTransaction({ idTag: 'AABB' })],
+    ];
+    for (const [action, payload] of cases) {
+      const outcome = handleCall(action, payload as Record<string, unknown>, 'CP1', now, ctx);
+      expect(outcome.kind, action).not.toBe('error');
+      if (outcome.kind === 'error') continue;
+      const validate = responseValidator(action)!;
+      expect(validate(outcome.payload), `${action}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it('A2 authorizes from memory: unknown Invalid, blocked Blocked, case-insensitive ids', () => {
+    const status = (idTag: string) =>
+      (
+        handleCall('Authorize', { idTag }, 'CP1', now, ctx) as {
+          payload: { idTagInfo: { status: string } };
+        }
+      ).payload.idTagInfo.status;
+    expect(status('aabb')).toBe('Accepted');
+    expect(status('NOPE')).toBe('Invalid');
+    expect(status('BLOCKED')).toBe('Blocked');
+  });
+
+  it('a resent StartTransaction gets the same transactionId (reliability.md 1)', () => {
+    const start = aStartTransaction({ idTag: 'AABB', timestamp: '2026-11-20T08:30:00Z' });
+    const first = handleCall('StartTransaction', start, 'CP1', now, ctx);
+    const again = handleCall('StartTransaction', start, 'CP1', now + 5000, ctx);
+    const other = handleCall('StartTransaction', { ...start, meterStart: 5 }, 'CP1', now, ctx);
+    const id = (o: typeof first) =>
+      (o as { payload: { transactionId: number } }).payload.transactionId;
+    expect(id(again)).toBe(id(first));
+    expect(id(other)).not.toBe(id(first));
+  });
+
+  it('a stop of an unknown or foreign transaction is acknowledged and parked as an orphan', () => {
+    const outcome = handleCall(
+      'StopTransaction',
+      aStopTransaction({ transactionId: 987654 }),
+      'CP1',
+      now,
+      ctx,
+    );
+    expect(outcome).toMatchObject({
+      kind: 'durable',
+      payload: {},
+      event: { kind: 'tx_stopped', orphan: true, connectorId: 0 },
+    });
+  });
+
+  it('normalizes kWh and kW to Wh and W exactly', () => {
+    const outcome = handleCall(
+      'MeterValues',
+      {
+        connectorId: 1,
+        meterValue: [
+          {
+            timestamp: '2026-11-20T08:00:00Z',
+            sampledValue: [
+              { value: '12.345', unit: 'kWh' },
+              { value: '7.4', measurand: 'Power.Active.Import', unit: 'kW' },
+            ],
+          },
+        ],
+      },
+      'CP1',
+      now,
+      ctx,
+    );
+    expect(outcome).toMatchObject({
+      event: {
+        samples: [
+          { measurand: 'Energy.Active.Import.Register', value: 12345, unit: 'Wh' },
+          { measurand: 'Power.Active.Import', value: 7400, unit: 'W' },
+        ],
+      },
+    });
+  });
+
+  it('answers actions it recognizes but does not serve with NotSupported', () => {
+    expect(handleCall('DataTransfer', { vendorId: 'x' }, 'CP1', now, ctx)).toMatchObject({
+      kind: 'error',
+      code: 'NotSupported',
+    });
+  });
+});
