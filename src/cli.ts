@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { envValue, loadConfig, START_OPTIONS, type Flags } from './config/load-config.js';
 import { ChargestreamError, errorMessage } from './lib/errors.js';
 import { createLogger } from './lib/log.js';
@@ -107,6 +107,58 @@ program
       }
     },
   );
+
+const kafka = program
+  .command('kafka')
+  .description(
+    'a local single-node Kafka broker (KRaft) assembled from Maven Central, for development and tests',
+  );
+const kafkaDir = (dir?: string) =>
+  resolve(dir ?? join(envValue('CHARGESTREAM_DATA') ?? './data', 'kafka'));
+kafka
+  .command('up')
+  .option('--dir <dir>', 'broker data folder (default ./data/kafka)')
+  .option('--port <n>', 'listener port', '9092')
+  .option('--controller-port <n>', 'KRaft controller port', '9093')
+  .action(async (options: { dir?: string; port: string; controllerPort: string }) => {
+    const { startLocalBroker } = await import('./kafka/local-broker.js');
+    const port = Number(options.port);
+    const controllerPort = Number(options.controllerPort);
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      throw new ChargestreamError(
+        'CONFIG_INVALID',
+        `--port: must be a port number, got "${options.port}"`,
+      );
+    if (!Number.isInteger(controllerPort) || controllerPort < 1 || controllerPort > 65_535) {
+      throw new ChargestreamError(
+        'CONFIG_INVALID',
+        `--controller-port: must be a port number, got "${options.controllerPort}"`,
+      );
+    }
+    const broker = await startLocalBroker({ dataDir: kafkaDir(options.dir), port, controllerPort });
+    process.stdout.write(
+      `kafka broker up: ${broker.brokers} (pid ${broker.pid}, log ${broker.logFile})\n`,
+    );
+  });
+kafka
+  .command('down')
+  .option('--dir <dir>', 'broker data folder (default ./data/kafka)')
+  .action(async (options: { dir?: string }) => {
+    const { stopLocalBroker } = await import('./kafka/local-broker.js');
+    const stopped = await stopLocalBroker(kafkaDir(options.dir));
+    process.stdout.write(stopped ? 'kafka broker stopped\n' : 'no kafka broker was running\n');
+  });
+kafka
+  .command('status')
+  .option('--dir <dir>', 'broker data folder (default ./data/kafka)')
+  .action(async (options: { dir?: string }) => {
+    const { brokerStatus } = await import('./kafka/local-broker.js');
+    const status = await brokerStatus(kafkaDir(options.dir));
+    process.stdout.write(
+      status.running ? `running: ${status.brokers ?? '?'} (pid ${status.pid})\n` : 'not running\n',
+    );
+    if (!status.running) process.exitCode = 3;
+  });
 
 try {
   await program.parseAsync(process.argv);

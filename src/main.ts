@@ -143,7 +143,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       apiPort,
       migrationsApplied: applied,
       openSessions: transactions.running,
-      replaying: bus.lag(),
+      replayed,
     },
     'engine started',
   );

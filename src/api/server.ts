@@ -78,7 +78,7 @@ export class Api {
           return;
         }
         this.#listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket as unknown as uWS.us_socket));
+        resolve(uWS.us_socket_local_port(socket));
       });
     });
   }

@@ -74,7 +74,7 @@ const OPTIONS = {
         return text;
       throw invalid(name, `must be one of all, gateway, processor, api, got "${text}"`);
     },
-    fallback: 'all' as Role,
+    fallback: 'all',
   },
   kafka: { flag: '--kafka', env: 'CHARGESTREAM_KAFKA', parse: str, fallback: '' },
   clickhouse: { flag: '--clickhouse', env: 'CHARGESTREAM_CLICKHOUSE', parse: str, fallback: '' },

@@ -180,9 +180,10 @@ type RawNetwork = Partial<Mutable<Network>> & { settings?: Partial<Settings> };
 
 /** Decimal fields may be written as numbers: they are kept as their decimal text. */
 function normalize(raw: RawNetwork): Network {
-  const text = (v: unknown): string => String(v);
-  const optText = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
-  const price = (p: { exclVat: unknown; inclVat?: unknown } | undefined) =>
+  const text = (v: string | number): string => String(v);
+  const optText = (v: string | number | undefined): string | undefined =>
+    v === undefined ? undefined : String(v);
+  const price = (p: { exclVat: string | number; inclVat?: string | number } | undefined) =>
     p === undefined ? undefined : { exclVat: text(p.exclVat), inclVat: optText(p.inclVat) };
   return {
     settings: {

@@ -88,7 +88,7 @@ export class Gateway {
           return;
         }
         this.#listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket as unknown as uWS.us_socket));
+        resolve(uWS.us_socket_local_port(socket));
       });
     });
   }

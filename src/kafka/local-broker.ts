@@ -31,6 +31,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { errorMessage } from '../lib/errors.js';
 import { projectRoot } from '../lib/paths.js';
 
 export type LocalBrokerErrorCode =
@@ -69,7 +70,10 @@ export class LocalBrokerError extends Error {
 }
 
 export interface AssembleKafkaOptions {
-  /** Where libs/ goes; default ${CHARGESTREAM_KAFKA_HOME:-$HOME/.cache/chargestream/kafka} (decided by the script). */
+  /**
+   * Where libs/ goes. Default (decided by the script):
+   * ${CHARGESTREAM_KAFKA_HOME:-$HOME/.cache/chargestream/kafka}.
+   */
   destDir?: string;
 }
 
@@ -90,7 +94,10 @@ export interface LocalBrokerOptions {
   javaPath?: string;
   /** How long to wait for the broker to answer. Default 60 000 ms. */
   readyTimeoutMs?: number;
-  /** server.properties entries added after (and overriding) the defaults below. */
+  /**
+   * server.properties entries added after (and overriding) the defaults below; node.id and
+   * log.dirs are not among them (the readiness check and the format step rely on both).
+   */
   extraProperties?: Readonly<Record<string, string | number | boolean>>;
 }
 
@@ -117,7 +124,8 @@ export type LocalBrokerStatus =
   | {
       readonly running: false;
       readonly dataDir: string;
-      /** A pid file naming a process that is gone. */ readonly stalePid: number | undefined;
+      /** Set when a pid file names a process that is gone (or is not this broker). */
+      readonly stalePid: number | undefined;
     };
 
 const HOST = '127.0.0.1';
@@ -178,6 +186,11 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
   checkPort('controllerPort', controllerPort);
   if (port === controllerPort)
     throw new LocalBrokerError('KAFKA_INVALID_OPTION', `port and controllerPort are both ${port}`);
+  for (const owned of ['node.id', 'log.dirs', 'process.roles']) {
+    if (opts.extraProperties !== undefined && Object.hasOwn(opts.extraProperties, owned)) {
+      throw new LocalBrokerError('KAFKA_INVALID_OPTION', `extraProperties may not set ${owned}`);
+    }
+  }
   if (!Number.isInteger(heapMb) || heapMb < 128) {
     throw new LocalBrokerError(
       'KAFKA_INVALID_OPTION',
@@ -193,9 +206,10 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
 
   const status = await brokerStatus(dataDir);
   if (status.running) {
+    const where = status.brokers === undefined ? '' : `, ${status.brokers}`;
     throw new LocalBrokerError(
       'KAFKA_ALREADY_RUNNING',
-      `a broker (pid ${status.pid}${status.brokers === undefined ? '' : `, ${status.brokers}`}) already runs from ${dataDir}`,
+      `a broker (pid ${status.pid}${where}) already runs from ${dataDir}; stop it first`,
     );
   }
   if (status.stalePid !== undefined) await rm(join(dataDir, PID_FILE), { force: true });
@@ -266,18 +280,20 @@ export async function startLocalBroker(opts: LocalBrokerOptions): Promise<LocalB
       hasExited: () => exited,
     });
   } catch (error) {
+    // Read before stopPid: our own SIGTERM would otherwise look like a crash.
+    const exitedByItself = exited;
     await stopPid(pid, dataDir).catch(() => undefined);
     const tail = logTail(logFile, join(dataDir, STDOUT_LOG));
-    if (exited !== undefined) {
+    if (exitedByItself !== undefined) {
       throw new LocalBrokerError(
         'KAFKA_BROKER_EXITED',
-        `the Kafka broker exited with ${describeExit(exited.code, exited.signal)} before it answered on ${brokers}; log tail:\n${tail}`,
+        `the Kafka broker exited with ${describeExit(exitedByItself.code, exitedByItself.signal)} before it answered on ${brokers}; log tail:\n${tail}`,
         { cause: error },
       );
     }
     throw new LocalBrokerError(
       'KAFKA_BROKER_NOT_READY',
-      `the Kafka broker did not answer on ${brokers} within ${Math.round(readyTimeoutMs / 1000)} s (${(error as Error).message}); log tail:\n${tail}`,
+      `the Kafka broker did not answer on ${brokers} within ${formatDuration(readyTimeoutMs)} (${errorMessage(error)}); log tail:\n${tail}`,
       { cause: error },
     );
   }
@@ -504,7 +520,7 @@ async function waitUntilReady(p: {
       else if (cluster.brokers.some((b) => b.nodeId === NODE_ID)) return;
       else lastError = 'describeCluster lists no broker yet';
     } catch (error) {
-      lastError = error instanceof Error ? error.message : String(error);
+      lastError = errorMessage(error);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -636,10 +652,9 @@ async function assertPortFree(port: number): Promise<void> {
 }
 
 function javaNotFound(javaPath: string, cause: unknown): LocalBrokerError {
-  const detail = cause instanceof Error ? cause.message : String(cause);
   return new LocalBrokerError(
     'KAFKA_JAVA_NOT_FOUND',
-    `cannot run ${javaPath} (${detail}); install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless) or pass javaPath`,
+    `cannot run ${javaPath} (${errorMessage(cause)}); install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless) or pass javaPath`,
     { cause },
   );
 }
@@ -676,16 +691,36 @@ function lastLines(text: string, count: number): string {
   return text.trimEnd().split('\n').slice(-count).join('\n');
 }
 
-/** The last lines of each file that exists, each under its name; never throws. */
+/**
+ * What a person needs to see when the broker failed: the ERROR and FATAL lines (the cause;
+ * a broker that fails shuts down politely and logs a screenful of INFO after it), then the
+ * last lines of each file. Never throws.
+ */
 function logTail(...files: string[]): string {
   const parts: string[] = [];
   for (const file of files) {
+    let lines: string[];
     try {
-      const text = readTailBytes(file, 16_384);
-      if (text.trim() !== '') parts.push(`--- ${file}\n${lastLines(text, 30)}`);
+      // The broker logs its whole configuration at start ("\tkey = value", ~400 lines),
+      // which says nothing about why it failed.
+      lines = readTailBytes(file, 262_144)
+        .split('\n')
+        .filter((line) => !/^\t[\w.-]+ = /.test(line));
     } catch {
-      // missing or unreadable: nothing to show
+      continue; // missing or unreadable: nothing to show
     }
+    // Each ERROR line with the exception line under it, which holds the actual reason
+    // ("Socket server failed to bind to 127.0.0.1:9092: Address already in use").
+    const errors: string[] = [];
+    lines.forEach((line, i) => {
+      if (!/^\[[^\]]+\] (ERROR|FATAL) /.test(line)) return;
+      errors.push(line);
+      const next = lines[i + 1];
+      if (next !== undefined && /^[\w.$]+(Exception|Error)\b/.test(next)) errors.push(`  ${next}`);
+    });
+    const last = lines.join('\n').trimEnd().split('\n').slice(-15);
+    if (errors.length > 0) parts.push(`--- ${file} (errors)\n${errors.slice(-16).join('\n')}`);
+    if (last.join('').trim() !== '') parts.push(`--- ${file} (last lines)\n${last.join('\n')}`);
   }
   return parts.length === 0 ? '(no log output)' : parts.join('\n');
 }
@@ -700,6 +735,10 @@ function readTailBytes(file: string, bytes: number): string {
   } finally {
     closeSync(fd);
   }
+}
+
+function formatDuration(ms: number): string {
+  return ms < 10_000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 function sleep(ms: number): Promise<void> {

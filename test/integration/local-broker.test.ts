@@ -63,6 +63,9 @@ describe('local Kafka broker (KRaft, single node)', () => {
 
   afterAll(async () => {
     await broker?.stop();
+    // Also through the pid file: if startLocalBroker was still pending when the hook timed
+    // out, `broker` is unset but a detached JVM may already be running from dataDir.
+    if (dataDir !== '') await stopLocalBroker(dataDir);
     if (dataDir !== '') await rm(dataDir, { recursive: true, force: true });
   }, 60_000);
 
@@ -116,9 +119,10 @@ describe('local Kafka broker (KRaft, single node)', () => {
         const timer = setTimeout(() => reject(new Error('no message within 60 s')), 60_000);
         consumer
           .run({
-            eachMessage: async ({ message }) => {
+            eachMessage: ({ message }) => {
               clearTimeout(timer);
               resolve(message);
+              return Promise.resolve();
             },
           })
           .catch(reject);

@@ -108,7 +108,7 @@ const handlers: Readonly<Record<string, Handler>> = {
       chargerId,
       connectorId: p['connectorId'] as number,
       receivedAt: at,
-      transactionId: p['transactionId'] === undefined ? '' : String(p['transactionId']),
+      transactionId: typeof p['transactionId'] === 'number' ? String(p['transactionId']) : '',
       samples: samples(p['meterValue'] as MeterValue[]),
     },
   }),
