@@ -66,7 +66,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   const index = indexNetwork(config.network);
   const transactions = new TransactionRegistry(config.dataDir);
   for (const session of processor.openSessions()) {
-    transactions.restore(session.transactionId, {
+    transactions.remember(session.transactionId, {
       chargerId: session.chargerId,
       connectorId: session.connectorId,
     });

@@ -12,7 +12,9 @@ import {
   type OcppVersion,
   type RpcErrorCode,
 } from '../ocpp/rpc.js';
-import { handleCall, type ActionContext } from '../ocpp/v16/actions.js';
+import { handleCall, type ActionContext, type ProtocolTable } from '../ocpp/actions.js';
+import { V16 } from '../ocpp/v16/actions.js';
+import { V201 } from '../ocpp/v201/actions.js';
 import { checkCredentials, isValidIdentity, type UpgradeRefusal } from './credentials.js';
 import type { TransactionRegistry } from './transactions.js';
 
@@ -34,7 +36,9 @@ interface Connection {
   closed: boolean;
 }
 
-const SUPPORTED: readonly OcppVersion[] = ['ocpp1.6'];
+/** In order of preference when a charger offers several. */
+const SUPPORTED: readonly OcppVersion[] = ['ocpp2.0.1', 'ocpp1.6'];
+const TABLES: Readonly<Record<OcppVersion, ProtocolTable>> = { 'ocpp1.6': V16, 'ocpp2.0.1': V201 };
 
 /**
  * The OCPP endpoint, `ws://HOST:PORT/ocpp/{chargerId}`, on uWebSockets.js. It authenticates at
@@ -63,6 +67,8 @@ export class Gateway {
       index: options.index,
       transactions: options.transactions,
       heartbeatIntervalS: options.heartbeatIntervalS ?? 300,
+      // Chargers of the network are accepted; auto-registered ones wait for an operator.
+      registration: (chargerId) => (options.index.chargers.has(chargerId) ? 'Accepted' : 'Pending'),
     };
     this.#app = uWS.App().ws<Connection>('/ocpp/:chargerId', {
       compression: uWS.DISABLED,
@@ -192,6 +198,7 @@ export class Gateway {
     let outcome;
     try {
       outcome = handleCall(
+        TABLES[connection.protocol],
         frame.action,
         frame.payload,
         connection.chargerId,
@@ -221,7 +228,7 @@ export class Gateway {
         this.#options.bus.publish(event).then(
           () => {
             if (event.kind === 'tx_stopped' && !event.orphan)
-              this.#options.transactions.ended(event.transactionId);
+              this.#options.transactions.ended(event.chargerId, event.transactionId);
             this.stats.acks += 1;
             this.#send(ws, connection, callResult(frame.id, payload));
           },

@@ -45,7 +45,7 @@ export class TransactionRegistry {
     if (known !== undefined) return known;
     if (this.#next > this.#limit) this.#reserve();
     const id = String(this.#next++);
-    this.#homes.set(id, home);
+    this.remember(id, home);
     this.#recentStarts.set(startKey, id);
     if (this.#recentStarts.size > RECENT_STARTS) {
       const oldest = this.#recentStarts.keys().next().value;
@@ -54,19 +54,21 @@ export class TransactionRegistry {
     return id;
   }
 
-  /** Where a transaction lives, if it belongs to this charger. */
+  /**
+   * Where a transaction of this charger lives. Keyed by charger and id: 2.0.1 transaction ids
+   * are the charger's own and only unique per charger; a 1.6 id of another charger is not found.
+   */
   home(chargerId: string, transactionId: string): TransactionHome | undefined {
-    const home = this.#homes.get(transactionId);
-    return home?.chargerId === chargerId ? home : undefined;
+    return this.#homes.get(`${chargerId}|${transactionId}`);
   }
 
-  /** Registers a running transaction recovered from the store after a restart. */
-  restore(transactionId: string, home: TransactionHome): void {
-    this.#homes.set(transactionId, home);
+  /** Registers a running transaction: a 2.0.1 start, or one recovered after a restart. */
+  remember(transactionId: string, home: TransactionHome): void {
+    this.#homes.set(`${home.chargerId}|${transactionId}`, home);
   }
 
-  ended(transactionId: string): void {
-    this.#homes.delete(transactionId);
+  ended(chargerId: string, transactionId: string): void {
+    this.#homes.delete(`${chargerId}|${transactionId}`);
   }
 
   get running(): number {

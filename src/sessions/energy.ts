@@ -25,9 +25,15 @@ export interface EnergyState {
 }
 
 export type Verdict =
-  | { readonly valid: true; readonly energyWh: number; readonly mode: ReadingMode }
+  | {
+      readonly valid: true;
+      readonly energyWh: number;
+      readonly mode: ReadingMode;
+      readonly startWh?: number;
+    }
   | { readonly valid: false; readonly reason: RejectReason };
 
+/** `meterStartWh` NaN: unknown until the first register reading. */
 export function startEnergy(meterStartWh: number, ts: number): EnergyState {
   return { startWh: meterStartWh, lastTs: ts, energyWh: 0, mode: 'absolute' };
 }
@@ -62,6 +68,9 @@ export function judgeRegister(
 ): Verdict {
   if (!Number.isFinite(valueWh)) return { valid: false, reason: 'energy_decrease' };
   if (ts < state.lastTs) return { valid: false, reason: 'stale_time' };
+  // No start value (2.0.1 has no meterStart): the first register reading is the start.
+  if (Number.isNaN(state.startWh))
+    return { valid: true, energyWh: 0, mode: 'absolute', startWh: valueWh };
   const order: readonly ReadingMode[] =
     state.mode === 'absolute' ? ['absolute', 'relative'] : ['relative', 'absolute'];
   let firstReason: RejectReason | null = null;
@@ -91,7 +100,12 @@ export function judgeInterval(
 
 export function applyVerdict(state: EnergyState, verdict: Verdict, ts: number): EnergyState {
   if (!verdict.valid) return state;
-  return { startWh: state.startWh, lastTs: ts, energyWh: verdict.energyWh, mode: verdict.mode };
+  return {
+    startWh: verdict.startWh ?? state.startWh,
+    lastTs: ts,
+    energyWh: verdict.energyWh,
+    mode: verdict.mode,
+  };
 }
 
 /** Wh values are kept to the milliwatt-hour so that binary noise never reaches a comparison. */

@@ -206,19 +206,20 @@ class BatchRun {
       session.reason = REJECTION[event.authorization];
       session.endedAt = event.ts;
     }
-    this.#reading(
-      session,
-      offset,
-      {
-        ts: event.ts,
-        measurand: 'Energy.Active.Import.Register',
-        phase: '',
-        value: event.meterStartWh,
-        unit: 'Wh',
-        context: 'Transaction.Begin',
-      },
-      null,
-    );
+    if (!Number.isNaN(event.meterStartWh))
+      this.#reading(
+        session,
+        offset,
+        {
+          ts: event.ts,
+          measurand: 'Energy.Active.Import.Register',
+          phase: '',
+          value: event.meterStartWh,
+          unit: 'Wh',
+          context: 'Transaction.Begin',
+        },
+        null,
+      );
     state.session = session;
     this.#sessionRow(session, offset, 1);
   }
@@ -254,15 +255,18 @@ class BatchRun {
       return;
     }
     this.#samples(session, session, event.samples, offset);
-    const stopSample: Sample = {
-      ts: event.ts,
-      measurand: 'Energy.Active.Import.Register',
-      phase: '',
-      value: event.meterStopWh,
-      unit: 'Wh',
-      context: 'Transaction.End',
-    };
-    this.#judgeAndStore(session, [stopSample], offset);
+    // 1.6 carries meterStop; a 2.0.1 Ended event carries its readings in the samples.
+    if (!Number.isNaN(event.meterStopWh)) {
+      const stopSample: Sample = {
+        ts: event.ts,
+        measurand: 'Energy.Active.Import.Register',
+        phase: '',
+        value: event.meterStopWh,
+        unit: 'Wh',
+        context: 'Transaction.End',
+      };
+      this.#judgeAndStore(session, [stopSample], offset);
+    }
     // E4: a stop whose reading is invalid still ends the session, with the energy of the
     // latest valid reading.
     this.#finish(session, event.ts, event.reason, offset, 2);

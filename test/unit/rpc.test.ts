@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { handleCall, responseValidator, type ActionContext } from '../../src/ocpp/v16/actions.js';
+import {
+  handleCall as handleWith,
+  type ActionContext,
+  type Payload,
+} from '../../src/ocpp/actions.js';
+import { V16 } from '../../src/ocpp/v16/actions.js';
 import { parseFrame } from '../../src/ocpp/rpc.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
@@ -78,7 +83,16 @@ describe('OCPP 1.6 actions', () => {
       { id: 'BLOCKED', type: 'RFID', customer: 'c', blocked: true },
     ],
   });
+  const handleCall = (
+    action: string,
+    payload: Payload,
+    chargerId: string,
+    at: number,
+    context: ActionContext,
+  ) => handleWith(V16, action, payload, chargerId, at, context);
+  const responseValidator = (action: string) => V16.responses.get(action);
   const ctx: ActionContext = {
+    registration: () => 'Accepted',
     index: indexNetwork(network),
     transactions: new TransactionRegistry(tempDir()),
     heartbeatIntervalS: 300,
@@ -172,7 +186,7 @@ describe('OCPP 1.6 actions', () => {
   });
 
   it('answers actions it recognizes but does not serve with NotSupported', () => {
-    expect(handleCall('DataTransfer', { vendorId: 'x' }, 'CP1', now, ctx)).toMatchObject({
+    expect(handleCall('GetLocalListVersion', {}, 'CP1', now, ctx)).toMatchObject({
       kind: 'error',
       code: 'NotSupported',
     });

@@ -1,54 +1,30 @@
 import { createRequire } from 'node:module';
-import type { NetworkIndex } from '../../config/network-index.js';
-import type { TransactionRegistry } from '../../gateway/transactions.js';
-import { Big } from '../../lib/decimal.js';
 import { authorize } from '../../sessions/authorization.js';
-import type { ChargerEvent, Sample } from '../events.js';
-import type { RpcErrorCode } from '../rpc.js';
-import { compileSchemas, violationCode, violationText, type Validator } from '../validation.js';
-
-/** What the gateway needs to answer a 1.6 CALL. */
-export interface ActionContext {
-  readonly index: NetworkIndex;
-  readonly transactions: TransactionRegistry;
-  /** Seconds between heartbeats asked of chargers in BootNotification. */
-  readonly heartbeatIntervalS: number;
-}
-
-export type CallOutcome =
-  /** Answered from memory. */
-  | { readonly kind: 'reply'; readonly payload: object }
-  /** Answered once the event is durable on the bus (acknowledge after durable). */
-  | { readonly kind: 'durable'; readonly payload: object; readonly event: ChargerEvent }
-  | { readonly kind: 'error'; readonly code: RpcErrorCode; readonly description: string };
-
-type Payload = Record<string, unknown>;
-type Handler = (
-  payload: Payload,
-  chargerId: string,
-  receivedAt: number,
-  ctx: ActionContext,
-) => CallOutcome;
+import {
+  defaultUnit,
+  KILO,
+  normalizedValue,
+  protocolTable,
+  type Handler,
+  type ProtocolTable,
+} from '../actions.js';
+import type { Sample } from '../events.js';
+import { compileSchemas } from '../validation.js';
 
 const require = createRequire(import.meta.url);
 const schemas = require('ocpp-rpc/lib/schemas/ocpp1_6.json') as Array<{ $id: string }>;
-const validators = compileSchemas(schemas);
-
-function requestValidator(action: string): Validator | undefined {
-  return validators.get(`urn:${action}.req`);
-}
-
-/** Validates a response the engine is about to send (tests use it to prove conformance). */
-export function responseValidator(action: string): Validator | undefined {
-  return validators.get(`urn:${action}.conf`);
-}
 
 const nowIso = (ms: number) => new Date(ms).toISOString();
+const ack: Handler = () => ({ kind: 'reply', payload: {} });
 
 const handlers: Readonly<Record<string, Handler>> = {
-  BootNotification: (_p, _c, at, ctx) => ({
+  BootNotification: (_p, chargerId, at, ctx) => ({
     kind: 'reply',
-    payload: { status: 'Accepted', currentTime: nowIso(at), interval: ctx.heartbeatIntervalS },
+    payload: {
+      status: ctx.registration(chargerId),
+      currentTime: nowIso(at),
+      interval: ctx.heartbeatIntervalS,
+    },
   }),
 
   Heartbeat: (_p, _c, at) => ({ kind: 'reply', payload: { currentTime: nowIso(at) } }),
@@ -114,18 +90,19 @@ const handlers: Readonly<Record<string, Handler>> = {
   }),
 
   StopTransaction: (p, chargerId, at, ctx) => {
+    // -1 (the charger never got an id), unknown and foreign ids are answered as valid and
+    // parked on the charger's connector 0 (reliability.md: protocol facts, scenario 3).
     const transactionId = String(p['transactionId']);
     const home = ctx.transactions.home(chargerId, transactionId);
     const tokenId = (p['idTag'] as string | undefined) ?? '';
     return {
       kind: 'durable',
-      // 1.6 §4.10: answered whatever the id; the idTagInfo only when an idTag was sent.
+      // 1.6 §4.10: idTagInfo only when an idTag was sent.
       payload:
         tokenId === '' ? {} : { idTagInfo: { status: authorize(ctx.index, tokenId, at).status } },
       event: {
         kind: 'tx_stopped',
         chargerId,
-        // Unknown or foreign ids are parked on the charger's connector 0 (reliability.md 3).
         connectorId: home?.connectorId ?? 0,
         receivedAt: at,
         transactionId,
@@ -138,52 +115,30 @@ const handlers: Readonly<Record<string, Handler>> = {
       },
     };
   },
+
+  // Notifications the engine takes note of; their records come with charger management.
+  DataTransfer: () => ({ kind: 'reply', payload: { status: 'UnknownVendorId' } }),
+  DiagnosticsStatusNotification: ack,
+  FirmwareStatusNotification: ack,
+  SecurityEventNotification: ack,
+  LogStatusNotification: ack,
+  SignedFirmwareStatusNotification: ack,
+  // Certificates are signed by the operator's CA, which the engine does not hold (yet).
+  SignCertificate: () => ({ kind: 'reply', payload: { status: 'Rejected' } }),
 };
 
-/** Actions of the 1.6 Core and Security profiles the engine recognizes but does not serve yet. */
-const RECOGNIZED = new Set(
-  schemas
-    .map((s) => s.$id)
-    .filter((id) => id.endsWith('.req'))
-    .map((id) => id.slice(4, -4)),
+/** OCPP 1.6J (Core and Security extension), charger-initiated calls. */
+export const V16: ProtocolTable = protocolTable(
+  compileSchemas(schemas),
+  handlers,
+  'FormationViolation',
 );
-
-/**
- * Validates and answers one 1.6 CALL from a charger. Never throws for bad input: it returns
- * the CALLERROR the specification names.
- */
-export function handleCall(
-  action: string,
-  payload: Payload,
-  chargerId: string,
-  receivedAt: number,
-  ctx: ActionContext,
-): CallOutcome {
-  const handler = handlers[action];
-  if (handler === undefined) {
-    return RECOGNIZED.has(action)
-      ? { kind: 'error', code: 'NotSupported', description: `${action} is not supported` }
-      : { kind: 'error', code: 'NotImplemented', description: `unknown action ${action}` };
-  }
-  const validate = requestValidator(action);
-  if (validate !== undefined && !validate(payload)) {
-    const error = validate.errors?.[0];
-    return {
-      kind: 'error',
-      code: violationCode(error, 'FormationViolation'),
-      description: violationText(error),
-    };
-  }
-  return handler(payload, chargerId, receivedAt, ctx);
-}
 
 interface SampledValue {
   value: string;
   context?: string;
-  format?: string;
   measurand?: string;
   phase?: string;
-  location?: string;
   unit?: string;
 }
 interface MeterValue {
@@ -210,28 +165,4 @@ function samples(meterValues: readonly MeterValue[]): Sample[] {
     }
   }
   return out;
-}
-
-/** Units scaled by 1000 to their base unit; the rest are kept as they are. */
-const KILO: Readonly<Record<string, string>> = {
-  kWh: 'Wh',
-  kW: 'W',
-  kvarh: 'varh',
-  kvar: 'var',
-  kVA: 'VA',
-};
-
-function normalizedValue(text: string, unit: string): number {
-  if (!/^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/.test(text)) return Number.NaN;
-  // Scale in decimal so that "12.345" kWh is exactly 12345 Wh, not 12344.999….
-  return KILO[unit] === undefined ? Number(text) : new Big(text.trim()).times(1000).toNumber();
-}
-
-function defaultUnit(measurand: string): string {
-  if (measurand.startsWith('Energy.Active')) return 'Wh';
-  if (measurand.startsWith('Power.Active')) return 'W';
-  if (measurand.startsWith('Current')) return 'A';
-  if (measurand === 'Voltage') return 'V';
-  if (measurand === 'SoC') return 'Percent';
-  return '';
 }

@@ -1,0 +1,124 @@
+import type { NetworkIndex } from '../config/network-index.js';
+import type { TransactionRegistry } from '../gateway/transactions.js';
+import { Big } from '../lib/decimal.js';
+import type { ChargerEvent } from './events.js';
+import type { RpcErrorCode } from './rpc.js';
+import { violationCode, violationText, type Validator } from './validation.js';
+
+export type RegistrationStatus = 'Accepted' | 'Pending' | 'Rejected';
+
+/** What the gateway lends the protocol handlers to answer a charger's CALL. */
+export interface ActionContext {
+  readonly index: NetworkIndex;
+  readonly transactions: TransactionRegistry;
+  /** Seconds between heartbeats asked of chargers in BootNotification. */
+  readonly heartbeatIntervalS: number;
+  /** The registration status of a charger: it belongs to the charger, not to a connection. */
+  readonly registration: (chargerId: string) => RegistrationStatus;
+}
+
+export type CallOutcome =
+  /** Answered from memory. */
+  | { readonly kind: 'reply'; readonly payload: object }
+  /** Answered once the event is durable on the bus (acknowledge after durable). */
+  | { readonly kind: 'durable'; readonly payload: object; readonly event: ChargerEvent }
+  | { readonly kind: 'error'; readonly code: RpcErrorCode; readonly description: string };
+
+export type Payload = Record<string, unknown>;
+export type Handler = (
+  payload: Payload,
+  chargerId: string,
+  receivedAt: number,
+  ctx: ActionContext,
+) => CallOutcome;
+
+/** One protocol version: its handlers, the official schemas, and how it spells its errors. */
+export interface ProtocolTable {
+  readonly handlers: Readonly<Record<string, Handler>>;
+  readonly requests: ReadonlyMap<string, Validator>;
+  readonly responses: ReadonlyMap<string, Validator>;
+  readonly formation: RpcErrorCode;
+}
+
+/** Splits compiled `urn:<Action>.req|conf` validators into requests and responses by action. */
+export function protocolTable(
+  validators: ReadonlyMap<string, Validator>,
+  handlers: Readonly<Record<string, Handler>>,
+  formation: RpcErrorCode,
+): ProtocolTable {
+  const requests = new Map<string, Validator>();
+  const responses = new Map<string, Validator>();
+  for (const [id, validate] of validators) {
+    const match = /^urn:(\w+)\.(req|conf)$/.exec(id);
+    if (match === null) continue;
+    (match[2] === 'req' ? requests : responses).set(match[1]!, validate);
+  }
+  return { handlers, requests, responses, formation };
+}
+
+/**
+ * Validates and answers one CALL from a charger. Never throws for bad input: it returns the
+ * CALLERROR the specification names. While a charger is not Accepted, every CALL but
+ * BootNotification is refused with SecurityError (1.6 §4.2, 2.0.1 B02).
+ */
+export function handleCall(
+  table: ProtocolTable,
+  action: string,
+  payload: Payload,
+  chargerId: string,
+  receivedAt: number,
+  ctx: ActionContext,
+): CallOutcome {
+  const handler = table.handlers[action];
+  if (handler === undefined) {
+    return table.requests.has(action)
+      ? { kind: 'error', code: 'NotSupported', description: `${action} is not supported` }
+      : { kind: 'error', code: 'NotImplemented', description: `unknown action ${action}` };
+  }
+  if (action !== 'BootNotification' && ctx.registration(chargerId) !== 'Accepted') {
+    return {
+      kind: 'error',
+      code: 'SecurityError',
+      description: 'the charger is not accepted: send BootNotification first',
+    };
+  }
+  const validate = table.requests.get(action);
+  if (validate !== undefined && !validate(payload)) {
+    const error = validate.errors?.[0];
+    return {
+      kind: 'error',
+      code: violationCode(error, table.formation),
+      description: violationText(error),
+    };
+  }
+  return handler(payload, chargerId, receivedAt, ctx);
+}
+
+/** Units scaled by 1000 to their base unit; the rest are kept as they are. */
+export const KILO: Readonly<Record<string, string>> = {
+  kWh: 'Wh',
+  kW: 'W',
+  kvarh: 'varh',
+  kvar: 'var',
+  kVA: 'VA',
+};
+
+/**
+ * A value normalized to the base unit, scaled in decimal so that 12.345 kWh is exactly
+ * 12345 Wh and not 12344.999…; `exponent` is 2.0.1's unitOfMeasure.multiplier.
+ */
+export function normalizedValue(value: string | number, unit: string, exponent = 0): number {
+  const text = typeof value === 'number' ? String(value) : value.trim();
+  if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)) return Number.NaN;
+  const scale = exponent + (KILO[unit] === undefined ? 0 : 3);
+  return scale === 0 ? Number(text) : new Big(text).times(new Big(10).pow(scale)).toNumber();
+}
+
+export function defaultUnit(measurand: string): string {
+  if (measurand.startsWith('Energy.Active')) return 'Wh';
+  if (measurand.startsWith('Power.Active')) return 'W';
+  if (measurand.startsWith('Current')) return 'A';
+  if (measurand === 'Voltage') return 'V';
+  if (measurand === 'SoC') return 'Percent';
+  return '';
+}
