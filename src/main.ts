@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ApiKeys } from './api/auth.js';
+import { runCommand } from './api/commands.js';
 import { Api } from './api/server.js';
 import { EmbeddedLog } from './bus/embedded-log.js';
 import type { EngineConfig } from './config/load-config.js';
 import { indexNetwork } from './config/network-index.js';
 import { Gateway } from './gateway/server.js';
-import { TransactionRegistry } from './gateway/transactions.js';
+import { startKey, TransactionRegistry } from './gateway/transactions.js';
 import { ChargestreamError } from './lib/errors.js';
 import { createRegistry } from './metrics/registry.js';
 import { Processor, recover } from './processor/processor.js';
@@ -54,7 +55,16 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   );
   const bus = await EmbeddedLog.open(
     join(config.dataDir, 'log'),
-    { partitions: config.partitions, fsync: config.fsync, batchSize: config.batchSize },
+    {
+      partitions: config.partitions,
+      fsync: config.fsync,
+      batchSize: config.batchSize,
+      onFatal: (error) => {
+        // Crash-only: what was acknowledged is in the log; a restart replays it.
+        log.fatal({ err: error.message }, 'the embedded log cannot be written; stopping');
+        process.exit(1);
+      },
+    },
     recovered.committed,
   );
   await bus.consume(processor.handle);
@@ -66,10 +76,12 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   const index = indexNetwork(config.network);
   const transactions = new TransactionRegistry(config.dataDir);
   for (const session of processor.openSessions()) {
-    transactions.remember(session.transactionId, {
-      chargerId: session.chargerId,
-      connectorId: session.connectorId,
-    });
+    const { chargerId, connectorId, transactionId, startedAt, tokenId, energy } = session;
+    const start =
+      energy.startWh === null
+        ? null
+        : startKey(chargerId, connectorId, startedAt, tokenId, energy.startWh);
+    transactions.restore(transactionId, { chargerId, connectorId }, start);
   }
   const gateway = new Gateway({
     host: config.host,
@@ -135,6 +147,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     log,
     ready: () => true,
     metrics: () => registry.metrics(),
+    commands: (request) => runCommand(gateway, store, (id) => index.chargers.has(id), request),
   });
   const apiPort = await api.listen();
   log.info(
@@ -152,6 +165,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     ocppPort,
     apiPort,
     async stop() {
+      // Graceful: stop accepting, let what was acknowledged land in the store, then close.
       gateway.close();
       api.close();
       // Everything acknowledged is in the log; what the processor has not stored is replayed

@@ -5,7 +5,9 @@
 -- tokens, for a batch retried after a failed write.
 
 -- Raw meter readings, all measurands, valid and rejected (with the reason). Ordered for the
--- questions asked of them: one connector's readings over time.
+-- questions asked of them: one connector's readings over time. Not partitioned by month of
+-- `ts`: an insert spanning two months would become two parts, not one atomic block, and the
+-- replay guard (highest stored offset) relies on each insert landing whole.
 CREATE TABLE IF NOT EXISTS meter_readings (
     charger_id LowCardinality(String),
     connector_id UInt16,
@@ -23,7 +25,6 @@ CREATE TABLE IF NOT EXISTS meter_readings (
     -- Lets the start-up high-water query skip all but the newest granules.
     INDEX log_offset_minmax log_offset TYPE minmax GRANULARITY 1
 ) ENGINE = MergeTree
-PARTITION BY toYYYYMM(ts)
 ORDER BY (charger_id, connector_id, ts)
 SETTINGS non_replicated_deduplication_window = 1000;
 

@@ -16,10 +16,19 @@ export interface ApiOptions {
   readonly ready: () => boolean;
   /** Prometheus text exposition of the engine's metrics. */
   readonly metrics: () => Promise<string>;
+  /** Engine-initiated OCPP calls; absent where no gateway runs in this process. */
+  readonly commands?: (request: {
+    chargerId: string;
+    action: string;
+    body: Buffer;
+    timeoutMs: number;
+    caller: Caller;
+  }) => Promise<{ status: string; body: object }>;
 }
 
 const MAX_BODY = 1024 * 1024;
 const SQL_ROLES: ReadonlySet<Role> = new Set(['admin', 'analyst', 'financial_support', 'operator']);
+const COMMAND_ROLES: ReadonlySet<Role> = new Set(['admin', 'operator']);
 
 const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   UNAUTHORIZED: '401 Unauthorized',
@@ -29,7 +38,22 @@ const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   SQL_NOT_READ_ONLY: '400 Bad Request',
   SQL_FAILED: '400 Bad Request',
   PAYLOAD_TOO_LARGE: '413 Payload Too Large',
+  CHARGER_OFFLINE: '409 Conflict',
+  NOT_A_COMMAND: '400 Bad Request',
+  INVALID_PAYLOAD: '400 Bad Request',
+  CHARGER_CALL_ERROR: '502 Bad Gateway',
+  CHARGER_TIMEOUT: '504 Gateway Timeout',
+  CHARGER_BUSY: '429 Too Many Requests',
+  STORE_QUERY_FAILED: '500 Internal Server Error',
 };
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 /** The HTTP API on uWebSockets.js. Errors are JSON `{ error: { code, message } }`. */
 export class Api {
@@ -58,11 +82,32 @@ export class Api {
         }));
       })
       .post('/api/v1/sql', (res, req) => {
-        const authorization = req.getHeader('authorization');
+        // The key is checked before any body is read: no buffering for strangers.
+        if (this.#caller(res, req.getHeader('authorization'), SQL_ROLES) === null) return;
         const format = req.getQuery('format') ?? '';
+        this.#respond(res, true, (body) => this.#sql(body, format));
+      })
+      .post('/api/v1/chargers/:id/commands/:action', (res, req) => {
+        const caller = this.#caller(res, req.getHeader('authorization'), COMMAND_ROLES);
+        if (caller === null) return;
+        const chargerId = safeDecode(req.getParameter(0));
+        const action = req.getParameter(1);
+        const timeoutMs = Number(req.getQuery('timeoutMs') ?? 30_000);
         this.#respond(res, true, async (body) => {
-          this.#authorize(authorization, SQL_ROLES);
-          return this.#sql(body, format);
+          if (options.commands === undefined)
+            throw new ChargestreamError('NOT_FOUND', 'no gateway runs in this process');
+          if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 300_000) {
+            throw new ChargestreamError(
+              'BAD_REQUEST',
+              'timeoutMs: must be a whole number from 100 to 300000',
+            );
+          }
+          const reply = await options.commands({ chargerId, action, body, timeoutMs, caller });
+          return {
+            status: reply.status,
+            type: 'application/json',
+            body: JSON.stringify(reply.body),
+          };
         });
       })
       .any('/*', (res) => {
@@ -86,6 +131,16 @@ export class Api {
   close(): void {
     if (this.#listenSocket !== null) uWS.us_listen_socket_close(this.#listenSocket);
     this.#listenSocket = null;
+  }
+
+  /** The caller, or null after answering 401/403. */
+  #caller(res: uWS.HttpResponse, authorization: string, roles: ReadonlySet<Role>): Caller | null {
+    try {
+      return this.#authorize(authorization, roles);
+    } catch (error) {
+      this.#fail(res, error);
+      return null;
+    }
   }
 
   #authorize(authorization: string, roles: ReadonlySet<Role>): Caller {
@@ -114,7 +169,7 @@ export class Api {
   #respond(
     res: uWS.HttpResponse,
     readBody: boolean,
-    handler: (body: Buffer) => Promise<{ type: string; body: string }>,
+    handler: (body: Buffer) => Promise<{ status?: string; type: string; body: string }>,
   ): void {
     let aborted = false;
     res.onAborted(() => {
@@ -125,7 +180,10 @@ export class Api {
         (result) => {
           if (aborted) return;
           res.cork(() => {
-            res.writeHeader('Content-Type', result.type).end(result.body);
+            res
+              .writeStatus(result.status ?? '200 OK')
+              .writeHeader('Content-Type', result.type)
+              .end(result.body);
           });
         },
         (error: unknown) => this.#fail(res, error, () => aborted),

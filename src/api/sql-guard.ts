@@ -1,7 +1,9 @@
 /**
- * A first, cheap gate for the analyst endpoint: exactly one statement, of a reading kind.
- * The real guarantee is ClickHouse's `readonly = 1` on the connection the statement runs on;
- * this gate turns the obvious cases into a clear 400 before ClickHouse sees them.
+ * A first gate for the analyst endpoint: exactly one statement, of a reading kind, that writes
+ * no file. The main guarantee is ClickHouse's `readonly = 1` on the connection the statement
+ * runs on (it refuses writes, settings changes and table functions such as file() and url());
+ * this gate turns the obvious cases into a clear 400 first, and refuses what readonly does not
+ * cover: `INTO OUTFILE`, which would let a reader write files on the engine's machine.
  */
 const READING = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'EXISTS']);
 
@@ -9,45 +11,46 @@ export type SqlVerdict =
   { readonly ok: true; readonly sql: string } | { readonly ok: false; readonly reason: string };
 
 export function checkReadOnlySql(text: string): SqlVerdict {
-  const sql = stripTrailingSemicolon(text.trim());
-  if (sql === '') return { ok: false, reason: 'the body must hold one SQL statement' };
-  if (hasSecondStatement(sql)) return { ok: false, reason: 'only one statement is allowed' };
-  const first = /^[\s(]*([A-Za-z]+)/.exec(skipComments(sql))?.[1]?.toUpperCase() ?? '';
+  const sql = text.trim().replace(/;\s*$/, '');
+  const code = codeOnly(sql);
+  if (code.trim() === '') return { ok: false, reason: 'the body must hold one SQL statement' };
+  if (code.includes(';')) return { ok: false, reason: 'only one statement is allowed' };
+  const first = /^[\s(]*([A-Za-z]+)/.exec(code)?.[1]?.toUpperCase() ?? '';
   if (!READING.has(first)) {
     return {
       ok: false,
       reason: `only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN are allowed, not ${first || 'this'}`,
     };
   }
+  if (/\bINTO\s+OUTFILE\b/i.test(code))
+    return { ok: false, reason: 'INTO OUTFILE is not allowed: results come back in the response' };
   return { ok: true, sql };
 }
 
-function stripTrailingSemicolon(sql: string): string {
-  return sql.replace(/;\s*$/, '');
-}
-
-function skipComments(sql: string): string {
-  return sql.replace(/^(\s*(--[^\n]*\n|#[^\n]*\n|\/\*[\s\S]*?\*\/))*/, '');
-}
-
-/** A ';' outside string literals, quoted identifiers and comments. */
-function hasSecondStatement(sql: string): boolean {
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i];
-    if (c === "'" || c === '"' || c === '`') {
-      i = closing(sql, i, c);
-    } else if (c === '-' && sql[i + 1] === '-') {
-      i = endOfLine(sql, i);
-    } else if (c === '#') {
-      i = endOfLine(sql, i);
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? sql.length : end + 1;
-    } else if (c === ';') {
-      return true;
+/**
+ * The statement with string literals, quoted identifiers and comments blanked out, so that
+ * keywords and semicolons are only found where ClickHouse would read them as such.
+ */
+function codeOnly(sql: string): string {
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    let end = i + 1;
+    if (c === "'" || c === '"' || c === '`') end = closing(sql, i, c) + 1;
+    else if ((c === '-' && sql[i + 1] === '-') || c === '#') end = lineEnd(sql, i);
+    else if (c === '/' && sql[i + 1] === '*') {
+      const close = sql.indexOf('*/', i + 2);
+      end = close < 0 ? sql.length : close + 2;
+    } else {
+      out += c;
+      i = end;
+      continue;
     }
+    out += ' ';
+    i = end;
   }
-  return false;
+  return out;
 }
 
 function closing(sql: string, start: number, quote: string): number {
@@ -61,7 +64,7 @@ function closing(sql: string, start: number, quote: string): number {
   return sql.length;
 }
 
-function endOfLine(sql: string, start: number): number {
+function lineEnd(sql: string, start: number): number {
   const end = sql.indexOf('\n', start);
   return end < 0 ? sql.length : end;
 }

@@ -18,6 +18,12 @@ export interface EmbeddedLogOptions {
   readonly maxLag?: number;
   /** Size at which the active segment is rolled. */
   readonly segmentBytes?: number;
+  /**
+   * Called when a write or sync fails. After a failed fdatasync nothing later can be trusted
+   * to be on disk, so the embedded deployment stops (crash-only): a restart replays the log
+   * up to its last intact record, and nothing acknowledged is lost.
+   */
+  readonly onFatal?: (error: Error) => void;
 }
 
 /**
@@ -45,7 +51,7 @@ export class EmbeddedLog implements Bus {
   readonly #packr = new Packr({ useRecords: false, moreTypes: false });
   readonly #next: number[];
   readonly #committed: number[];
-  readonly #queues: Array<{ entries: LogEntry[]; head: number; busy: boolean }>;
+  readonly #queues: Array<{ entries: LogEntry[]; head: number; busy: boolean; failures: number }>;
   readonly #segments: Segment[] = [];
   #active: { handle: FileHandle; segment: Segment; bytes: number } | null = null;
   #pending: Array<[number, number, ChargerEvent]> = [];
@@ -53,7 +59,7 @@ export class EmbeddedLog implements Bus {
   #writing = false;
   #handler: BatchHandler | null = null;
   #lag = 0;
-  #capacityWaiters: Array<() => void> = [];
+  #capacityWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   #closed = false;
   #failure: Error | null = null;
 
@@ -71,6 +77,7 @@ export class EmbeddedLog implements Bus {
       entries: [],
       head: 0,
       busy: false,
+      failures: 0,
     }));
   }
 
@@ -88,6 +95,7 @@ export class EmbeddedLog implements Bus {
     const full: Required<EmbeddedLogOptions> = {
       maxLag: 200_000,
       segmentBytes: 64 * 1024 * 1024,
+      onFatal: () => undefined,
       ...options,
     };
     const log = new EmbeddedLog(
@@ -105,9 +113,9 @@ export class EmbeddedLog implements Bus {
       return Promise.reject(new ChargestreamError('BUS_CLOSED', 'the embedded log is closed'));
     if (this.#failure !== null) return Promise.reject(this.#failure);
     if (this.#lag >= this.#options.maxLag) {
-      return new Promise<void>((resolve) => this.#capacityWaiters.push(resolve)).then(() =>
-        this.publish(event),
-      );
+      return new Promise<void>((resolve, reject) =>
+        this.#capacityWaiters.push({ resolve, reject }),
+      ).then(() => this.publish(event));
     }
     const partition = partitionFor(
       connectorKey(event.chargerId, event.connectorId),
@@ -140,6 +148,8 @@ export class EmbeddedLog implements Bus {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const w of this.#capacityWaiters.splice(0))
+      w.reject(new ChargestreamError('BUS_CLOSED', 'the embedded log is closed'));
     while (this.#writing) await new Promise((r) => setTimeout(r, 1));
     await this.#active?.handle.close();
     this.#active = null;
@@ -152,14 +162,19 @@ export class EmbeddedLog implements Bus {
       this.#pending = [];
       this.#pendingWaiters = [];
       try {
+        if (this.#failure !== null) throw this.#failure;
         await this.#write(records);
       } catch (cause) {
-        const error = new ChargestreamError('BUS_CLOSED', 'the embedded log could not be written', {
-          retriable: true,
-          cause,
-        });
+        // After a failed write or sync nothing more is appended: these records are not
+        // acknowledged, and the owner is told to stop (see onFatal).
+        const first = this.#failure === null;
+        const error =
+          this.#failure ??
+          new ChargestreamError('BUS_CLOSED', 'the embedded log could not be written', { cause });
         this.#failure = error;
+        this.#lag -= records.length;
         for (const w of waiters) w.reject(error);
+        if (first) this.#options.onFatal(error);
         continue;
       }
       for (const [partition, offset, event] of records) {
@@ -195,8 +210,9 @@ export class EmbeddedLog implements Bus {
     const queue = this.#queues[partition]!;
     const handler = this.#handler;
     if (handler === null || queue.busy || queue.head >= queue.entries.length) return;
-    const end = Math.min(queue.entries.length, queue.head + this.#options.batchSize);
-    const batch = queue.entries.slice(queue.head, end);
+    const start = queue.head;
+    const end = Math.min(queue.entries.length, start + this.#options.batchSize);
+    const batch = queue.entries.slice(start, end);
     queue.head = end;
     if (queue.head > 4096 && queue.head * 2 > queue.entries.length) {
       queue.entries = queue.entries.slice(queue.head);
@@ -206,23 +222,30 @@ export class EmbeddedLog implements Bus {
     handler(partition, batch).then(
       () => {
         queue.busy = false;
+        queue.failures = 0;
         this.#committed[partition] = batch[batch.length - 1]!.offset + 1;
         this.#release(batch.length);
         this.#retire();
         this.#drive(partition);
       },
       () => {
-        // The handler retries store failures itself; a rejection means it is shutting down.
-        // The batch stays uncommitted and is replayed at the next start.
+        // Never skip a batch: the partition stops at it and retries, with backoff, until it
+        // goes through (or the log closes; then the next start replays it).
         queue.busy = false;
+        if (this.#closed) return;
+        queue.head = start;
+        queue.failures += 1;
+        const wait = Math.min(10_000, 50 * 2 ** Math.min(queue.failures, 8));
+        setTimeout(() => this.#drive(partition), wait).unref();
       },
     );
   }
 
   #release(count: number): void {
     this.#lag -= count;
-    while (this.#lag < this.#options.maxLag && this.#capacityWaiters.length > 0)
-      this.#capacityWaiters.shift()!();
+    // Wake only as many waiting publishers as there are free places.
+    const free = this.#options.maxLag - this.#lag;
+    for (const w of this.#capacityWaiters.splice(0, Math.max(0, free))) w.resolve();
   }
 
   /** Deletes segments all of whose events the store has committed. */

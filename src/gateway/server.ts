@@ -4,18 +4,26 @@ import type { Bus } from '../bus/bus.js';
 import type { NetworkIndex } from '../config/network-index.js';
 import { errorMessage } from '../lib/errors.js';
 import {
+  handleCall,
+  type ActionContext,
+  type CallOutcome,
+  type ProtocolTable,
+} from '../ocpp/actions.js';
+import {
   CALL,
+  CALLRESULT,
   callError,
   callResult,
-  parseFrame,
   formatViolation,
+  parseFrame,
   type OcppVersion,
   type RpcErrorCode,
 } from '../ocpp/rpc.js';
-import { handleCall, type ActionContext, type ProtocolTable } from '../ocpp/actions.js';
 import { V16 } from '../ocpp/v16/actions.js';
 import { V201 } from '../ocpp/v201/actions.js';
 import { checkCredentials, isValidIdentity, type UpgradeRefusal } from './credentials.js';
+import { OutboundCalls, type CommandResult } from './outbound.js';
+import { FailureLimiter, TokenBucket } from './rate-limit.js';
 import type { TransactionRegistry } from './transactions.js';
 
 export interface GatewayOptions {
@@ -28,28 +36,95 @@ export interface GatewayOptions {
   readonly heartbeatIntervalS?: number;
   /** Frames above this size close the connection (uWS closes with 1009). */
   readonly maxFrameBytes?: number;
+  /** Seconds without a frame or pong before a connection counts as dead (half-open). */
+  readonly idleTimeoutS?: number;
+  /** CALLs per second a connection may send, and the burst above it. */
+  readonly callsPerSecond?: number;
+  readonly callBurst?: number;
 }
 
 interface Connection {
   readonly chargerId: string;
   readonly protocol: OcppVersion;
+  /** The charger proved its identity (credentials configured and checked). */
+  readonly authenticated: boolean;
   closed: boolean;
+  /** Events published and not yet acknowledged (OCPP allows one outstanding CALL). */
+  inFlight: number;
+  bucket: TokenBucket | null;
+  outbound: OutboundCalls | null;
 }
+
+type Refusal = UpgradeRefusal | 'no_subprotocol' | 'identity_in_use' | 'too_many_failures';
+
+const MAX_IN_FLIGHT = 8;
 
 /** In order of preference when a charger offers several. */
 const SUPPORTED: readonly OcppVersion[] = ['ocpp2.0.1', 'ocpp1.6'];
 const TABLES: Readonly<Record<OcppVersion, ProtocolTable>> = { 'ocpp1.6': V16, 'ocpp2.0.1': V201 };
 
+/** Engine-initiated actions the API may send, per version (the CSMS side of each protocol). */
+export const COMMANDS: Readonly<Record<OcppVersion, ReadonlySet<string>>> = {
+  'ocpp1.6': new Set([
+    'ChangeConfiguration',
+    'GetConfiguration',
+    'RemoteStartTransaction',
+    'RemoteStopTransaction',
+    'Reset',
+    'TriggerMessage',
+    'UnlockConnector',
+    'ChangeAvailability',
+    'ClearCache',
+    'ReserveNow',
+    'CancelReservation',
+    'DataTransfer',
+  ]),
+  'ocpp2.0.1': new Set([
+    'SetVariables',
+    'GetVariables',
+    'GetBaseReport',
+    'RequestStartTransaction',
+    'RequestStopTransaction',
+    'GetTransactionStatus',
+    'Reset',
+    'TriggerMessage',
+    'UnlockConnector',
+    'ChangeAvailability',
+    'CostUpdated',
+    'DataTransfer',
+  ]),
+};
+
+export type CommandRefusal =
+  | { readonly refused: 'offline' }
+  | {
+      readonly refused: 'not_a_command';
+      readonly protocol: OcppVersion;
+      readonly allowed: readonly string[];
+    }
+  | {
+      readonly refused: 'invalid_payload';
+      readonly protocol: OcppVersion;
+      readonly reason: string;
+    };
+
 /**
- * The OCPP endpoint, `ws://HOST:PORT/ocpp/{chargerId}`, on uWebSockets.js. It authenticates at
- * upgrade, answers what it can from memory, and acknowledges transaction messages only once
- * the bus has made their event durable.
+ * The OCPP endpoint, `ws://HOST:PORT/ocpp/{chargerId}`, on uWebSockets.js, for 1.6J and 2.0.1.
+ * It authenticates at the upgrade, answers what it can from memory, acknowledges transaction
+ * messages only once the bus has made their event durable, and carries the engine's own
+ * CALLs to chargers, one at a time per connection.
+ *
+ * Same identity twice: a charger with credentials that connects again replaces its old
+ * connection (a half-open socket it gave up on must not lock it out, and only the charger
+ * knows its password); a charger without credentials cannot prove who it is, so a second
+ * connection is refused (409) while the first is alive — never an unauthenticated takeover.
  */
 export class Gateway {
   readonly #options: GatewayOptions;
   readonly #context: ActionContext;
   readonly #app: uWS.TemplatedApp;
   readonly #connections = new Map<string, uWS.WebSocket<Connection>>();
+  readonly #failures = new FailureLimiter(60, 60_000);
   #listenSocket: uWS.us_listen_socket | null = null;
   readonly stats = {
     connections: 0,
@@ -57,8 +132,9 @@ export class Gateway {
     framesOut: 0,
     acks: 0,
     callErrors: new Map<string, number>(),
-    refusals: new Map<UpgradeRefusal | 'no_subprotocol', number>(),
+    refusals: new Map<Refusal, number>(),
     dropped: 0,
+    rateLimited: 0,
   };
 
   constructor(options: GatewayOptions) {
@@ -73,8 +149,9 @@ export class Gateway {
     this.#app = uWS.App().ws<Connection>('/ocpp/:chargerId', {
       compression: uWS.DISABLED,
       maxPayloadLength: options.maxFrameBytes ?? 64 * 1024,
+      // A charger that stops reading hits this bound; sends past it are dropped and counted.
       maxBackpressure: 256 * 1024,
-      idleTimeout: 120,
+      idleTimeout: options.idleTimeoutS ?? 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => this.#upgrade(res, req, context),
       open: (ws) => this.#open(ws),
@@ -99,10 +176,11 @@ export class Gateway {
     });
   }
 
+  /** Stops accepting connections, then closes the open ones (graceful shutdown, first step). */
   close(): void {
     if (this.#listenSocket !== null) uWS.us_listen_socket_close(this.#listenSocket);
     this.#listenSocket = null;
-    for (const ws of this.#connections.values()) ws.end(1001, 'server shutting down');
+    for (const ws of [...this.#connections.values()]) ws.end(1001, 'server shutting down');
     this.#connections.clear();
   }
 
@@ -110,7 +188,38 @@ export class Gateway {
     return this.#connections.size;
   }
 
+  /**
+   * Sends an engine-initiated CALL to a connected charger and waits for its answer. The
+   * payload is checked against the official request schema of the charger's version first.
+   */
+  command(
+    chargerId: string,
+    action: string,
+    payload: object,
+    timeoutMs = 30_000,
+  ): CommandRefusal | Promise<CommandResult> {
+    const ws = this.#connections.get(chargerId);
+    if (ws === undefined) return { refused: 'offline' };
+    const connection = ws.getUserData();
+    const table = TABLES[connection.protocol];
+    const allowed = COMMANDS[connection.protocol];
+    if (!allowed.has(action))
+      return { refused: 'not_a_command', protocol: connection.protocol, allowed: [...allowed] };
+    const validate = table.requests.get(action);
+    if (validate !== undefined && !validate(payload)) {
+      const error = validate.errors?.[0];
+      return {
+        refused: 'invalid_payload',
+        protocol: connection.protocol,
+        reason: `${error?.instancePath || 'payload'} ${error?.message ?? 'is invalid'}`,
+      };
+    }
+    return connection.outbound!.call(action, payload, timeoutMs, table.responses.get(action));
+  }
+
   #upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const source = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const now = Date.now();
     let chargerId: string;
     try {
       chargerId = decodeURIComponent(req.getParameter(0));
@@ -123,27 +232,45 @@ export class Gateway {
       .map((p) => p.trim());
     const protocol = SUPPORTED.find((p) => offered.includes(p));
     const charger = this.#options.index.chargers.get(chargerId);
-    let refusal: UpgradeRefusal | 'no_subprotocol' | null = null;
-    if (!isValidIdentity(chargerId)) refusal = 'bad_identity';
+    const hasCredentials = charger?.password !== undefined || charger?.passwordHash !== undefined;
+    let refusal: Refusal | null = null;
+    if (this.#failures.blocked(source, now)) refusal = 'too_many_failures';
+    else if (!isValidIdentity(chargerId)) refusal = 'bad_identity';
     else if (charger === undefined && !this.#options.index.network.settings.autoRegisterChargers)
       refusal = 'unknown_charger';
     else if (charger !== undefined)
       refusal = checkCredentials(charger, chargerId, req.getHeader('authorization'));
     if (refusal === null && protocol === undefined) refusal = 'no_subprotocol';
+    if (refusal === null && !hasCredentials && this.#connections.has(chargerId))
+      refusal = 'identity_in_use';
     if (refusal !== null) {
+      if (
+        refusal !== 'no_subprotocol' &&
+        refusal !== 'too_many_failures' &&
+        refusal !== 'identity_in_use'
+      ) {
+        this.#failures.failed(source, now);
+      }
       this.stats.refusals.set(refusal, (this.stats.refusals.get(refusal) ?? 0) + 1);
       const status = REFUSAL_STATUS[refusal];
       res.cork(() => {
         res.writeStatus(status);
-        if (refusal === 'missing_credentials' || refusal === 'bad_credentials') {
+        if (refusal === 'missing_credentials' || refusal === 'bad_credentials')
           res.writeHeader('WWW-Authenticate', 'Basic realm="ocpp"');
-        }
         res.end(refusal);
       });
       return;
     }
     res.upgrade<Connection>(
-      { chargerId, protocol: protocol!, closed: false },
+      {
+        chargerId,
+        protocol: protocol!,
+        authenticated: hasCredentials,
+        closed: false,
+        inFlight: 0,
+        bucket: null,
+        outbound: null,
+      },
       req.getHeader('sec-websocket-key'),
       protocol!,
       req.getHeader('sec-websocket-extensions'),
@@ -153,11 +280,17 @@ export class Gateway {
 
   #open(ws: uWS.WebSocket<Connection>): void {
     const connection = ws.getUserData();
-    // An authenticated reconnect replaces a stale connection of the same charger (a
-    // half-open socket the charger has already given up on).
+    connection.bucket = new TokenBucket(
+      this.#options.callsPerSecond ?? 20,
+      this.#options.callBurst ?? 100,
+      Date.now(),
+    );
+    connection.outbound = new OutboundCalls((text) => this.#send(ws, connection, text), 'cs-');
     const previous = this.#connections.get(connection.chargerId);
     if (previous !== undefined) {
-      previous.getUserData().closed = true;
+      const old = previous.getUserData();
+      old.closed = true;
+      old.outbound?.close();
       previous.end(4000, 'replaced by a new connection');
     }
     this.#connections.set(connection.chargerId, ws);
@@ -166,9 +299,9 @@ export class Gateway {
 
   #close(ws: uWS.WebSocket<Connection>): void {
     const connection = ws.getUserData();
-    const wasReplaced = connection.closed;
     connection.closed = true;
-    if (!wasReplaced && this.#connections.get(connection.chargerId) === ws)
+    connection.outbound?.close();
+    if (this.#connections.get(connection.chargerId) === ws)
       this.#connections.delete(connection.chargerId);
   }
 
@@ -193,9 +326,22 @@ export class Gateway {
       return;
     }
     const frame = parsed.frame;
-    if (frame.type !== CALL) return; // Answers to engine-initiated calls: none are sent yet.
+    if (frame.type !== CALL) {
+      connection.outbound?.answer(
+        frame.id,
+        frame.type === CALLRESULT
+          ? { ok: true, payload: frame.payload }
+          : { ok: false, code: frame.code, description: frame.description },
+      );
+      return;
+    }
     const receivedAt = Date.now();
-    let outcome;
+    if (connection.bucket?.take(receivedAt) === false) {
+      this.stats.rateLimited += 1;
+      this.#error(ws, connection, frame.id, 'GenericError', 'too many calls; slow down');
+      return;
+    }
+    let outcome: CallOutcome;
     try {
       outcome = handleCall(
         TABLES[connection.protocol],
@@ -225,14 +371,28 @@ export class Gateway {
         return;
       case 'durable': {
         const { event, payload } = outcome;
+        // A charger ignoring the one-outstanding-CALL rule gets a bounded share, not memory.
+        if (connection.inFlight >= MAX_IN_FLIGHT) {
+          this.#error(
+            ws,
+            connection,
+            frame.id,
+            'GenericError',
+            'too many calls waiting for an answer',
+          );
+          return;
+        }
+        connection.inFlight += 1;
         this.#options.bus.publish(event).then(
           () => {
+            connection.inFlight -= 1;
             if (event.kind === 'tx_stopped' && !event.orphan)
               this.#options.transactions.ended(event.chargerId, event.transactionId);
             this.stats.acks += 1;
             this.#send(ws, connection, callResult(frame.id, payload));
           },
           (error: unknown) => {
+            connection.inFlight -= 1;
             // Not durable, so not acknowledged: the charger retries the message.
             this.#options.log.error({ err: errorMessage(error) }, 'event not durable');
             this.#error(
@@ -264,15 +424,17 @@ export class Gateway {
     if (connection.closed) return;
     const status = ws.send(text, false);
     this.stats.framesOut += 1;
-    // 2: dropped at the backpressure limit. The charger times out and retries the call.
+    // 2: dropped at the backpressure limit. The charger times out and retries its call.
     if (status === 2) this.stats.dropped += 1;
   }
 }
 
-const REFUSAL_STATUS: Readonly<Record<UpgradeRefusal | 'no_subprotocol', string>> = {
+const REFUSAL_STATUS: Readonly<Record<Refusal, string>> = {
   unknown_charger: '404 Not Found',
   bad_identity: '400 Bad Request',
   missing_credentials: '401 Unauthorized',
   bad_credentials: '401 Unauthorized',
   no_subprotocol: '400 Bad Request',
+  identity_in_use: '409 Conflict',
+  too_many_failures: '429 Too Many Requests',
 };

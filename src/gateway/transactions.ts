@@ -1,9 +1,29 @@
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { ChargestreamError } from '../lib/errors.js';
 
 export interface TransactionHome {
   readonly chargerId: string;
   readonly connectorId: number;
+}
+
+/** What identifies a start: a resent StartTransaction repeats all of it. */
+export function startKey(
+  chargerId: string,
+  connectorId: number,
+  ts: number,
+  tokenId: string,
+  meterStartWh: number,
+): string {
+  return `${chargerId}|${connectorId}|${ts}|${tokenId}|${meterStartWh}`;
 }
 
 /** Ids handed out per reservation of the counter file: one synced write per this many starts. */
@@ -18,6 +38,7 @@ const RECENT_STARTS = 100_000;
  * StopTransaction carries no connectorId and must still reach its connector's partition.
  */
 export class TransactionRegistry {
+  readonly #dir: string;
   readonly #file: string;
   #next: number;
   #limit: number;
@@ -25,12 +46,19 @@ export class TransactionRegistry {
   readonly #recentStarts = new Map<string, string>();
 
   constructor(dataDir: string) {
+    this.#dir = dataDir;
     this.#file = join(dataDir, 'transaction-ids');
     let reserved = 0;
-    try {
-      reserved = Number.parseInt(readFileSync(this.#file, 'utf8'), 10) || 0;
-    } catch {
-      // First start: no counter yet.
+    if (existsSync(this.#file)) {
+      const text = readFileSync(this.#file, 'utf8').trim();
+      reserved = Number(text);
+      // Starting over at 1 would hand out ids that sessions already carry: refuse instead.
+      if (!/^\d+$/.test(text) || !Number.isSafeInteger(reserved)) {
+        throw new ChargestreamError(
+          'CONFIG_INVALID',
+          `${this.#file}: not a transaction id counter ("${text.slice(0, 20)}")`,
+        );
+      }
     }
     this.#next = reserved + 1;
     this.#limit = reserved;
@@ -62,6 +90,15 @@ export class TransactionRegistry {
     return this.#homes.get(`${chargerId}|${transactionId}`);
   }
 
+  /**
+   * Registers a running transaction recovered after a restart, with its start, so that a
+   * StartTransaction resent across the restart still gets its first id back.
+   */
+  restore(transactionId: string, home: TransactionHome, start: string | null): void {
+    this.remember(transactionId, home);
+    if (start !== null) this.#recentStarts.set(start, transactionId);
+  }
+
   /** Registers a running transaction: a 2.0.1 start, or one recovered after a restart. */
   remember(transactionId: string, home: TransactionHome): void {
     this.#homes.set(`${home.chargerId}|${transactionId}`, home);
@@ -78,12 +115,21 @@ export class TransactionRegistry {
   #reserve(): void {
     const limit = Math.max(this.#limit, this.#next - 1) + BLOCK;
     if (limit > 0x7fffffff) throw new Error('transaction id space exhausted');
-    const fd = openSync(this.#file, 'w');
+    // Write aside, sync, rename over, sync the folder: a crash leaves the old or the new value.
+    const temporary = `${this.#file}.tmp`;
+    const fd = openSync(temporary, 'w');
     try {
       writeSync(fd, String(limit));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
+    }
+    renameSync(temporary, this.#file);
+    const dir = openSync(this.#dir, 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
     }
     this.#limit = limit;
   }

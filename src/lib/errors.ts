@@ -34,6 +34,13 @@ export const ERROR_CODES = {
   SQL_FAILED: 'ClickHouse rejected the analyst query',
   PAYLOAD_TOO_LARGE: 'the request body is larger than the limit',
   INTERNAL: 'an unexpected failure inside the engine; logged',
+  CHARGER_OFFLINE: 'the charger is not connected to this engine',
+  NOT_A_COMMAND:
+    "the action is not one the central system may send in the charger's protocol version",
+  INVALID_PAYLOAD: 'the command payload does not match the official schema',
+  CHARGER_CALL_ERROR: 'the charger answered the command with a CALLERROR',
+  CHARGER_TIMEOUT: 'the charger did not answer the command in time',
+  CHARGER_BUSY: 'too many commands are waiting for this charger',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

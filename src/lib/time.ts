@@ -1,6 +1,13 @@
-/** ClickHouse DateTime64(3, 'UTC') text for epoch milliseconds. */
+/**
+ * ClickHouse DateTime64(3, 'UTC') text for epoch milliseconds. Total: a time that cannot be
+ * represented (never expected past the schema check) becomes the epoch instead of throwing in
+ * a worker.
+ */
 export function chTime(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime())
+    ? '1970-01-01 00:00:00.000'
+    : date.toISOString().slice(0, 23).replace('T', ' ');
 }
 
 /** Epoch milliseconds of an RFC 3339 timestamp already checked by the schema, or NaN. */

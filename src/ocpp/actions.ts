@@ -91,7 +91,27 @@ export function handleCall(
       description: violationText(error),
     };
   }
+  const id = outOfRangeId(payload);
+  if (id !== null)
+    return {
+      kind: 'error',
+      code: 'PropertyConstraintViolation',
+      description: `${id}: must be 0 to ${MAX_ID}`,
+    };
   return handler(payload, chargerId, receivedAt, ctx);
+}
+
+/** Connector and EVSE ids are stored as UInt16; the schemas only say "integer". */
+const MAX_ID = 65_535;
+
+function outOfRangeId(payload: Payload): string | null {
+  const inRange = (v: unknown) =>
+    v === undefined || (typeof v === 'number' && v >= 0 && v <= MAX_ID);
+  if (!inRange(payload['connectorId'])) return 'connectorId';
+  if (!inRange(payload['evseId'])) return 'evseId';
+  const evse = payload['evse'] as { id?: unknown } | undefined;
+  if (evse !== undefined && !inRange(evse.id)) return 'evse.id';
+  return null;
 }
 
 /** Units scaled by 1000 to their base unit; the rest are kept as they are. */

@@ -32,7 +32,8 @@ export interface TransactionStarted extends EventBase {
   tokenId: string;
   authorization: AuthorizationStatus;
   customerId: string;
-  meterStartWh: number;
+  /** Null when the protocol gives none (2.0.1): the first register reading is the start. */
+  meterStartWh: number | null;
   ts: number;
 }
 
@@ -47,7 +48,8 @@ export interface TransactionStopped extends EventBase {
   kind: 'tx_stopped';
   transactionId: string;
   tokenId: string;
-  meterStopWh: number;
+  /** Null when the stop carries its readings in `samples` instead (2.0.1). */
+  meterStopWh: number | null;
   ts: number;
   reason: string;
   /** transactionData of the stop, applied before the stop reading. */

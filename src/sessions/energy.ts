@@ -14,8 +14,8 @@ export type ReadingMode = 'absolute' | 'relative';
 export type RejectReason = 'stale_time' | 'energy_decrease' | 'exceeds_power';
 
 export interface EnergyState {
-  /** The register value at the start (meterStart), Wh. */
-  readonly startWh: number;
+  /** The register value at the start (meterStart), Wh; null until known. */
+  readonly startWh: number | null;
   /** Timestamp of the latest valid reading, epoch ms. */
   readonly lastTs: number;
   /** Session energy at the latest valid reading, Wh. */
@@ -33,8 +33,8 @@ export type Verdict =
     }
   | { readonly valid: false; readonly reason: RejectReason };
 
-/** `meterStartWh` NaN: unknown until the first register reading. */
-export function startEnergy(meterStartWh: number, ts: number): EnergyState {
+/** `meterStartWh` null: unknown until the first register reading (2.0.1 has no meterStart). */
+export function startEnergy(meterStartWh: number | null, ts: number): EnergyState {
   return { startWh: meterStartWh, lastTs: ts, energyWh: 0, mode: 'absolute' };
 }
 
@@ -69,7 +69,7 @@ export function judgeRegister(
   if (!Number.isFinite(valueWh)) return { valid: false, reason: 'energy_decrease' };
   if (ts < state.lastTs) return { valid: false, reason: 'stale_time' };
   // No start value (2.0.1 has no meterStart): the first register reading is the start.
-  if (Number.isNaN(state.startWh))
+  if (state.startWh === null)
     return { valid: true, energyWh: 0, mode: 'absolute', startWh: valueWh };
   const order: readonly ReadingMode[] =
     state.mode === 'absolute' ? ['absolute', 'relative'] : ['relative', 'absolute'];

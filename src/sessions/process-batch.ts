@@ -107,6 +107,8 @@ class BatchRun {
   readonly #cdrs: string[] = [];
   /** Sessions changed in this batch but not by a state change: one row each at the end. */
   readonly #touched = new Map<string, { session: SessionState; offset: number }>();
+  /** The event being applied: every row it produces names its charger and connector. */
+  #event: ChargerEvent | null = null;
   #valid = 0;
   #rejected = 0;
   #offset = -1;
@@ -119,6 +121,7 @@ class BatchRun {
 
   apply(offset: number, event: ChargerEvent): void {
     this.#offset = offset;
+    this.#event = event;
     const key = connectorKey(event.chargerId, event.connectorId);
     const state = (this.#states[key] ??= { appliedOffset: -1, session: null });
     if (offset <= state.appliedOffset) return;
@@ -206,7 +209,7 @@ class BatchRun {
       session.reason = REJECTION[event.authorization];
       session.endedAt = event.ts;
     }
-    if (!Number.isNaN(event.meterStartWh))
+    if (event.meterStartWh !== null)
       this.#reading(
         session,
         offset,
@@ -256,7 +259,7 @@ class BatchRun {
     }
     this.#samples(session, session, event.samples, offset);
     // 1.6 carries meterStop; a 2.0.1 Ended event carries its readings in the samples.
-    if (!Number.isNaN(event.meterStopWh)) {
+    if (event.meterStopWh !== null) {
       const stopSample: Sample = {
         ts: event.ts,
         measurand: 'Energy.Active.Import.Register',
@@ -364,8 +367,9 @@ class BatchRun {
         : '';
     this.#readings.push(
       JSON.stringify({
-        charger_id: session?.chargerId ?? '',
-        connector_id: session?.connectorId ?? 0,
+        // Readings of no session (clock-aligned, orphans) still say where they came from.
+        charger_id: this.#event!.chargerId,
+        connector_id: this.#event!.connectorId,
         session_id: session?.sessionId ?? '',
         ts: chTime(sample.ts),
         measurand: sample.measurand,

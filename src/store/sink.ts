@@ -62,13 +62,19 @@ export class Sink {
   }
 
   async #loop(): Promise<void> {
-    while (this.#pending.length > 0 && !this.#closed) {
-      const group = this.#pending;
-      this.#pending = [];
-      await this.#writeGroup(group.map((g) => g.batch));
-      for (const g of group) g.done();
+    try {
+      while (this.#pending.length > 0 && !this.#closed) {
+        const group = this.#pending;
+        this.#pending = [];
+        await this.#writeGroup(group.map((g) => g.batch));
+        for (const g of group) g.done();
+      }
+    } catch {
+      // Only when closed while retrying: those batches stay uncommitted and are replayed at
+      // the next start.
+    } finally {
+      this.#writing = false;
     }
-    this.#writing = false;
   }
 
   async #writeGroup(batches: readonly SinkBatch[]): Promise<void> {

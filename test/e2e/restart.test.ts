@@ -88,6 +88,9 @@ describe('acknowledge after durable, across a crash', () => {
     const second = await startEngine({ config, dataDir });
     running.push(second);
     const b2 = await TestCharger.connect(`${second.ocppUrl}/B`);
+    // reliability.md 1 across a restart: the StartTransaction resent because its answer was
+    // lost gets the same id (one session, no superseded duplicate).
+    expect(await transactionOf(b2, 2)).toBe(txB);
     // A 1.6 stop has no connectorId: it must reach connector 2's session through the restored mapping.
     expect(
       (

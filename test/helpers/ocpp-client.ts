@@ -1,5 +1,10 @@
 import WebSocket from 'ws';
 
+export type CallAnswerer = (
+  action: string,
+  payload: Record<string, unknown>,
+) => object | Error | null;
+
 export type CallOutcome =
   | { readonly ok: true; readonly payload: Record<string, unknown> }
   | { readonly ok: false; readonly code: string; readonly description: string };
@@ -13,12 +18,20 @@ export class TestCharger {
   readonly #waiting = new Map<string, (frame: unknown[]) => void>();
   #next = 1;
   readonly frames: unknown[][] = [];
+  #answer: CallAnswerer = () => null;
+  #outstanding = 0;
+  /** The most engine-initiated CALLs seen unanswered at once (OCPP-J allows one). */
+  maxOutstandingCalls = 0;
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
     ws.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString()) as unknown[];
       this.frames.push(frame);
+      if (frame[0] === 2) {
+        this.#incoming(frame);
+        return;
+      }
       const resolve = this.#waiting.get(String(frame[1]));
       if (resolve !== undefined) {
         this.#waiting.delete(String(frame[1]));
@@ -67,6 +80,31 @@ export class TestCharger {
 
   close(): void {
     this.#ws.close();
+  }
+
+  /**
+   * How this charger answers the engine's CALLs, after 30 ms (so that a second CALL sent too
+   * early would be seen): a payload for CALLRESULT, an Error whose message is the CALLERROR
+   * code, null for silence.
+   */
+  answerCalls(answer: CallAnswerer): void {
+    this.#answer = answer;
+  }
+
+  #incoming(frame: unknown[]): void {
+    this.#outstanding += 1;
+    this.maxOutstandingCalls = Math.max(this.maxOutstandingCalls, this.#outstanding);
+    const [, id, action, payload] = frame as [number, string, string, Record<string, unknown>];
+    const answer = this.#answer(action, payload);
+    if (answer === null) return;
+    setTimeout(() => {
+      this.#outstanding -= 1;
+      this.#ws.send(
+        JSON.stringify(
+          answer instanceof Error ? [4, id, answer.message, 'refused', {}] : [3, id, answer],
+        ),
+      );
+    }, 30);
   }
 
   #request(id: string, text: string, timeoutMs: number): Promise<CallOutcome> {

@@ -138,3 +138,29 @@ describe('embedded partitioned log', () => {
     await log.close();
   });
 });
+
+describe('embedded log under processor failure', () => {
+  it('a batch the handler fails is retried, never skipped, and order holds', async () => {
+    const dir = tempDir();
+    const log = await EmbeddedLog.open(
+      dir,
+      { partitions: 1, fsync: false, batchSize: 1 },
+      new Map(),
+    );
+    const handled: number[] = [];
+    let failures = 2;
+    await log.consume((_p, entries) => {
+      if (entries[0]!.offset === 0 && failures > 0) {
+        failures -= 1;
+        return Promise.reject(new Error('store down'));
+      }
+      handled.push(...entries.map((e) => e.offset));
+      return Promise.resolve();
+    });
+    await Promise.all([0, 1, 2].map((i) => log.publish(status('CP1', 1, i))));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(handled).toEqual([0, 1, 2]);
+    expect(log.lag()).toBe(0);
+    await log.close();
+  });
+});

@@ -167,4 +167,31 @@ describe('session processing of a batch', () => {
     expect(lines(out.sessions)[0]).toMatchObject({ status: 'rejected', reason: 'token_invalid' });
     expect(out.states['CP1/1']?.session).toBeNull();
   });
+
+  it('readings of no session still name their charger and connector (E1, reliability.md 3)', () => {
+    const out = processBatch(
+      index,
+      batch([{ ...(values(2025, 30, '') as Extract<ChargerEvent, { kind: 'meter_values' }>) }]),
+    );
+    expect(lines(out.readings)[0]).toMatchObject({
+      charger_id: 'CP1',
+      connector_id: 1,
+      session_id: '',
+    });
+  });
+
+  it('a session without meterStart survives a restart: its state round-trips through JSON', () => {
+    const noStart: ChargerEvent = {
+      ...(start() as Extract<ChargerEvent, { kind: 'tx_started' }>),
+      meterStartWh: null,
+    };
+    const first = processBatch(index, batch([noStart]));
+    const restored = JSON.parse(JSON.stringify(first.states)) as Record<string, ConnectorState>;
+    const out = processBatch(
+      index,
+      batch([values(5000, 30), values(5100, 60), stop(5200, 90)], restored, 1),
+    );
+    expect(lines(out.cdrs)[0]?.['energy_wh']).toBe('200.000');
+    expect(out.readingsRejected).toBe(0);
+  });
 });

@@ -192,3 +192,35 @@ describe('OCPP 1.6 actions', () => {
     });
   });
 });
+
+describe('values the schemas allow but the engine cannot store', () => {
+  const network = parseNetwork({
+    organizations: [{ id: 'o', type: 'cpo' }],
+    sites: [{ id: 's', operator: 'o' }],
+    chargers: [{ id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] }],
+  });
+  const ctx: ActionContext = {
+    registration: () => 'Accepted',
+    index: indexNetwork(network),
+    transactions: new TransactionRegistry(tempDir()),
+    heartbeatIntervalS: 300,
+  };
+  const call = (action: string, payload: Payload) =>
+    handleWith(V16, action, payload, 'CP1', Date.now(), ctx);
+
+  it('a leap-second timestamp is a PropertyConstraintViolation, not a NaN time', () => {
+    expect(
+      call('StartTransaction', aStartTransaction({ timestamp: '2024-06-30T23:59:60Z' })),
+    ).toMatchObject({ kind: 'error', code: 'PropertyConstraintViolation' });
+  });
+
+  it('connector ids outside 0–65535 are refused', () => {
+    expect(
+      call('StatusNotification', { connectorId: -1, errorCode: 'NoError', status: 'Available' }),
+    ).toMatchObject({ kind: 'error', code: 'PropertyConstraintViolation' });
+    expect(call('MeterValues', { ...aMeterValues(), connectorId: 70_000 })).toMatchObject({
+      kind: 'error',
+      code: 'PropertyConstraintViolation',
+    });
+  });
+});

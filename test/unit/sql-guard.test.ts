@@ -13,6 +13,7 @@ describe('analyst SQL gate', () => {
       "-- note\nSELECT ';' AS semicolon",
       "SELECT 'it''s; fine'",
       '(SELECT 1)',
+      "SELECT 'INTO OUTFILE' AS words",
     ]) {
       expect(checkReadOnlySql(sql).ok, sql).toBe(true);
     }
@@ -29,6 +30,8 @@ describe('analyst SQL gate', () => {
       '',
       '  ;  ',
       'SELECT 1 /* ; */ ; SELECT 2',
+      "SELECT 'x' INTO OUTFILE '/tmp/x' TRUNCATE",
+      "select 1 into   outfile 'f'",
     ]) {
       expect(checkReadOnlySql(sql).ok, sql).toBe(false);
     }

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { startKey } from '../../gateway/transactions.js';
 import { authorize } from '../../sessions/authorization.js';
 import {
   defaultUnit,
@@ -56,8 +57,13 @@ const handlers: Readonly<Record<string, Handler>> = {
     const ts = Date.parse(p['timestamp'] as string);
     const meterStart = p['meterStart'] as number;
     const decision = authorize(ctx.index, tokenId, at);
-    const startKey = `${chargerId}|${connectorId}|${ts}|${tokenId}|${meterStart}`;
-    const transactionId = ctx.transactions.allocate(startKey, { chargerId, connectorId });
+    const transactionId = ctx.transactions.allocate(
+      startKey(chargerId, connectorId, ts, tokenId, meterStart),
+      {
+        chargerId,
+        connectorId,
+      },
+    );
     return {
       kind: 'durable',
       payload: { transactionId: Number(transactionId), idTagInfo: { status: decision.status } },

@@ -121,7 +121,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           customerId: decision?.customerId ?? '',
           // 2.0.1 has no meterStart: the register reading of the start, if sent, else the
           // first register reading of the transaction.
-          meterStartWh: startReading?.kind === 'register' ? startReading.valueWh : Number.NaN,
+          meterStartWh: startReading?.kind === 'register' ? startReading.valueWh : null,
           ts,
         },
       };
@@ -153,7 +153,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           transactionId,
           tokenId: token?.idToken ?? '',
           // The Ended event's meter values (Transaction.End included) are its samples.
-          meterStopWh: Number.NaN,
+          meterStopWh: null,
           ts,
           reason: info.stoppedReason ?? 'Local',
           samples: values,

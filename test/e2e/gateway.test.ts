@@ -1,0 +1,191 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aBootNotification } from '../helpers/builders.js';
+import {
+  eventually,
+  sql,
+  startEngine,
+  tempDir,
+  writeNetwork,
+  type RunningEngine,
+} from '../helpers/engine.js';
+import { TestCharger } from '../helpers/ocpp-client.js';
+
+const KEY = 'gateway-admin-key-0123456789';
+const ANALYST = 'gateway-analyst-key-0123456789';
+const PASSWORD = 'gateway-password-0123';
+const network = {
+  settings: { autoRegisterChargers: true },
+  organizations: [{ id: 'o', type: 'cpo' }],
+  sites: [{ id: 's', operator: 'o' }],
+  chargers: [
+    { id: 'OPEN-1', site: 's', connectors: [{ id: 1, maxPowerW: 22_000 }] },
+    { id: 'LOCKED-1', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
+    { id: 'CMD-16', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
+    { id: 'CMD-201', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
+  ],
+  apiKeys: [
+    { key: KEY, role: 'admin', organization: 'o' },
+    { key: ANALYST, role: 'analyst', organization: 'o' },
+  ],
+};
+
+let engine: RunningEngine;
+beforeAll(async () => {
+  const dir = tempDir();
+  engine = await startEngine({ config: writeNetwork(dir, network), dataDir: join(dir, 'data') });
+});
+afterAll(async () => {
+  await engine?.stop();
+});
+
+const command = (chargerId: string, action: string, payload: unknown, key = KEY, query = '') =>
+  fetch(`${engine.apiUrl}/api/v1/chargers/${chargerId}/commands/${action}${query}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${key}` },
+    body: JSON.stringify(payload),
+  });
+
+describe('gateway: registration, identity, commands', () => {
+  it('reliability.md 7: a charger not accepted gets SecurityError for everything but BootNotification', async () => {
+    // Auto-registered (not in the network): Pending until an operator adds it.
+    const stranger = await TestCharger.connect(`${engine.ocppUrl}/NEW-CHARGER-1`);
+    const boot = await stranger.call('BootNotification', aBootNotification());
+    expect(boot).toMatchObject({ ok: true, payload: { status: 'Pending' } });
+    expect(await stranger.call('Heartbeat', {})).toMatchObject({
+      ok: false,
+      code: 'SecurityError',
+    });
+    expect(
+      await stranger.call('StatusNotification', {
+        connectorId: 1,
+        errorCode: 'NoError',
+        status: 'Available',
+      }),
+    ).toMatchObject({
+      ok: false,
+      code: 'SecurityError',
+    });
+    stranger.close();
+  });
+
+  it('reliability.md 7: an accepted charger reconnecting without a new BootNotification is served', async () => {
+    const first = await TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, { password: PASSWORD });
+    expect((await first.call('BootNotification', aBootNotification())).ok).toBe(true);
+    first.close();
+    const again = await TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, { password: PASSWORD });
+    expect(
+      await again.call('StatusNotification', {
+        connectorId: 1,
+        errorCode: 'NoError',
+        status: 'Available',
+      }),
+    ).toEqual({ ok: true, payload: {} });
+    again.close();
+  });
+
+  it('reliability.md 9: no unauthenticated takeover; an authenticated reconnect replaces the old socket', async () => {
+    const open = await TestCharger.connect(`${engine.ocppUrl}/OPEN-1`);
+    await expect(TestCharger.connect(`${engine.ocppUrl}/OPEN-1`)).rejects.toThrow('409');
+    expect((await open.call('Heartbeat', {})).ok).toBe(true);
+    open.close();
+
+    const owner = await TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, { password: PASSWORD });
+    await expect(
+      TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, { password: 'not-the-password-123' }),
+    ).rejects.toThrow('401');
+    expect((await owner.call('Heartbeat', {})).ok).toBe(true);
+    const reconnected = await TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, {
+      password: PASSWORD,
+    });
+    await eventually(
+      () => Promise.resolve(owner.isOpen),
+      (open) => !open,
+      5000,
+    );
+    expect((await reconnected.call('Heartbeat', {})).ok).toBe(true);
+    reconnected.close();
+  });
+
+  it('sends engine-initiated calls one at a time, validates them, and records the results', async () => {
+    const cp = await TestCharger.connect(`${engine.ocppUrl}/CMD-16`, { password: PASSWORD });
+    cp.answerCalls((action, payload) =>
+      action === 'GetConfiguration'
+        ? { configurationKey: [], unknownKey: (payload['key'] as string[]) ?? [] }
+        : { status: 'Accepted' },
+    );
+    const reply = await command('CMD-16', 'GetConfiguration', {
+      key: ['MeterValueSampleInterval'],
+    });
+    expect(reply.status).toBe(200);
+    expect(await reply.json()).toMatchObject({
+      response: { configurationKey: [], unknownKey: ['MeterValueSampleInterval'] },
+      responseValid: true,
+    });
+    // Two at once: the second goes out only after the first is answered.
+    const both = await Promise.all([
+      command('CMD-16', 'ChangeConfiguration', { key: 'HeartbeatInterval', value: '300' }),
+      command('CMD-16', 'Reset', { type: 'Soft' }),
+    ]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    expect(cp.maxOutstandingCalls).toBe(1);
+
+    expect((await command('CMD-16', 'Reset', { type: 'Sideways' })).status).toBe(400);
+    const notCommand = await command('CMD-16', 'SetVariables', { setVariableData: [] });
+    expect(notCommand.status).toBe(400);
+    expect(await notCommand.json()).toMatchObject({ error: { code: 'NOT_A_COMMAND' } });
+    expect((await command('CMD-16', 'Reset', { type: 'Soft' }, ANALYST)).status).toBe(403);
+    expect((await command('NOBODY', 'Reset', { type: 'Soft' })).status).toBe(404);
+    expect((await command('OPEN-1', 'Reset', { type: 'Soft' })).status).toBe(409);
+
+    cp.answerCalls(() => null); // silent charger
+    const timedOut = await command('CMD-16', 'ClearCache', {}, KEY, '?timeoutMs=300');
+    expect(timedOut.status).toBe(504);
+    cp.close();
+
+    const rows = await sql<{ action: string; status: string }>(
+      engine,
+      KEY,
+      "SELECT action, status FROM charger_commands WHERE charger_id = 'CMD-16' ORDER BY ts",
+    );
+    expect(rows).toEqual([
+      { action: 'GetConfiguration', status: 'accepted' },
+      { action: 'ChangeConfiguration', status: 'accepted' },
+      { action: 'Reset', status: 'accepted' },
+      { action: 'ClearCache', status: 'timeout' },
+    ]);
+  });
+
+  it('2.0.1 commands use 2.0.1 actions; a CALLERROR answer is a 502', async () => {
+    const cs = await TestCharger.connect(`${engine.ocppUrl}/CMD-201`, {
+      password: PASSWORD,
+      protocols: ['ocpp2.0.1'],
+    });
+    expect(cs.protocol).toBe('ocpp2.0.1');
+    cs.answerCalls((action) =>
+      action === 'Reset' ? { status: 'Accepted' } : new Error('NotSupported'),
+    );
+    expect((await command('CMD-201', 'Reset', { type: 'Immediate' })).status).toBe(200);
+    const refused = await command('CMD-201', 'GetBaseReport', {
+      requestId: 1,
+      reportBase: 'FullInventory',
+    });
+    expect(refused.status).toBe(502);
+    expect(await refused.json()).toMatchObject({ error: { code: 'CHARGER_CALL_ERROR' } });
+    cs.close();
+  });
+
+  it('reliability.md 10: failed upgrades from one source are rate-limited (429)', async () => {
+    let limited = false;
+    for (let i = 0; i < 80 && !limited; i++) {
+      try {
+        await TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, {
+          password: `wrong-password-${String(i).padStart(6, '0')}`,
+        });
+      } catch (error) {
+        limited = String(error).includes('429');
+      }
+    }
+    expect(limited).toBe(true);
+  });
+});
