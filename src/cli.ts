@@ -32,7 +32,7 @@ start.action(async (options: Record<string, string>) => {
   const engine = await startEngine(config, log);
   const shown = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   process.stdout.write(
-    `chargestream listening: OCPP ws://${shown}:${engine.ocppPort}/ocpp/{chargerId}  API http://${shown}:${engine.apiPort}\n`,
+    `chargestream listening: OCPP ${config.tls === null ? 'ws' : 'wss'}://${shown}:${engine.ocppPort}/ocpp/{chargerId}  API http://${shown}:${engine.apiPort}\n`,
   );
   if (config.demoApiKey !== null) {
     process.stdout.write(

@@ -84,6 +84,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     transactions.restore(transactionId, { chargerId, connectorId }, start);
   }
   const gateway = new Gateway({
+    tls: config.tls,
+    idleTimeoutS: config.idleTimeoutS,
     host: config.host,
     port: config.ocppPort,
     index,

@@ -29,6 +29,10 @@ export interface EngineConfig {
   /** fdatasync the embedded log before acknowledging (off: a crash of the OS, not of the process, may lose acks). */
   readonly fsync: boolean;
   readonly logLevel: string;
+  /** Seconds without a frame or pong before a charger's connection counts as dead. */
+  readonly idleTimeoutS: number;
+  /** PEM files for wss:// (security profile 2); null: plain ws://. */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
 }
 
 /** One option: its flag, its environment variable, its default. */
@@ -98,6 +102,9 @@ const OPTIONS = {
   },
   fsync: { flag: '--fsync', env: 'CHARGESTREAM_FSYNC', parse: bool, fallback: true },
   logLevel: { flag: '--log-level', env: 'CHARGESTREAM_LOG_LEVEL', parse: str, fallback: 'info' },
+  idleTimeout: { flag: '--idle-timeout', env: 'CHARGESTREAM_IDLE_TIMEOUT', parse: (t: string, n: string) => integer(t, n, 8, 960), fallback: 120 },
+  tlsCert: { flag: '--tls-cert', env: 'CHARGESTREAM_TLS_CERT', parse: str, fallback: '' },
+  tlsKey: { flag: '--tls-key', env: 'CHARGESTREAM_TLS_KEY', parse: str, fallback: '' },
 } satisfies Record<string, Option<unknown>>;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -156,7 +163,18 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     batchSize: get('batchSize'),
     fsync: get('fsync'),
     logLevel: get('logLevel'),
+    idleTimeoutS: get('idleTimeout'),
+    tls: tlsFiles(get('tlsCert'), get('tlsKey')),
   });
+}
+
+function tlsFiles(cert: string, key: string): { cert: string; key: string } | null {
+  if (cert === '' && key === '') return null;
+  if (cert === '' || key === '') throw invalid(cert === '' ? '--tls-cert' : '--tls-key', 'give both --tls-cert and --tls-key');
+  for (const [flag, path] of [['--tls-cert', cert], ['--tls-key', key]] as const) {
+    if (!existsSync(path)) throw invalid(flag, `no such file: ${path}`);
+  }
+  return { cert: resolve(cert), key: resolve(key) };
 }
 
 /** Only this module reads the environment; others ask it. */

@@ -41,6 +41,8 @@ export interface GatewayOptions {
   /** CALLs per second a connection may send, and the burst above it. */
   readonly callsPerSecond?: number;
   readonly callBurst?: number;
+  /** PEM certificate and key: wss:// (security profile 2). */
+  readonly tls?: { readonly cert: string; readonly key: string } | null;
 }
 
 interface Connection {
@@ -146,7 +148,12 @@ export class Gateway {
       // Chargers of the network are accepted; auto-registered ones wait for an operator.
       registration: (chargerId) => (options.index.chargers.has(chargerId) ? 'Accepted' : 'Pending'),
     };
-    this.#app = uWS.App().ws<Connection>('/ocpp/:chargerId', {
+    // TLS is uSockets' (OpenSSL): its defaults refuse protocols below TLS 1.2 on this platform.
+    const app =
+      options.tls == null
+        ? uWS.App()
+        : uWS.SSLApp({ cert_file_name: options.tls.cert, key_file_name: options.tls.key });
+    this.#app = app.ws<Connection>('/ocpp/:chargerId', {
       compression: uWS.DISABLED,
       maxPayloadLength: options.maxFrameBytes ?? 64 * 1024,
       // A charger that stops reading hits this bound; sends past it are dropped and counted.

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aBootNotification } from '../helpers/builders.js';
 import {
@@ -188,4 +189,32 @@ describe('gateway: registration, identity, commands', () => {
     }
     expect(limited).toBe(true);
   });
+});
+
+describe('half-open connections (reliability.md 12)', () => {
+  it('a charger that stops answering pings is dropped within the idle timeout', async () => {
+    const dir = tempDir();
+    const short = await startEngine({
+      config: writeNetwork(dir, network),
+      dataDir: join(dir, 'data'),
+      extraArgs: ['--idle-timeout', '8'],
+    });
+    try {
+      // autoPong off: the socket stays open at TCP level but the peer never answers a ping.
+      const silent = new WebSocket(`${short.ocppUrl}/OPEN-1`, ['ocpp1.6'], { autoPong: false });
+      await new Promise((resolve, reject) => silent.once('open', resolve).once('error', reject));
+      const opened = Date.now();
+      const closedAfter = await new Promise<number>((resolve) =>
+        silent.once('close', () => resolve(Date.now() - opened)),
+      );
+      console.log(`half-open detection: closed after ${closedAfter} ms (idle timeout 8 s)`);
+      expect(closedAfter).toBeLessThan(20_000);
+      // The identity is free again for the charger's real reconnect.
+      const back = await TestCharger.connect(`${short.ocppUrl}/OPEN-1`);
+      expect((await back.call('Heartbeat', {})).ok).toBe(true);
+      back.close();
+    } finally {
+      await short.stop();
+    }
+  }, 40_000);
 });

@@ -58,24 +58,28 @@ export async function startEngine(options: {
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const ports = await new Promise<{ ocpp: string; api: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`engine did not start:\n${output}`)), 60_000);
-    const check = () => {
-      const match =
-        /OCPP ws:\/\/([\d.]+:\d+)\/ocpp\/\{chargerId\}\s+API http:\/\/([\d.]+:\d+)/.exec(output);
-      if (match) {
+  const ports = await new Promise<{ scheme: string; ocpp: string; api: string }>(
+    (resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`engine did not start:\n${output}`)), 60_000);
+      const check = () => {
+        const match =
+          /OCPP (wss?):\/\/([\d.]+:\d+)\/ocpp\/\{chargerId\}\s+API http:\/\/([\d.]+:\d+)/.exec(
+            output,
+          );
+        if (match) {
+          clearTimeout(timer);
+          resolve({ scheme: match[1]!, ocpp: match[2]!, api: match[3]! });
+        }
+      };
+      child.stdout.on('data', check);
+      child.on('exit', (code) => {
         clearTimeout(timer);
-        resolve({ ocpp: match[1]!, api: match[2]! });
-      }
-    };
-    child.stdout.on('data', check);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`engine exited with ${code}:\n${output}`));
-    });
-  });
+        reject(new Error(`engine exited with ${code}:\n${output}`));
+      });
+    },
+  );
   return {
-    ocppUrl: `ws://${ports.ocpp}/ocpp`,
+    ocppUrl: `${ports.scheme}://${ports.ocpp}/ocpp`,
     apiUrl: `http://${ports.api}`,
     dataDir: options.dataDir,
     process: child,

@@ -42,7 +42,7 @@ export class TestCharger {
 
   static connect(
     url: string,
-    options: { protocols?: string[]; password?: string; user?: string } = {},
+    options: { protocols?: string[]; password?: string; user?: string; ca?: string } = {},
   ): Promise<TestCharger> {
     const identity = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
     const headers: Record<string, string> = {};
@@ -50,7 +50,10 @@ export class TestCharger {
       headers['Authorization'] =
         `Basic ${Buffer.from(`${options.user ?? identity}:${options.password}`).toString('base64')}`;
     }
-    const ws = new WebSocket(url, options.protocols ?? ['ocpp1.6'], { headers });
+    const ws = new WebSocket(url, options.protocols ?? ['ocpp1.6'], {
+      headers,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new TestCharger(ws)));
       ws.once('unexpected-response', (_req, res) =>
