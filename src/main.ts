@@ -74,7 +74,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   while (bus.lag() > 0) await new Promise((r) => setTimeout(r, 10));
 
   const index = indexNetwork(config.network);
-  const transactions = new TransactionRegistry(config.dataDir);
+  const transactions = new TransactionRegistry(config.dataDir, config.gateway);
   for (const session of processor.openSessions()) {
     const { chargerId, connectorId, transactionId, startedAt, tokenId, energy } = session;
     const start =

@@ -29,6 +29,8 @@ export interface EngineConfig {
   /** fdatasync the embedded log before acknowledging (off: a crash of the OS, not of the process, may lose acks). */
   readonly fsync: boolean;
   readonly logLevel: string;
+  /** This gateway process's index among `gateways` (1.6 transaction ids are interleaved). */
+  readonly gateway: { readonly index: number; readonly count: number };
   /** Seconds without a frame or pong before a charger's connection counts as dead. */
   readonly idleTimeoutS: number;
   /** PEM files for wss:// (security profile 2); null: plain ws://. */
@@ -102,7 +104,19 @@ const OPTIONS = {
   },
   fsync: { flag: '--fsync', env: 'CHARGESTREAM_FSYNC', parse: bool, fallback: true },
   logLevel: { flag: '--log-level', env: 'CHARGESTREAM_LOG_LEVEL', parse: str, fallback: 'info' },
-  idleTimeout: { flag: '--idle-timeout', env: 'CHARGESTREAM_IDLE_TIMEOUT', parse: (t: string, n: string) => integer(t, n, 8, 960), fallback: 120 },
+  gatewayIndex: {
+    flag: '--gateway-index',
+    env: 'CHARGESTREAM_GATEWAY_INDEX',
+    parse: (t: string, n: string) => integer(t, n, 0, 255),
+    fallback: 0,
+  },
+  gateways: { flag: '--gateways', env: 'CHARGESTREAM_GATEWAYS', parse: positive(256), fallback: 1 },
+  idleTimeout: {
+    flag: '--idle-timeout',
+    env: 'CHARGESTREAM_IDLE_TIMEOUT',
+    parse: (t: string, n: string) => integer(t, n, 8, 960),
+    fallback: 120,
+  },
   tlsCert: { flag: '--tls-cert', env: 'CHARGESTREAM_TLS_CERT', parse: str, fallback: '' },
   tlsKey: { flag: '--tls-key', env: 'CHARGESTREAM_TLS_KEY', parse: str, fallback: '' },
 } satisfies Record<string, Option<unknown>>;
@@ -164,14 +178,25 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     fsync: get('fsync'),
     logLevel: get('logLevel'),
     idleTimeoutS: get('idleTimeout'),
+    gateway: gatewayPlace(get('gatewayIndex'), get('gateways')),
     tls: tlsFiles(get('tlsCert'), get('tlsKey')),
   });
 }
 
+function gatewayPlace(index: number, count: number): { index: number; count: number } {
+  if (index >= count)
+    throw invalid('--gateway-index', `must be below --gateways (${count}), got ${index}`);
+  return { index, count };
+}
+
 function tlsFiles(cert: string, key: string): { cert: string; key: string } | null {
   if (cert === '' && key === '') return null;
-  if (cert === '' || key === '') throw invalid(cert === '' ? '--tls-cert' : '--tls-key', 'give both --tls-cert and --tls-key');
-  for (const [flag, path] of [['--tls-cert', cert], ['--tls-key', key]] as const) {
+  if (cert === '' || key === '')
+    throw invalid(cert === '' ? '--tls-cert' : '--tls-key', 'give both --tls-cert and --tls-key');
+  for (const [flag, path] of [
+    ['--tls-cert', cert],
+    ['--tls-key', key],
+  ] as const) {
     if (!existsSync(path)) throw invalid(flag, `no such file: ${path}`);
   }
   return { cert: resolve(cert), key: resolve(key) };

@@ -45,7 +45,15 @@ export class TransactionRegistry {
   readonly #homes = new Map<string, TransactionHome>();
   readonly #recentStarts = new Map<string, string>();
 
-  constructor(dataDir: string) {
+  readonly #gateway: { readonly index: number; readonly count: number };
+
+  /**
+   * `gateway`: this process's index among `count` gateway processes. Ids are interleaved —
+   * id = k × count + index — so gateways never hand out the same id without talking to each
+   * other, and each has 1/count of the id space for 1/count of the starts.
+   */
+  constructor(dataDir: string, gateway: { index: number; count: number } = { index: 0, count: 1 }) {
+    this.#gateway = gateway;
     this.#dir = dataDir;
     this.#file = join(dataDir, 'transaction-ids');
     let reserved = 0;
@@ -72,7 +80,7 @@ export class TransactionRegistry {
     const known = this.#recentStarts.get(startKey);
     if (known !== undefined) return known;
     if (this.#next > this.#limit) this.#reserve();
-    const id = String(this.#next++);
+    const id = String(this.#next++ * this.#gateway.count + this.#gateway.index);
     this.remember(id, home);
     this.#recentStarts.set(startKey, id);
     if (this.#recentStarts.size > RECENT_STARTS) {
@@ -114,7 +122,8 @@ export class TransactionRegistry {
 
   #reserve(): void {
     const limit = Math.max(this.#limit, this.#next - 1) + BLOCK;
-    if (limit > 0x7fffffff) throw new Error('transaction id space exhausted');
+    if ((limit + 1) * this.#gateway.count > 0x7fffffff)
+      throw new Error('transaction id space exhausted');
     // Write aside, sync, rename over, sync the folder: a crash leaves the old or the new value.
     const temporary = `${this.#file}.tmp`;
     const fd = openSync(temporary, 'w');
