@@ -53,7 +53,9 @@ function mutate(value: unknown, choice: number, replacement: unknown): unknown {
   if (Array.isArray(value)) {
     if (value.length === 0) return replacement;
     const i = choice % value.length;
-    return value.map((v, j) => (j === i ? mutate(v, Math.floor(choice / 7), replacement) : v));
+    return (value as unknown[]).map((v, j) =>
+      j === i ? mutate(v, Math.floor(choice / 7), replacement) : v,
+    );
   }
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);

@@ -130,17 +130,24 @@ async function ratedSession(sessionId: string) {
       ),
     (rows) => rows.length > 0,
   );
-  const [readings] = await sql<{ valid: string; invalid: string }>(
+  const [readings] = await sql<{ n_valid: string; n_invalid: string }>(
     engine!,
     KEY,
-    `SELECT toString(countIf(valid)) AS valid, toString(countIf(NOT valid)) AS invalid
+    `SELECT toString(countIf(valid)) AS n_valid, toString(countIf(NOT valid)) AS n_invalid
      FROM meter_readings WHERE session_id = '${sessionId}'`,
   );
   return { session, cdrs, readings };
 }
 
 // 2 kWh × 0.30 = 0.60 net + 22 % VAT 0.13 (0.132 half-up) = 0.73 (toString drops the zeros).
-const CDR = { kind: 'debit', energy: '2000', net: '0.6', vat: '0.13', total: '0.73', currency: 'EUR' };
+const CDR = {
+  kind: 'debit',
+  energy: '2000',
+  net: '0.6',
+  vat: '0.13',
+  total: '0.73',
+  currency: 'EUR',
+};
 const SESSION_COSTS = { energy: '2000', net: '0.6', vat: '0.13', total: '0.73', currency: 'EUR' };
 
 describe('interop with the Python ocpp library', () => {
@@ -168,7 +175,8 @@ describe('interop with the Python ocpp library', () => {
     const { session, cdrs, readings } = await ratedSession(`PY16-${result.transactionId}`);
     expect(session).toMatchObject({ status: 'rated', token_id: TAG, ...SESSION_COSTS });
     expect(cdrs).toEqual([CDR]);
-    expect(readings).toEqual({ valid: '3', invalid: '0' });
+    // meterStart, the three MeterValues and meterStop, all within 22 kW.
+    expect(readings).toEqual({ n_valid: '5', n_invalid: '0' });
   });
 
   it('OCPP 2.0.1: TransactionEvent Started / Updated × 3 / Ended is rated 0.73 EUR', async () => {
@@ -199,6 +207,7 @@ describe('interop with the Python ocpp library', () => {
       ...SESSION_COSTS,
     });
     expect(cdrs).toEqual([CDR]);
-    expect(readings?.invalid).toBe('0');
+    // The Started, three Updated and Ended readings, all within 22 kW.
+    expect(readings).toEqual({ n_valid: '5', n_invalid: '0' });
   });
 });
