@@ -343,11 +343,6 @@ export class Gateway {
       return;
     }
     const receivedAt = Date.now();
-    if (connection.bucket?.take(receivedAt) === false) {
-      this.stats.rateLimited += 1;
-      this.#error(ws, connection, frame.id, 'GenericError', 'too many calls; slow down');
-      return;
-    }
     let outcome: CallOutcome;
     try {
       outcome = handleCall(
@@ -367,6 +362,14 @@ export class Gateway {
         'InternalError',
         'the central system failed to handle the call',
       );
+      return;
+    }
+    // Calls answered from memory are rate-limited; transaction messages are not (a charger
+    // flushing an offline backlog sends them as fast as they are acknowledged, and refusing
+    // one would only make it retry): they are bounded by MAX_IN_FLIGHT instead.
+    if (outcome.kind !== 'durable' && connection.bucket?.take(receivedAt) === false) {
+      this.stats.rateLimited += 1;
+      this.#error(ws, connection, frame.id, 'GenericError', 'too many calls; slow down');
       return;
     }
     switch (outcome.kind) {

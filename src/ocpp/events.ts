@@ -26,7 +26,13 @@ interface EventBase {
   receivedAt: number;
 }
 
-export interface TransactionStarted extends EventBase {
+/** 2.0.1 TransactionEvent facts: its sequence number and whether it happened offline. */
+interface TransactionEventFacts {
+  seqNo?: number;
+  offline?: boolean;
+}
+
+export interface TransactionStarted extends EventBase, TransactionEventFacts {
   kind: 'tx_started';
   transactionId: string;
   tokenId: string;
@@ -37,14 +43,14 @@ export interface TransactionStarted extends EventBase {
   ts: number;
 }
 
-export interface MeterValuesReported extends EventBase {
+export interface MeterValuesReported extends EventBase, TransactionEventFacts {
   kind: 'meter_values';
   /** Empty for clock-aligned values outside a transaction. */
   transactionId: string;
   samples: Sample[];
 }
 
-export interface TransactionStopped extends EventBase {
+export interface TransactionStopped extends EventBase, TransactionEventFacts {
   kind: 'tx_stopped';
   transactionId: string;
   tokenId: string;

@@ -57,6 +57,8 @@ export interface SessionState {
   readonly currency: string;
   cost: Amounts;
   readonly flags: string[];
+  /** Highest 2.0.1 seqNo seen, to flag gaps (a charger low on memory may drop events). */
+  lastSeqNo: number | null;
 }
 
 export interface ConnectorState {
@@ -203,7 +205,9 @@ class BatchRun {
       currency,
       cost: rateEnergy(price, 0, currency, false),
       flags: event.ts < event.receivedAt - OFFLINE_AFTER_MS ? ['offline'] : [],
+      lastSeqNo: null,
     };
+    noteFacts(session, event);
     if (event.authorization !== 'Accepted') {
       session.status = 'rejected';
       session.reason = REJECTION[event.authorization];
@@ -241,6 +245,10 @@ class BatchRun {
       (matches || event.transactionId === '')
         ? session
         : null;
+    if (matches) {
+      noteFacts(session, event);
+      this.#touched.set(session.sessionId, { session, offset });
+    }
     this.#samples(owner, matches ? session : null, event.samples, offset);
   }
 
@@ -257,6 +265,7 @@ class BatchRun {
       this.#samples(null, null, event.samples, offset);
       return;
     }
+    noteFacts(session, event);
     this.#samples(session, session, event.samples, offset);
     // 1.6 carries meterStop; a 2.0.1 Ended event carries its readings in the samples.
     if (event.meterStopWh !== null) {
@@ -388,6 +397,21 @@ class BatchRun {
   #sessionRow(session: SessionState, offset: number, step: number): void {
     this.#sessions.push(sessionRow(session, offset * 8 + step, this.#input.partition));
   }
+}
+
+/**
+ * S6 and reliability.md 5: a 2.0.1 event that happened offline flags the session `offline`;
+ * a jump in seqNo flags `seq_gap` (events lost on the charger) — neither blocks anything.
+ */
+function noteFacts(session: SessionState, event: { seqNo?: number; offline?: boolean }): void {
+  if (event.offline === true) addFlag(session, 'offline');
+  if (event.seqNo === undefined) return;
+  if (session.lastSeqNo !== null && event.seqNo > session.lastSeqNo + 1) addFlag(session, 'seq_gap');
+  session.lastSeqNo = Math.max(session.lastSeqNo ?? event.seqNo, event.seqNo);
+}
+
+function addFlag(session: SessionState, flag: string): void {
+  if (!session.flags.includes(flag)) session.flags.push(flag);
 }
 
 /** A start more than this far in the past was queued while the charger was offline (S6). */

@@ -100,6 +100,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
   const decision = token === undefined ? null : authorize(ctx.index, token.idToken, at);
   const payload = decision === null ? {} : { idTokenInfo: { status: decision.status } };
   const values = samples((p['meterValue'] as MeterValue[] | undefined) ?? []);
+  const facts = { seqNo: p['seqNo'] as number, offline: p['offline'] === true };
 
   switch (p['eventType'] as 'Started' | 'Updated' | 'Ended') {
     case 'Started': {
@@ -123,6 +124,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           // first register reading of the transaction.
           meterStartWh: startReading?.kind === 'register' ? startReading.valueWh : null,
           ts,
+          ...facts,
         },
       };
     }
@@ -139,6 +141,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           receivedAt: at,
           transactionId,
           samples: values,
+          ...facts,
         },
       };
     case 'Ended':
@@ -158,6 +161,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           reason: info.stoppedReason ?? 'Local',
           samples: values,
           orphan: connectorId === 0,
+          ...facts,
         },
       };
   }
