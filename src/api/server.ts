@@ -1,4 +1,5 @@
 import uWS from 'uWebSockets.js';
+import { listen } from '../lib/uws.js';
 import type { Logger } from 'pino';
 import { ChargestreamError, errorMessage, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/store.js';
@@ -115,17 +116,10 @@ export class Api {
       });
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#app.listen(this.#options.host, this.#options.port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`cannot listen on ${this.#options.host}:${this.#options.port}`));
-          return;
-        }
-        this.#listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket));
-      });
-    });
+  async listen(): Promise<number> {
+    const { socket, port } = await listen(this.#app, this.#options.host, this.#options.port);
+    this.#listenSocket = socket;
+    return port;
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import uWS from 'uWebSockets.js';
+import { listen } from '../lib/uws.js';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import type { NetworkIndex } from '../config/network-index.js';
@@ -170,17 +171,10 @@ export class Gateway {
     });
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#app.listen(this.#options.host, this.#options.port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`cannot listen on ${this.#options.host}:${this.#options.port}`));
-          return;
-        }
-        this.#listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket));
-      });
-    });
+  async listen(): Promise<number> {
+    const { socket, port } = await listen(this.#app, this.#options.host, this.#options.port);
+    this.#listenSocket = socket;
+    return port;
   }
 
   /** Stops accepting connections, then closes the open ones (graceful shutdown, first step). */

@@ -1,7 +1,7 @@
 import type { NetworkIndex } from '../config/network-index.js';
 import type { TransactionRegistry } from '../gateway/transactions.js';
 import { Big } from '../lib/decimal.js';
-import type { ChargerEvent } from './events.js';
+import type { ChargerEvent, Sample } from './events.js';
 import type { RpcErrorCode } from './rpc.js';
 import { violationCode, violationText, type Validator } from './validation.js';
 
@@ -115,7 +115,7 @@ function outOfRangeId(payload: Payload): string | null {
 }
 
 /** Units scaled by 1000 to their base unit; the rest are kept as they are. */
-export const KILO: Readonly<Record<string, string>> = {
+const KILO: Readonly<Record<string, string>> = {
   kWh: 'Wh',
   kW: 'W',
   kvarh: 'varh',
@@ -127,14 +127,49 @@ export const KILO: Readonly<Record<string, string>> = {
  * A value normalized to the base unit, scaled in decimal so that 12.345 kWh is exactly
  * 12345 Wh and not 12344.999…; `exponent` is 2.0.1's unitOfMeasure.multiplier.
  */
-export function normalizedValue(value: string | number, unit: string, exponent = 0): number {
+function normalizedValue(value: string | number, unit: string, exponent = 0): number {
   const text = typeof value === 'number' ? String(value) : value.trim();
   if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)) return Number.NaN;
   const scale = exponent + (KILO[unit] === undefined ? 0 : 3);
   return scale === 0 ? Number(text) : new Big(text).times(new Big(10).pow(scale)).toNumber();
 }
 
-export function defaultUnit(measurand: string): string {
+/** A sampled value as both versions carry it; the unit and its exponent are read per version. */
+interface SampledValueBase {
+  readonly context?: string;
+  readonly measurand?: string;
+  readonly phase?: string;
+}
+
+/**
+ * Flattens meterValue[] into samples with values normalized to W, Wh, A, V (E1). `unitOf`
+ * reads the unit and its power-of-ten exponent the way the protocol version spells them.
+ */
+export function toSamples<S extends SampledValueBase & { readonly value: string | number }>(
+  meterValues: ReadonlyArray<{ readonly timestamp: string; readonly sampledValue: readonly S[] }>,
+  unitOf: (sv: S) => { unit: string | undefined; exponent: number },
+): Sample[] {
+  const out: Sample[] = [];
+  for (const mv of meterValues) {
+    const ts = Date.parse(mv.timestamp);
+    for (const sv of mv.sampledValue) {
+      const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
+      const { unit: given, exponent } = unitOf(sv);
+      const unit = given ?? defaultUnit(measurand);
+      out.push({
+        ts,
+        measurand,
+        phase: sv.phase ?? '',
+        value: normalizedValue(sv.value, unit, exponent),
+        unit: KILO[unit] ?? unit,
+        context: sv.context ?? 'Sample.Periodic',
+      });
+    }
+  }
+  return out;
+}
+
+function defaultUnit(measurand: string): string {
   if (measurand.startsWith('Energy.Active')) return 'Wh';
   if (measurand.startsWith('Power.Active')) return 'W';
   if (measurand.startsWith('Current')) return 'A';

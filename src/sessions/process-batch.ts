@@ -406,7 +406,8 @@ class BatchRun {
 function noteFacts(session: SessionState, event: { seqNo?: number; offline?: boolean }): void {
   if (event.offline === true) addFlag(session, 'offline');
   if (event.seqNo === undefined) return;
-  if (session.lastSeqNo !== null && event.seqNo > session.lastSeqNo + 1) addFlag(session, 'seq_gap');
+  if (session.lastSeqNo !== null && event.seqNo > session.lastSeqNo + 1)
+    addFlag(session, 'seq_gap');
   session.lastSeqNo = Math.max(session.lastSeqNo ?? event.seqNo, event.seqNo);
 }
 

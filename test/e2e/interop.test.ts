@@ -9,33 +9,19 @@ import {
   writeNetwork,
   type RunningEngine,
 } from '../helpers/engine.js';
+import { aNetwork, aCharger, ADMIN_KEY } from '../helpers/builders.js';
 
 /**
  * Interop with a third-party OCPP client, `ocpp-rpc`, in strict mode: it validates every
  * request it sends and every response the engine returns against the official schemas of the
  * version negotiated, and rejects the call on any violation.
  */
-const KEY = 'interop-admin-key-0123456789';
+const KEY = ADMIN_KEY;
 const PASSWORD = 'interop-password-0123';
-const network = {
-  settings: { defaultTariff: 't' },
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: [
-    { id: 'RPC16', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
-    { id: 'RPC201', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
-  ],
-  tariffs: [
-    {
-      id: 't',
-      currency: 'EUR',
-      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
-    },
-  ],
-  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+const network = aNetwork({
+  chargers: ['RPC16', 'RPC201'].map((id) => aCharger(id, { password: PASSWORD })),
   tokens: [{ id: 'TAG-1', type: 'RFID', customer: 'c' }],
-  apiKeys: [{ key: KEY, role: 'admin', organization: 'o' }],
-};
+});
 
 let engine: RunningEngine;
 beforeAll(async () => {

@@ -1,46 +1,19 @@
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  eventually,
-  sql,
-  startEngine,
-  tempDir,
-  writeNetwork,
-  type RunningEngine,
-} from '../helpers/engine.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, sql, useEngine } from '../helpers/engine.js';
+import { aNetwork, aCharger, ADMIN_KEY } from '../helpers/builders.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
 
 /** reliability.md 5: two hours offline, the queued 2.0.1 events replayed with past timestamps. */
-const KEY = 'backlog-admin-key-0123456789';
-const network = {
-  settings: { defaultTariff: 't' },
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: [{ id: 'OFFLINE-1', site: 's', connectors: [{ id: 1, maxPowerW: 11_000 }] }],
-  tariffs: [
-    {
-      id: 't',
-      currency: 'EUR',
-      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
-    },
-  ],
-  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
-  tokens: [{ id: 'TAG', type: 'RFID', customer: 'c' }],
-  apiKeys: [{ key: KEY, role: 'admin', organization: 'o' }],
-};
+const KEY = ADMIN_KEY;
+const network = aNetwork({
+  chargers: [aCharger('OFFLINE-1', { connectors: [{ id: 1, maxPowerW: 11_000 }] })],
+});
 
-let engine: RunningEngine;
-beforeAll(async () => {
-  const dir = tempDir();
-  engine = await startEngine({ config: writeNetwork(dir, network), dataDir: join(dir, 'data') });
-});
-afterAll(async () => {
-  await engine?.stop();
-});
+const run = useEngine(network);
 
 describe('offline backlog', () => {
   it('reliability.md 5: hundreds of past events, some lost, all acknowledged in order; the session is flagged and rated', async () => {
-    const cs = await TestCharger.connect(`${engine.ocppUrl}/OFFLINE-1`, {
+    const cs = await TestCharger.connect(`${run.engine.ocppUrl}/OFFLINE-1`, {
       protocols: ['ocpp2.0.1'],
     });
     const t0 = Date.now() - 2 * 3600_000;
@@ -94,7 +67,7 @@ describe('offline backlog', () => {
     const [cdr] = await eventually(
       () =>
         sql<{ energy: string; total: string }>(
-          engine,
+          run.engine,
           KEY,
           "SELECT toString(energy_wh) AS energy, toString(total_incl_vat) AS total FROM cdrs WHERE session_id = 'OFFLINE-1-offline-tx'",
         ),
@@ -108,7 +81,7 @@ describe('offline backlog', () => {
     // 481 × 45 Wh = 21,645 Wh; × 0.30 = 6.49 (6.4935) + 22 % = 1.43 → 7.92
     expect(cdr).toEqual({ energy: '21645', total: '7.92' });
     const [session] = await sql<{ flags: string[]; rejected: string }>(
-      engine,
+      run.engine,
       KEY,
       "SELECT flags, (SELECT toString(countIf(NOT valid)) FROM meter_readings WHERE session_id = 'OFFLINE-1-offline-tx') AS rejected FROM sessions WHERE session_id = 'OFFLINE-1-offline-tx'",
     );

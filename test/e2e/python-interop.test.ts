@@ -10,6 +10,7 @@ import {
   writeNetwork,
   type RunningEngine,
 } from '../helpers/engine.js';
+import { aNetwork, aCharger, ADMIN_KEY } from '../helpers/builders.js';
 
 /**
  * Interop with the Python `ocpp` library (PyPI, mobilityhouse): test/interop/python/charger.py
@@ -19,28 +20,13 @@ import {
  */
 const ROOT = join(import.meta.dirname, '..', '..');
 const CHARGER_PY = join(ROOT, 'test', 'interop', 'python', 'charger.py');
-const KEY = 'python-interop-admin-key-0123456789';
+const KEY = ADMIN_KEY;
 const PASSWORD = 'python-interop-password-0123';
 const TAG = 'PY-TAG-1';
-const network = {
-  settings: { defaultTariff: 't' },
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: [
-    { id: 'PY16', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
-    { id: 'PY201', site: 's', password: PASSWORD, connectors: [{ id: 1, maxPowerW: 22_000 }] },
-  ],
-  tariffs: [
-    {
-      id: 't',
-      currency: 'EUR',
-      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
-    },
-  ],
-  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+const network = aNetwork({
+  chargers: ['PY16', 'PY201'].map((id) => aCharger(id, { password: PASSWORD })),
   tokens: [{ id: TAG, type: 'RFID', customer: 'c' }],
-  apiKeys: [{ key: KEY, role: 'admin', organization: 'o' }],
-};
+});
 
 interface ChargerReport {
   protocol: string;

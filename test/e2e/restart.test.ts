@@ -1,6 +1,14 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { aMeterValues, aStartTransaction, aStopTransaction, at } from '../helpers/builders.js';
+import {
+  aMeterValues,
+  aStartTransaction,
+  aStopTransaction,
+  at,
+  aNetwork,
+  aCharger,
+  ADMIN_KEY,
+} from '../helpers/builders.js';
 import {
   eventually,
   sql,
@@ -11,30 +19,18 @@ import {
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
 
-const KEY = 'restart-admin-key-0123456789';
-const network = {
-  settings: { defaultTariff: 't' },
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: ['A', 'B'].map((id) => ({
-    id,
-    site: 's',
-    connectors: [
-      { id: 1, maxPowerW: 22_000 },
-      { id: 2, maxPowerW: 22_000 },
-    ],
-  })),
-  tariffs: [
-    {
-      id: 't',
-      currency: 'EUR',
-      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
-    },
-  ],
-  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+const KEY = ADMIN_KEY;
+const network = aNetwork({
+  chargers: ['A', 'B'].map((id) =>
+    aCharger(id, {
+      connectors: [
+        { id: 1, maxPowerW: 22_000 },
+        { id: 2, maxPowerW: 22_000 },
+      ],
+    }),
+  ),
   tokens: [{ id: 'TOKEN-1', type: 'RFID', customer: 'c' }],
-  apiKeys: [{ key: KEY, role: 'admin', organization: 'o' }],
-};
+});
 
 const running: RunningEngine[] = [];
 afterAll(async () => {

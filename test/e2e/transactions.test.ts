@@ -1,48 +1,22 @@
-import { join } from 'node:path';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aMeterValues, aStartTransaction, aStopTransaction, at } from '../helpers/builders.js';
+import { describe, expect, it } from 'vitest';
 import {
-  eventually,
-  sql,
-  startEngine,
-  tempDir,
-  writeNetwork,
-  type RunningEngine,
-} from '../helpers/engine.js';
+  aMeterValues,
+  aStartTransaction,
+  aStopTransaction,
+  at,
+  aNetwork,
+  aCharger,
+  ADMIN_KEY,
+} from '../helpers/builders.js';
+import { eventually, sql, useEngine } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
 
 /** Gateway scenarios of reliability.md about transactions and late answers, with their figures. */
-const KEY = 'tx-admin-key-0123456789';
-const network = {
-  settings: { defaultTariff: 't' },
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: ['T1', 'T2', 'T3', 'T4'].map((id) => ({
-    id,
-    site: 's',
-    connectors: [{ id: 1, maxPowerW: 22_000 }],
-  })),
-  tariffs: [
-    {
-      id: 't',
-      currency: 'EUR',
-      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
-    },
-  ],
-  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
-  tokens: [{ id: 'TAG', type: 'RFID', customer: 'c' }],
-  apiKeys: [{ key: KEY, role: 'admin', organization: 'o' }],
-};
+const KEY = ADMIN_KEY;
+const network = aNetwork({ chargers: ['T1', 'T2', 'T3', 'T4'].map((id) => aCharger(id)) });
 
-let engine: RunningEngine;
-beforeAll(async () => {
-  const dir = tempDir();
-  engine = await startEngine({ config: writeNetwork(dir, network), dataDir: join(dir, 'data') });
-});
-afterAll(async () => {
-  await engine?.stop();
-});
+const run = useEngine(network);
 
 async function start(charger: TestCharger, meterStart = 1000): Promise<number> {
   const answer = await charger.call(
@@ -55,7 +29,7 @@ async function start(charger: TestCharger, meterStart = 1000): Promise<number> {
 
 describe('transactions at the gateway', () => {
   it('reliability.md 2: a retried StopTransaction yields exactly one CDR', async () => {
-    const cp = await TestCharger.connect(`${engine.ocppUrl}/T1`);
+    const cp = await TestCharger.connect(`${run.engine.ocppUrl}/T1`);
     const tx = await start(cp);
     const stop = aStopTransaction({ transactionId: tx, meterStop: 3000, timestamp: at(1800) });
     for (let i = 0; i < 3; i++) expect((await cp.call('StopTransaction', stop)).ok).toBe(true);
@@ -63,7 +37,7 @@ describe('transactions at the gateway', () => {
     const rows = await eventually(
       () =>
         sql<{ n: string }>(
-          engine,
+          run.engine,
           KEY,
           `SELECT toString(count()) AS n FROM cdrs WHERE session_id = 'T1-${tx}'`,
         ),
@@ -72,7 +46,7 @@ describe('transactions at the gateway', () => {
     expect(rows[0]?.n).toBe('1');
     await new Promise((r) => setTimeout(r, 300));
     const [again] = await sql<{ n: string }>(
-      engine,
+      run.engine,
       KEY,
       `SELECT toString(count()) AS n FROM cdrs WHERE session_id = 'T1-${tx}'`,
     );
@@ -81,9 +55,9 @@ describe('transactions at the gateway', () => {
   });
 
   it("reliability.md 3: -1, unknown and another charger's ids are acknowledged and applied to nothing", async () => {
-    const victim = await TestCharger.connect(`${engine.ocppUrl}/T2`);
+    const victim = await TestCharger.connect(`${run.engine.ocppUrl}/T2`);
     const running = await start(victim);
-    const other = await TestCharger.connect(`${engine.ocppUrl}/T3`);
+    const other = await TestCharger.connect(`${run.engine.ocppUrl}/T3`);
     for (const transactionId of [-1, 987_654_321, running]) {
       expect(
         await other.call(
@@ -101,19 +75,19 @@ describe('transactions at the gateway', () => {
     await eventually(
       () =>
         sql<{ n: string }>(
-          engine,
+          run.engine,
           KEY,
           "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id = 'T3'",
         ),
       (r) => Number(r[0]?.n) >= 3,
     );
     const [session] = await sql<{ status: string; energy: string }>(
-      engine,
+      run.engine,
       KEY,
       `SELECT status, toString(energy_wh) AS energy FROM sessions WHERE session_id = 'T2-${running}'`,
     );
     const [applied] = await sql<{ n: string }>(
-      engine,
+      run.engine,
       KEY,
       "SELECT toString(count()) AS n FROM cdrs WHERE charger_id IN ('T2', 'T3')",
     );
@@ -123,7 +97,7 @@ describe('transactions at the gateway', () => {
   });
 
   it('reliability.md 13: an acknowledgement due after the socket closed neither crashes nor loses the event', async () => {
-    const ws = new WebSocket(`${engine.ocppUrl}/T4`, ['ocpp1.6']);
+    const ws = new WebSocket(`${run.engine.ocppUrl}/T4`, ['ocpp1.6']);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(
       JSON.stringify([
@@ -136,20 +110,24 @@ describe('transactions at the gateway', () => {
     ws.terminate(); // gone before the event is durable
     const rows = await eventually(
       () =>
-        sql<{ status: string }>(engine, KEY, "SELECT status FROM sessions WHERE charger_id = 'T4'"),
+        sql<{ status: string }>(
+          run.engine,
+          KEY,
+          "SELECT status FROM sessions WHERE charger_id = 'T4'",
+        ),
       (r) => r.length === 1,
     );
     expect(rows[0]?.status).toBe('in_progress');
-    expect(engine.process.exitCode).toBeNull();
-    const again = await TestCharger.connect(`${engine.ocppUrl}/T4`);
+    expect(run.engine.process.exitCode).toBeNull();
+    const again = await TestCharger.connect(`${run.engine.ocppUrl}/T4`);
     expect((await again.call('Heartbeat', {})).ok).toBe(true);
     again.close();
   });
 
   it('reliability.md 8: identities with ":" and unknown identities are refused at the upgrade', async () => {
     await expect(
-      TestCharger.connect(`${engine.ocppUrl}/${encodeURIComponent('T1:x')}`),
+      TestCharger.connect(`${run.engine.ocppUrl}/${encodeURIComponent('T1:x')}`),
     ).rejects.toThrow('400');
-    await expect(TestCharger.connect(`${engine.ocppUrl}/UNKNOWN-9`)).rejects.toThrow('404');
+    await expect(TestCharger.connect(`${run.engine.ocppUrl}/UNKNOWN-9`)).rejects.toThrow('404');
   });
 });

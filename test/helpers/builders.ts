@@ -50,3 +50,35 @@ export function aStopTransaction(overrides: Record<string, unknown> = {}) {
 export function aBootNotification(overrides: Record<string, unknown> = {}) {
   return { chargePointVendor: 'chargestream-test', chargePointModel: 'e2e', ...overrides };
 }
+
+/** The admin key of `aNetwork()`. */
+export const ADMIN_KEY = 'test-admin-key-0123456789';
+
+/** A charger of site `s` with one 22 kW connector unless told otherwise. */
+export function aCharger(id: string, overrides: Record<string, unknown> = {}) {
+  return { id, site: 's', connectors: [{ id: 1, maxPowerW: 22_000 }], ...overrides };
+}
+
+/**
+ * A small network: operator `o`, site `s`, tariff `t` (ENERGY 0.30 EUR/kWh + 22 % VAT, the
+ * default), customer `c` with token `TAG`, an admin key; overrides replace whole sections.
+ */
+export function aNetwork(overrides: Record<string, unknown> = {}) {
+  return {
+    settings: { defaultTariff: 't' },
+    organizations: [{ id: 'o', type: 'cpo' }],
+    sites: [{ id: 's', operator: 'o' }],
+    chargers: [aCharger('CP1')],
+    tariffs: [
+      {
+        id: 't',
+        currency: 'EUR',
+        elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+      },
+    ],
+    customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+    tokens: [{ id: 'TAG', type: 'RFID', customer: 'c' }],
+    apiKeys: [{ key: ADMIN_KEY, role: 'admin', organization: 'o' }],
+    ...overrides,
+  };
+}

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { afterAll, beforeAll } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -128,4 +129,32 @@ export async function eventually<T>(
     last = await probe();
   }
   return last;
+}
+
+/**
+ * Starts the engine with `network` before the file's tests and stops it after them; the
+ * returned object's `engine` is the running engine.
+ */
+export function useEngine(
+  network: unknown,
+  extraArgs: string[] = [],
+): { readonly engine: RunningEngine } {
+  let running: RunningEngine | undefined;
+  beforeAll(async () => {
+    const dir = tempDir();
+    running = await startEngine({
+      config: writeNetwork(dir, network),
+      dataDir: join(dir, 'data'),
+      extraArgs,
+    });
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+  return {
+    get engine(): RunningEngine {
+      if (running === undefined) throw new Error('the engine is not started yet');
+      return running;
+    },
+  };
 }

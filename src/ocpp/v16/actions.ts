@@ -1,14 +1,7 @@
 import { createRequire } from 'node:module';
 import { startKey } from '../../gateway/transactions.js';
 import { authorize } from '../../sessions/authorization.js';
-import {
-  defaultUnit,
-  KILO,
-  normalizedValue,
-  protocolTable,
-  type Handler,
-  type ProtocolTable,
-} from '../actions.js';
+import { protocolTable, toSamples, type Handler, type ProtocolTable } from '../actions.js';
 import type { Sample } from '../events.js';
 import { compileSchemas } from '../validation.js';
 
@@ -152,23 +145,7 @@ interface MeterValue {
   sampledValue: SampledValue[];
 }
 
-/** Flattens meterValue[] into samples with values normalized to W, Wh (E1). */
+/** 1.6 values are decimal text with the unit as a field. */
 function samples(meterValues: readonly MeterValue[]): Sample[] {
-  const out: Sample[] = [];
-  for (const mv of meterValues) {
-    const ts = Date.parse(mv.timestamp);
-    for (const sv of mv.sampledValue) {
-      const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
-      const unit = sv.unit ?? defaultUnit(measurand);
-      out.push({
-        ts,
-        measurand,
-        phase: sv.phase ?? '',
-        value: normalizedValue(sv.value, unit),
-        unit: KILO[unit] ?? unit,
-        context: sv.context ?? 'Sample.Periodic',
-      });
-    }
-  }
-  return out;
+  return toSamples(meterValues, (sv) => ({ unit: sv.unit, exponent: 0 }));
 }

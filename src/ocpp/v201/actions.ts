@@ -2,10 +2,8 @@ import { createRequire } from 'node:module';
 import { authorize } from '../../sessions/authorization.js';
 import { energyReading } from '../../sessions/energy.js';
 import {
-  defaultUnit,
-  KILO,
-  normalizedValue,
   protocolTable,
+  toSamples,
   type Handler,
   type Payload,
   type ProtocolTable,
@@ -186,22 +184,10 @@ interface MeterValue {
   sampledValue: SampledValue[];
 }
 
+/** 2.0.1 values are numbers with a unitOfMeasure carrying the unit and a power-of-ten multiplier. */
 function samples(meterValues: readonly MeterValue[]): Sample[] {
-  const out: Sample[] = [];
-  for (const mv of meterValues) {
-    const ts = Date.parse(mv.timestamp);
-    for (const sv of mv.sampledValue) {
-      const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
-      const unit = sv.unitOfMeasure?.unit ?? defaultUnit(measurand);
-      out.push({
-        ts,
-        measurand,
-        phase: sv.phase ?? '',
-        value: normalizedValue(sv.value, unit, sv.unitOfMeasure?.multiplier ?? 0),
-        unit: KILO[unit] ?? unit,
-        context: sv.context ?? 'Sample.Periodic',
-      });
-    }
-  }
-  return out;
+  return toSamples(meterValues, (sv) => ({
+    unit: sv.unitOfMeasure?.unit,
+    exponent: sv.unitOfMeasure?.multiplier ?? 0,
+  }));
 }
