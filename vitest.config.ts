@@ -17,6 +17,8 @@ if (set !== undefined && set !== '' && SETS[set] === undefined) {
 export default defineConfig({
   test: {
     include: set ? SETS[set] : Object.values(SETS).flat(),
+    // A real Kafka broker for the suites that talk to one.
+    globalSetup: set === 'unit' ? [] : ['./test/helpers/kafka-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

@@ -10,7 +10,8 @@ import type { Role } from '../config/network.js';
 export interface ApiOptions {
   readonly host: string;
   readonly port: number;
-  readonly store: Store;
+  /** Null where no store runs in this process (a gateway-only process). */
+  readonly store: Store | null;
   readonly keys: ApiKeys;
   readonly log: Logger;
   /** Ready when the engine accepts and processes events (for /readyz). */
@@ -155,7 +156,13 @@ export class Api {
       throw new ChargestreamError('BAD_REQUEST', `format: not a ClickHouse format name: ${format}`);
     const verdict = checkReadOnlySql(body.toString('utf8'));
     if (!verdict.ok) throw new ChargestreamError('SQL_NOT_READ_ONLY', verdict.reason);
-    const result = await this.#options.store.analystQuery(verdict.sql, format);
+    const store = this.#options.store;
+    if (store === null)
+      throw new ChargestreamError(
+        'NOT_FOUND',
+        'no store in this process: ask a processor or api process',
+      );
+    const result = await store.analystQuery(verdict.sql, format);
     return { type: contentType(format), body: result };
   }
 

@@ -81,8 +81,9 @@ export class TransactionRegistry {
     if (known !== undefined) return known;
     if (this.#next > this.#limit) this.#reserve();
     const id = String(this.#next++ * this.#gateway.count + this.#gateway.index);
-    this.remember(id, home);
+    this.#homes.set(`${home.chargerId}|${id}`, home);
     this.#recentStarts.set(startKey, id);
+    this.journal(home.chargerId, id, home, startKey);
     if (this.#recentStarts.size > RECENT_STARTS) {
       const oldest = this.#recentStarts.keys().next().value;
       if (oldest !== undefined) this.#recentStarts.delete(oldest);
@@ -103,18 +104,49 @@ export class TransactionRegistry {
    * StartTransaction resent across the restart still gets its first id back.
    */
   restore(transactionId: string, home: TransactionHome, start: string | null): void {
-    this.remember(transactionId, home);
-    if (start !== null) this.#recentStarts.set(start, transactionId);
+    this.apply(home.chargerId, transactionId, home, start);
   }
 
   /** Registers a running transaction: a 2.0.1 start, or one recovered after a restart. */
   remember(transactionId: string, home: TransactionHome): void {
-    this.#homes.set(`${home.chargerId}|${transactionId}`, home);
+    const key = `${home.chargerId}|${transactionId}`;
+    const known = this.#homes.get(key);
+    if (known?.connectorId === home.connectorId) return;
+    this.#homes.set(key, home);
+    this.journal(home.chargerId, transactionId, home, null);
   }
 
   ended(chargerId: string, transactionId: string): void {
-    this.#homes.delete(`${chargerId}|${transactionId}`);
+    if (this.#homes.delete(`${chargerId}|${transactionId}`))
+      this.journal(chargerId, transactionId, null, null);
   }
+
+  /** Applies a change another gateway journaled (distributed mode); not journaled again. */
+  apply(
+    chargerId: string,
+    transactionId: string,
+    home: TransactionHome | null,
+    start: string | null,
+  ): void {
+    if (home === null) {
+      this.#homes.delete(`${chargerId}|${transactionId}`);
+      return;
+    }
+    this.#homes.set(`${chargerId}|${transactionId}`, home);
+    if (start !== null) this.#recentStarts.set(start, transactionId);
+  }
+
+  /**
+   * Where every change is also written (distributed mode: a compacted topic every gateway
+   * follows, so a stop reaching another gateway, or any gateway after a restart, finds its
+   * transaction). Embedded: nowhere; the open sessions rebuild the registry at start.
+   */
+  journal: (
+    chargerId: string,
+    transactionId: string,
+    home: TransactionHome | null,
+    start: string | null,
+  ) => void = () => undefined;
 
   get running(): number {
     return this.#homes.size;

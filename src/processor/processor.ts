@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { BatchHandler, LogEntry } from '../bus/bus.js';
 import type { Network } from '../config/network.js';
 import { projectRoot, runningFromSource } from '../lib/paths.js';
+import { partitionFor } from '../bus/partitioner.js';
 import { connectorKey } from '../ocpp/events.js';
 import type {
   BatchInput,
@@ -29,16 +30,21 @@ const NOTHING_STORED: HighWater = { readings: -1, statuses: -1, cdrs: -1 };
  * Rebuilds the processor's position from the store: the stored offset of each partition, the
  * highest offset each append-only table already holds past it, and the open sessions.
  */
-export async function recover(store: Store, partitions: number): Promise<Recovered> {
+export async function recover(
+  store: Store,
+  partitions: number,
+  only: readonly number[] = Array.from({ length: partitions }, (_, p) => p),
+): Promise<Recovered> {
+  const among = `log_partition IN (${only.length === 0 ? '-1' : only.join(',')})`;
   const committed = new Map<number, number>();
   for (const r of await store.rows<{ p: number; o: string }>(
-    'SELECT log_partition AS p, toString(max(log_offset)) AS o FROM ingest_offsets GROUP BY p',
+    `SELECT log_partition AS p, toString(max(log_offset)) AS o FROM ingest_offsets WHERE ${among} GROUP BY p`,
   )) {
     committed.set(r.p, Number(r.o) + 1);
   }
   // Only rows past a partition's stored offset matter; the lowest such offset bounds the scan.
   let floor = Number.MAX_SAFE_INTEGER;
-  for (let p = 0; p < partitions; p++) floor = Math.min(floor, committed.get(p) ?? 0);
+  for (const p of only) floor = Math.min(floor, committed.get(p) ?? 0);
   const highWater = new Map<number, HighWater>();
   const tables = [
     ['readings', 'meter_readings'],
@@ -47,7 +53,7 @@ export async function recover(store: Store, partitions: number): Promise<Recover
   ] as const;
   for (const [field, table] of tables) {
     for (const r of await store.rows<{ p: number; o: string }>(
-      `SELECT log_partition AS p, toString(max(log_offset)) AS o FROM ${table} WHERE log_offset >= ${floor} GROUP BY p`,
+      `SELECT log_partition AS p, toString(max(log_offset)) AS o FROM ${table} WHERE log_offset >= ${floor} AND ${among} GROUP BY p`,
     )) {
       const previous = highWater.get(r.p) ?? NOTHING_STORED;
       highWater.set(r.p, { ...previous, [field]: Number(r.o) });
@@ -56,7 +62,7 @@ export async function recover(store: Store, partitions: number): Promise<Recover
   const states = new Map<string, ConnectorState>();
   for (const r of await store.rows<{ last_state: string; last_version: string }>(
     `SELECT argMax(state, version) AS last_state, toString(max(version)) AS last_version FROM sessions_log
-     GROUP BY session_id HAVING argMax(status, version) IN ('ready', 'in_progress')`,
+     WHERE ${among} GROUP BY session_id HAVING argMax(status, version) IN ('ready', 'in_progress')`,
   )) {
     const session = JSON.parse(r.last_state) as SessionState;
     states.set(connectorKey(session.chargerId, session.connectorId), {
@@ -72,6 +78,9 @@ export interface ProcessorOptions {
   readonly workers: number;
   readonly sink: Sink;
   readonly log: Logger;
+  /** To load a partition's state when it is assigned to this process (distributed mode). */
+  readonly store: Store;
+  readonly partitions: number;
 }
 
 /**
@@ -87,7 +96,23 @@ export class Processor {
   readonly #highWater: Map<number, HighWater>;
   readonly stats = { batches: 0, events: 0, readingsValid: 0, readingsRejected: 0 };
 
-  constructor(options: ProcessorOptions, recovered: Recovered) {
+  readonly #store: Store;
+  readonly #partitionCount: number;
+  readonly #log: Logger;
+  /** Partitions whose state this process holds; null: all of them (embedded mode). */
+  #owned: Set<number> | null;
+  readonly #loading = new Map<number, Promise<void>>();
+
+  /**
+   * `recovered`: the state of all partitions (embedded: this process owns them all); null in
+   * the distributed mode, where partitions are adopted one by one as the group assigns them.
+   */
+  constructor(options: ProcessorOptions, recovered: Recovered | null) {
+    this.#store = options.store;
+    this.#partitionCount = options.partitions;
+    this.#log = options.log;
+    this.#owned = recovered === null ? new Set() : null;
+    recovered ??= { committed: new Map(), highWater: new Map(), states: new Map() };
     this.#sink = options.sink;
     this.#states = recovered.states;
     this.#highWater = recovered.highWater;
@@ -107,7 +132,46 @@ export class Processor {
     return [...this.#states.values()].flatMap((s) => (s.session === null ? [] : [s.session]));
   }
 
+  /**
+   * The group assigned these partitions to this process. State of partitions it no longer
+   * owns is dropped; newly assigned ones are loaded from the store before their first batch
+   * (the previous owner stored everything it committed): the state handover.
+   */
+  assigned(partitions: readonly number[]): void {
+    if (this.#owned === null) return;
+    const keep = new Set(partitions);
+    for (const p of [...this.#owned]) if (!keep.has(p)) this.#owned.delete(p);
+    for (const key of [...this.#states.keys()]) {
+      if (!keep.has(partitionFor(key, this.#partitionCount))) this.#states.delete(key);
+    }
+    this.#log.info({ partitions }, 'partitions assigned');
+  }
+
+  async #adopt(partition: number): Promise<void> {
+    if (this.#owned === null || this.#owned.has(partition)) return;
+    let loading = this.#loading.get(partition);
+    if (loading === undefined) {
+      loading = (async () => {
+        const started = Date.now();
+        const recovered = await recover(this.#store, this.#partitionCount, [partition]);
+        for (const key of [...this.#states.keys()]) {
+          if (partitionFor(key, this.#partitionCount) === partition) this.#states.delete(key);
+        }
+        for (const [key, state] of recovered.states) this.#states.set(key, state);
+        this.#highWater.set(partition, recovered.highWater.get(partition) ?? NOTHING_STORED);
+        this.#owned?.add(partition);
+        this.#log.info(
+          { partition, openSessions: recovered.states.size, ms: Date.now() - started },
+          'partition state rebuilt',
+        );
+      })().finally(() => this.#loading.delete(partition));
+      this.#loading.set(partition, loading);
+    }
+    await loading;
+  }
+
   readonly handle: BatchHandler = async (partition: number, entries: readonly LogEntry[]) => {
+    await this.#adopt(partition);
     const states: Record<string, ConnectorState> = {};
     for (const { event } of entries) {
       const key = connectorKey(event.chargerId, event.connectorId);

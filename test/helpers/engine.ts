@@ -8,6 +8,10 @@ import { afterAll, beforeAll } from 'vitest';
 const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 
+/** The line the engine prints when it listens; a processor-only process has no OCPP part. */
+const LISTENING =
+  /listening \(\w+\): (?:OCPP (wss?):\/\/([\d.]+:\d+)\/ocpp\/\{chargerId\}\s+)?API http:\/\/([\d.]+:\d+)/;
+
 export interface RunningEngine {
   readonly ocppUrl: string;
   readonly apiUrl: string;
@@ -63,13 +67,10 @@ export async function startEngine(options: {
     (resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`engine did not start:\n${output}`)), 60_000);
       const check = () => {
-        const match =
-          /OCPP (wss?):\/\/([\d.]+:\d+)\/ocpp\/\{chargerId\}\s+API http:\/\/([\d.]+:\d+)/.exec(
-            output,
-          );
+        const match = LISTENING.exec(output);
         if (match) {
           clearTimeout(timer);
-          resolve({ scheme: match[1]!, ocpp: match[2]!, api: match[3]! });
+          resolve({ scheme: match[1] ?? 'ws', ocpp: match[2] ?? '', api: match[3]! });
         }
       };
       child.stdout.on('data', check);

@@ -1,0 +1,341 @@
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type Producer,
+  type Message,
+  type ITopicConfig,
+} from 'kafkajs';
+import { Packr } from 'msgpackr';
+import type { Logger } from 'pino';
+import { ChargestreamError, errorMessage } from '../lib/errors.js';
+import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
+import type { BatchHandler, Bus, LogEntry } from './bus.js';
+import { partitionFor } from './partitioner.js';
+
+/** Most events one Kafka message carries; an event's bus offset is message offset × this + index. */
+export const EVENTS_PER_MESSAGE = 1024;
+
+export interface KafkaBusOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Prefix of the engine's topics: `<prefix>.events`, `.transactions`, `.parking`. */
+  readonly topicPrefix: string;
+  readonly partitions: number;
+  /** Consumer group of the processors. */
+  readonly groupId: string;
+  readonly batchSize: number;
+  readonly log: Logger;
+  /** Replication factor of created topics (1 on a single-node broker). */
+  readonly replicationFactor?: number;
+}
+
+export function topics(prefix: string) {
+  return {
+    events: `${prefix}.events`,
+    transactions: `${prefix}.transactions`,
+    parking: `${prefix}.parking`,
+  };
+}
+
+/**
+ * The bus on Apache Kafka (kafkajs). Events are keyed by chargerId/connectorId and placed in
+ * their partition explicitly with the same murmur2 function as the embedded log (kafkajs's
+ * default partitioner is not relied on). Publishing group-commits: events published while a
+ * send is in flight go out together next, one Kafka message per partition carrying a
+ * msgpack-encoded batch, produced with acks=-1 by an idempotent producer. A publish resolves
+ * only when Kafka acknowledged it.
+ *
+ * Consuming is a consumer group: each partition's messages are decoded into entries and
+ * handed on in order; offsets are committed only after the handler (the sink) stored them.
+ * A message that cannot be decoded goes to the parking topic with its origin in headers.
+ */
+export class KafkaBus implements Bus {
+  readonly partitions: number;
+  readonly #options: KafkaBusOptions;
+  readonly #kafka: Kafka;
+  readonly #topics: ReturnType<typeof topics>;
+  readonly #packr = new Packr({ useRecords: false, moreTypes: false });
+  #producer: Producer | null = null;
+  #consumer: Consumer | null = null;
+  #pending: Array<{ partition: number; event: ChargerEvent }> = [];
+  #records: Array<{ topic: string; message: Message }> = [];
+  #waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  #sending = false;
+  #unacknowledged = 0;
+  #closed = false;
+  /** Called with the partitions this process owns after each rebalance. */
+  onAssignment: (partitions: readonly number[]) => void = () => undefined;
+
+  private constructor(options: KafkaBusOptions) {
+    this.#options = options;
+    this.partitions = options.partitions;
+    this.#topics = topics(options.topicPrefix);
+    this.#kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+  }
+
+  /** Connects, creating the engine's topics with their configuration if they do not exist. */
+  static async open(options: KafkaBusOptions): Promise<KafkaBus> {
+    const bus = new KafkaBus(options);
+    await bus.#ensureTopics();
+    return bus;
+  }
+
+  get topics(): ReturnType<typeof topics> {
+    return this.#topics;
+  }
+
+  get kafka(): Kafka {
+    return this.#kafka;
+  }
+
+  async #ensureTopics(): Promise<void> {
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      const replicationFactor = this.#options.replicationFactor ?? 1;
+      const wanted: ITopicConfig[] = [
+        {
+          topic: this.#topics.events,
+          numPartitions: this.partitions,
+          replicationFactor,
+          configEntries: [
+            { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
+          ],
+        },
+        {
+          // Where running transactions live (for stops without connectorId): compacted, one
+          // record per transaction, a tombstone when it ends.
+          topic: this.#topics.transactions,
+          numPartitions: 1,
+          replicationFactor,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        },
+        { topic: this.#topics.parking, numPartitions: 1, replicationFactor },
+      ];
+      const existing = new Set(await admin.listTopics());
+      const missing = wanted.filter((t) => !existing.has(t.topic));
+      if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+      const [events] = (await admin.fetchTopicMetadata({ topics: [this.#topics.events] })).topics;
+      const count = events?.partitions.length ?? 0;
+      if (count !== this.partitions) {
+        throw new ChargestreamError(
+          'CONFIG_INVALID',
+          `--partitions: topic ${this.#topics.events} has ${count} partitions, not ${this.partitions}`,
+        );
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async #ensureProducer(): Promise<Producer> {
+    if (this.#producer !== null) return this.#producer;
+    const producer = this.#kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    this.#producer = producer;
+    return producer;
+  }
+
+  publish(event: ChargerEvent): Promise<void> {
+    if (this.#closed)
+      return Promise.reject(new ChargestreamError('BUS_CLOSED', 'the Kafka bus is closed'));
+    const partition = partitionFor(
+      connectorKey(event.chargerId, event.connectorId),
+      this.partitions,
+    );
+    this.#pending.push({ partition, event });
+    this.#unacknowledged += 1;
+    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#schedule();
+    return done;
+  }
+
+  /**
+   * Adds a keyed record for another topic to the next send, so it is acknowledged together
+   * with the events published in the same turn (a null value is a tombstone).
+   */
+  record(topic: string, key: string, value: Buffer | null): void {
+    this.#records.push({ topic, message: { key, value } });
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#sending) return;
+    this.#sending = true;
+    setImmediate(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0 || this.#records.length > 0) {
+      const pending = this.#pending;
+      const records = this.#records;
+      const waiters = this.#waiters;
+      this.#pending = [];
+      this.#records = [];
+      this.#waiters = [];
+      try {
+        const producer = await this.#ensureProducer();
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: this.#topicMessages(pending, records),
+        });
+        for (const w of waiters) w.resolve();
+      } catch (cause) {
+        // Not acknowledged: the charger is answered InternalError and resends.
+        const error = new ChargestreamError(
+          'BUS_CLOSED',
+          `Kafka did not acknowledge: ${errorMessage(cause)}`,
+          {
+            retriable: true,
+            cause,
+          },
+        );
+        for (const w of waiters) w.reject(error);
+      }
+      this.#unacknowledged -= pending.length;
+    }
+    this.#sending = false;
+  }
+
+  #topicMessages(
+    pending: ReadonlyArray<{ partition: number; event: ChargerEvent }>,
+    records: ReadonlyArray<{ topic: string; message: Message }>,
+  ) {
+    const byPartition = new Map<number, ChargerEvent[]>();
+    for (const { partition, event } of pending) {
+      const list = byPartition.get(partition);
+      if (list === undefined) byPartition.set(partition, [event]);
+      else list.push(event);
+    }
+    const messages: Message[] = [];
+    for (const [partition, events] of byPartition) {
+      for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
+        const slice = events.slice(i, i + EVENTS_PER_MESSAGE);
+        const first = slice[0]!;
+        messages.push({
+          partition,
+          key: connectorKey(first.chargerId, first.connectorId),
+          value: this.#packr.pack(slice),
+        });
+      }
+    }
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, message } of records) {
+      const list = byTopic.get(topic);
+      if (list === undefined) byTopic.set(topic, [message]);
+      else list.push(message);
+    }
+    return [
+      ...(messages.length > 0 ? [{ topic: this.#topics.events, messages }] : []),
+      ...[...byTopic].map(([topic, list]) => ({ topic, messages: list })),
+    ];
+  }
+
+  async consume(handler: BatchHandler): Promise<void> {
+    const consumer = this.#kafka.consumer({
+      groupId: this.#options.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.onAssignment(payload.memberAssignment[this.#topics.events] ?? []);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.#topics.events], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, this.partitions),
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        let entries: LogEntry[] = [];
+        let through: string | null = null;
+        const deliver = async () => {
+          if (entries.length > 0) await handler(batch.partition, entries);
+          if (through !== null) {
+            resolveOffset(through);
+            await consumer.commitOffsets([
+              {
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: (BigInt(through) + 1n).toString(),
+              },
+            ]);
+          }
+          entries = [];
+          through = null;
+          await heartbeat();
+        };
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) return;
+          const decoded = this.#decode(message.value);
+          if (decoded === null) {
+            await this.#park(batch.partition, message);
+          } else {
+            const base = Number(message.offset) * EVENTS_PER_MESSAGE;
+            decoded.forEach((event, i) => entries.push({ offset: base + i, event }));
+          }
+          through = message.offset;
+          if (entries.length >= this.#options.batchSize) await deliver();
+        }
+        if (isRunning() && !isStale()) await deliver();
+      },
+    });
+  }
+
+  #decode(value: Buffer | null): ChargerEvent[] | null {
+    if (value === null) return null;
+    try {
+      const events = this.#packr.unpack(value) as unknown;
+      return Array.isArray(events) ? (events as ChargerEvent[]) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async #park(
+    partition: number,
+    message: { offset: string; value: Buffer | null; key: Buffer | null },
+  ): Promise<void> {
+    const producer = await this.#ensureProducer();
+    await producer.send({
+      topic: this.#topics.parking,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            reason: 'undecodable',
+            'origin-partition': String(partition),
+            'origin-offset': message.offset,
+          },
+        },
+      ],
+    });
+    this.#options.log.warn({ partition, offset: message.offset }, 'undecodable message parked');
+  }
+
+  lag(): number {
+    return this.#unacknowledged;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#sending) await new Promise((r) => setTimeout(r, 5));
+    await this.#consumer?.disconnect();
+    await this.#producer?.disconnect();
+  }
+}
