@@ -259,13 +259,14 @@ export class KafkaBus implements Bus {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.max(1, this.partitions),
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      eachBatch: async (payload) => {
+        const { batch } = payload;
         let entries: LogEntry[] = [];
         let through: string | null = null;
         const deliver = async () => {
           if (entries.length > 0) await handler(batch.partition, entries);
           if (through !== null) {
-            resolveOffset(through);
+            payload.resolveOffset(through);
             await consumer.commitOffsets([
               {
                 topic: batch.topic,
@@ -276,10 +277,10 @@ export class KafkaBus implements Bus {
           }
           entries = [];
           through = null;
-          await heartbeat();
+          await payload.heartbeat();
         };
         for (const message of batch.messages) {
-          if (!isRunning() || isStale()) return;
+          if (!payload.isRunning() || payload.isStale()) return;
           const decoded = this.#decode(message.value);
           if (decoded === null) {
             await this.#park(batch.partition, message);
@@ -290,7 +291,7 @@ export class KafkaBus implements Bus {
           through = message.offset;
           if (entries.length >= this.#options.batchSize) await deliver();
         }
-        if (isRunning() && !isStale()) await deliver();
+        if (payload.isRunning() && !payload.isStale()) await deliver();
       },
     });
   }
