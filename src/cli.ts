@@ -32,8 +32,12 @@ start.action(async (options: Record<string, string>) => {
   const engine = await startEngine(config, log);
   const shown = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   const ocpp =
-    engine.ocppPort === null ? '' : `OCPP ${config.tls === null ? 'ws' : 'wss'}://${shown}:${engine.ocppPort}/ocpp/{chargerId}  `;
-  process.stdout.write(`chargestream listening (${config.role}): ${ocpp}API http://${shown}:${engine.apiPort}\n`);
+    engine.ocppPort === null
+      ? ''
+      : `OCPP ${config.tls === null ? 'ws' : 'wss'}://${shown}:${engine.ocppPort}/ocpp/{chargerId}  `;
+  process.stdout.write(
+    `chargestream listening (${config.role}): ${ocpp}API http://${shown}:${engine.apiPort}\n`,
+  );
   if (config.demoApiKey !== null) {
     process.stdout.write(
       `built-in demo network (no network.yaml); admin API key for this run: ${config.demoApiKey}\n`,

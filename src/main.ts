@@ -106,9 +106,9 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     const kafka = await KafkaBus.open({
       brokers: config.kafka.split(',').map((b) => b.trim()),
       clientId: `chargestream-${hostname()}-${process.pid}`,
-      topicPrefix: 'chargestream',
+      topicPrefix: config.topicPrefix,
       partitions: config.partitions,
-      groupId: 'chargestream-processors',
+      groupId: `${config.topicPrefix}.processors`,
       batchSize: config.batchSize,
       log,
     });
@@ -153,8 +153,11 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   let ocppPort: number | null = null;
   if (runsGateway) {
     const transactions = new TransactionRegistry(config.dataDir, config.gateway);
+    let settle: (() => Promise<void>) | undefined;
     if (bus instanceof KafkaBus) {
-      stops.push(await followTransactions(bus, transactions, log));
+      const follower = await followTransactions(bus, transactions, log);
+      stops.push(() => follower.stop());
+      settle = () => follower.settle();
     } else {
       for (const session of processor!.openSessions()) {
         const { chargerId, connectorId, transactionId, startedAt, tokenId, energy } = session;
@@ -174,6 +177,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       transactions,
       bus,
       log,
+      ...(settle === undefined ? {} : { settleTransactions: settle }),
     });
     probes.push(
       {

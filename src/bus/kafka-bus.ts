@@ -244,8 +244,10 @@ export class KafkaBus implements Bus {
   async consume(handler: BatchHandler): Promise<void> {
     const consumer = this.#kafka.consumer({
       groupId: this.#options.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      // A processor that died is replaced after 10 s; batches heartbeat as they go, so a long
+      // one does not count as dead.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 4 * 1024 * 1024,
     });

@@ -19,6 +19,8 @@ export interface EngineConfig {
   /** Set when the built-in demo network is used: its freshly made admin key. */
   readonly demoApiKey: string | null;
   readonly kafka: string | null;
+  /** Topics are `<prefix>.events`, `.transactions`, `.parking`; the processors' group `<prefix>.processors`. */
+  readonly topicPrefix: string;
   readonly clickhouse: string | null;
   /** Partitions of the embedded log (the Kafka topic's count in distributed mode). */
   readonly partitions: number;
@@ -83,6 +85,16 @@ const OPTIONS = {
     fallback: 'all',
   },
   kafka: { flag: '--kafka', env: 'CHARGESTREAM_KAFKA', parse: str, fallback: '' },
+  topicPrefix: {
+    flag: '--topic-prefix',
+    env: 'CHARGESTREAM_TOPIC_PREFIX',
+    parse: (text: string, name: string) => {
+      if (!/^[A-Za-z0-9._-]{1,100}$/.test(text))
+        throw invalid(name, `must be letters, digits, '.', '_' or '-', got "${text}"`);
+      return text;
+    },
+    fallback: 'chargestream',
+  },
   clickhouse: { flag: '--clickhouse', env: 'CHARGESTREAM_CLICKHOUSE', parse: str, fallback: '' },
   partitions: {
     flag: '--partitions',
@@ -171,6 +183,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     network,
     demoApiKey,
     kafka: get('kafka') || null,
+    topicPrefix: get('topicPrefix'),
     clickhouse: get('clickhouse') || null,
     partitions: get('partitions'),
     workers: get('workers'),

@@ -3,6 +3,7 @@ import { listen } from '../lib/uws.js';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import type { NetworkIndex } from '../config/network-index.js';
+import type { ChargerEvent } from '../ocpp/events.js';
 import { errorMessage } from '../lib/errors.js';
 import {
   handleCall,
@@ -42,6 +43,11 @@ export interface GatewayOptions {
   /** CALLs per second a connection may send, and the burst above it. */
   readonly callsPerSecond?: number;
   readonly callBurst?: number;
+  /**
+   * Distributed mode: waits until other gateways' transaction changes are applied, so that a
+   * stop whose start went through another gateway a moment ago still finds its connector.
+   */
+  readonly settleTransactions?: () => Promise<void>;
   /** PEM certificate and key: wss:// (security profile 2). */
   readonly tls?: { readonly cert: string; readonly key: string } | null;
 }
@@ -387,29 +393,40 @@ export class Gateway {
           return;
         }
         connection.inFlight += 1;
-        this.#options.bus.publish(event).then(
-          () => {
-            connection.inFlight -= 1;
-            if (event.kind === 'tx_stopped' && !event.orphan)
-              this.#options.transactions.ended(event.chargerId, event.transactionId);
-            this.stats.acks += 1;
-            this.#send(ws, connection, callResult(frame.id, payload));
-          },
-          (error: unknown) => {
-            connection.inFlight -= 1;
-            // Not durable, so not acknowledged: the charger retries the message.
-            this.#options.log.error({ err: errorMessage(error) }, 'event not durable');
-            this.#error(
-              ws,
-              connection,
-              frame.id,
-              'InternalError',
-              'the event could not be stored; retry',
-            );
-          },
-        );
+        this.#resolveOrphan(event)
+          .then((resolved) => this.#options.bus.publish(resolved).then(() => resolved))
+          .then(
+            (published) => {
+              connection.inFlight -= 1;
+              if (published.kind === 'tx_stopped' && !published.orphan)
+                this.#options.transactions.ended(published.chargerId, published.transactionId);
+              this.stats.acks += 1;
+              this.#send(ws, connection, callResult(frame.id, payload));
+            },
+            (error: unknown) => {
+              connection.inFlight -= 1;
+              // Not durable, so not acknowledged: the charger retries the message.
+              this.#options.log.error({ err: errorMessage(error) }, 'event not durable');
+              this.#error(
+                ws,
+                connection,
+                frame.id,
+                'InternalError',
+                'the event could not be stored; retry',
+              );
+            },
+          );
       }
     }
+  }
+
+  /** A stop of an unknown transaction gets one more look after the journal settles. */
+  async #resolveOrphan(event: ChargerEvent): Promise<ChargerEvent> {
+    const settle = this.#options.settleTransactions;
+    if (event.kind !== 'tx_stopped' || !event.orphan || settle === undefined) return event;
+    await settle();
+    const home = this.#options.transactions.home(event.chargerId, event.transactionId);
+    return home === undefined ? event : { ...event, connectorId: home.connectorId, orphan: false };
   }
 
   #error(

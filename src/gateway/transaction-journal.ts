@@ -12,11 +12,20 @@ const packr = new Packr({ useRecords: false });
  * them, so a start is acknowledged only with its mapping durable — and follows the topic from
  * the beginning, catching up before it accepts chargers.
  */
+export interface TransactionFollower {
+  /**
+   * Waits (at most `timeoutMs`) until everything journaled so far is applied: read-your-writes
+   * for a stop whose start went through another gateway a moment ago.
+   */
+  settle(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export async function followTransactions(
   bus: KafkaBus,
   registry: TransactionRegistry,
   log: Logger,
-): Promise<() => Promise<void>> {
+): Promise<TransactionFollower> {
   const topic = bus.topics.transactions;
   registry.journal = (chargerId, transactionId, home, start) => {
     bus.record(
@@ -27,10 +36,10 @@ export async function followTransactions(
   };
   const admin = bus.kafka.admin();
   await admin.connect();
-  const [offsets] = [await admin.fetchTopicOffsets(topic)];
-  await admin.disconnect();
+  const high = async () => BigInt((await admin.fetchTopicOffsets(topic))[0]?.high ?? '0');
   // The last offset present now: caught up once it is read (the topic has one partition).
-  const target = BigInt(offsets[0]?.high ?? '0') - 1n;
+  const target = (await high()) - 1n;
+  let consumed = -1n;
   let resolveCaughtUp!: () => void;
   const caughtUp = new Promise<void>((r) => (resolveCaughtUp = r));
   if (target < 0n) resolveCaughtUp();
@@ -56,11 +65,22 @@ export async function followTransactions(
         }
         applied += 1;
       }
-      if (BigInt(message.offset) >= target) resolveCaughtUp();
+      consumed = BigInt(message.offset);
+      if (consumed >= target) resolveCaughtUp();
       return Promise.resolve();
     },
   });
   await caughtUp;
   log.info({ applied, running: registry.running }, 'transaction journal caught up');
-  return () => consumer.disconnect();
+  return {
+    async settle(timeoutMs = 2000) {
+      const deadline = Date.now() + timeoutMs;
+      const goal = (await high()) - 1n;
+      while (consumed < goal && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    },
+    async stop() {
+      await consumer.disconnect();
+      await admin.disconnect();
+    },
+  };
 }

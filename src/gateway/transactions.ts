@@ -2,6 +2,7 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -54,6 +55,7 @@ export class TransactionRegistry {
    */
   constructor(dataDir: string, gateway: { index: number; count: number } = { index: 0, count: 1 }) {
     this.#gateway = gateway;
+    mkdirSync(dataDir, { recursive: true });
     this.#dir = dataDir;
     this.#file = join(dataDir, 'transaction-ids');
     let reserved = 0;

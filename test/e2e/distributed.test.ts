@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { E4_MAX_POWER_W, E4_SCENARIOS } from '../fixtures/e4-scenarios.js';
+import {
+  ADMIN_KEY,
+  aCharger,
+  aMeterValues,
+  aNetwork,
+  aStartTransaction,
+  aStopTransaction,
+  at,
+} from '../helpers/builders.js';
+import {
+  eventually,
+  sql,
+  startEngine,
+  tempDir,
+  writeNetwork,
+  type RunningEngine,
+} from '../helpers/engine.js';
+import { TestCharger } from '../helpers/ocpp-client.js';
+
+/**
+ * The distributed deployment on the real broker: two gateway processes and a processor
+ * process, the same rules as the embedded mode, and a processor killed under load.
+ */
+const network = aNetwork({
+  chargers: [
+    ...E4_SCENARIOS.map((s) =>
+      aCharger(`D-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
+    ),
+    aCharger('ROAMER', {
+      connectors: [
+        { id: 1, maxPowerW: 22_000 },
+        { id: 2, maxPowerW: 22_000 },
+      ],
+    }),
+    ...['LOAD-1', 'LOAD-2', 'LOAD-3'].map((id) => aCharger(id)),
+  ],
+});
+
+const dir = tempDir();
+const config = writeNetwork(dir, network);
+const prefix = `dist-${randomUUID().slice(0, 8)}`;
+const common = () => [
+  '--kafka',
+  inject('kafkaBrokers'),
+  '--topic-prefix',
+  prefix,
+  '--partitions',
+  '4',
+];
+const processes: RunningEngine[] = [];
+let processor: RunningEngine;
+let gateways: RunningEngine[];
+
+const startProcessor = async () => {
+  const p = await startEngine({
+    config,
+    dataDir: join(dir, 'processor'),
+    extraArgs: ['--role', 'processor', ...common()],
+  });
+  processes.push(p);
+  return p;
+};
+
+beforeAll(async () => {
+  processor = await startProcessor();
+  gateways = await Promise.all(
+    [0, 1].map((g) =>
+      startEngine({
+        config,
+        dataDir: join(dir, `gateway-${g}`),
+        extraArgs: [
+          '--role',
+          'gateway',
+          '--gateways',
+          '2',
+          '--gateway-index',
+          String(g),
+          ...common(),
+        ],
+      }),
+    ),
+  );
+  processes.push(...gateways);
+});
+
+afterAll(async () => {
+  for (const p of processes) await p.stop('SIGKILL');
+});
+
+async function session(
+  charger: TestCharger,
+  readings: ReadonlyArray<readonly [number, number]>,
+  connectorId = 1,
+): Promise<number> {
+  const [first, ...rest] = readings;
+  const last = rest.pop()!;
+  const started = await charger.call(
+    'StartTransaction',
+    aStartTransaction({
+      connectorId,
+      idTag: 'TAG',
+      meterStart: first![0],
+      timestamp: at(first![1]),
+    }),
+  );
+  if (!started.ok) throw new Error(started.description);
+  const transactionId = started.payload['transactionId'] as number;
+  for (const [wh, seconds] of rest)
+    expect(
+      (await charger.call('MeterValues', aMeterValues({ connectorId, transactionId, wh, seconds })))
+        .ok,
+    ).toBe(true);
+  expect(
+    (
+      await charger.call(
+        'StopTransaction',
+        aStopTransaction({ transactionId, meterStop: last[0], timestamp: at(last[1]) }),
+      )
+    ).ok,
+  ).toBe(true);
+  return transactionId;
+}
+
+describe('distributed mode on Kafka', () => {
+  it('E4 through two gateways and a processor gives the same energies as the embedded mode', async () => {
+    await Promise.all(
+      E4_SCENARIOS.map(async (s) => {
+        const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/D-E4-${s.n}`);
+        await session(charger, s.readings);
+        charger.close();
+      }),
+    );
+    const rows = await eventually(
+      () =>
+        sql<{ charger_id: string; status: string; energy: string }>(
+          processor,
+          ADMIN_KEY,
+          "SELECT charger_id, status, toString(energy_wh) AS energy FROM sessions WHERE charger_id LIKE 'D-E4-%' ORDER BY charger_id",
+        ),
+      (r) => r.length === 9 && r.every((s) => s.status === 'rated'),
+      60_000,
+    );
+    for (const s of E4_SCENARIOS)
+      expect(Number(rows.find((r) => r.charger_id === `D-E4-${s.n}`)?.energy), `E4.${s.n}`).toBe(
+        s.energyWh,
+      );
+  });
+
+  it('reliability.md 4 across gateways: a start on one gateway, the stop (no connectorId) on the other', async () => {
+    const first = await TestCharger.connect(`${gateways[0]!.ocppUrl}/ROAMER`);
+    const started = await first.call(
+      'StartTransaction',
+      aStartTransaction({ connectorId: 2, idTag: 'TAG', meterStart: 10_000 }),
+    );
+    if (!started.ok) throw new Error(started.description);
+    const transactionId = started.payload['transactionId'] as number;
+    expect(transactionId % 2).toBe(0); // gateway 0 of 2 hands out even ids
+    first.close();
+    const second = await TestCharger.connect(`${gateways[1]!.ocppUrl}/ROAMER`);
+    expect(
+      (
+        await second.call(
+          'StopTransaction',
+          aStopTransaction({ transactionId, meterStop: 12_000, timestamp: at(1800) }),
+        )
+      ).ok,
+    ).toBe(true);
+    second.close();
+    const [cdr] = await eventually(
+      () =>
+        sql<{ energy: string; total: string }>(
+          processor,
+          ADMIN_KEY,
+          `SELECT toString(energy_wh) AS energy, toString(total_incl_vat) AS total FROM cdrs WHERE session_id = 'ROAMER-${transactionId}'`,
+        ),
+      (r) => r.length === 1,
+      60_000,
+    );
+    expect(cdr).toEqual({ energy: '2000', total: '0.73' });
+  });
+
+  it('reliability.md 14: the processor killed under load; after the restart every session is exact, no row twice', async () => {
+    const chargers = await Promise.all(
+      ['LOAD-1', 'LOAD-2', 'LOAD-3'].map((id, i) =>
+        TestCharger.connect(`${gateways[i % 2]!.ocppUrl}/${id}`),
+      ),
+    );
+    const transactions = await Promise.all(
+      chargers.map(async (c) => {
+        const started = await c.call(
+          'StartTransaction',
+          aStartTransaction({ idTag: 'TAG', meterStart: 0 }),
+        );
+        if (!started.ok) throw new Error(started.description);
+        return started.payload['transactionId'] as number;
+      }),
+    );
+    const readings = 120;
+    let killed = false;
+    await Promise.all(
+      chargers.map(async (c, i) => {
+        for (let n = 1; n <= readings; n++) {
+          if (i === 0 && n === readings / 2 && !killed) {
+            killed = true;
+            await processor.stop('SIGKILL');
+            processor = await startProcessor();
+          }
+          // 10 Wh every 10 s: 3.6 kW, within the connector's 22 kW.
+          expect(
+            (
+              await c.call(
+                'MeterValues',
+                aMeterValues({ transactionId: transactions[i]!, wh: n * 10, seconds: n * 10 }),
+              )
+            ).ok,
+          ).toBe(true);
+        }
+        expect(
+          (
+            await c.call(
+              'StopTransaction',
+              aStopTransaction({
+                transactionId: transactions[i]!,
+                meterStop: readings * 10 + 10,
+                timestamp: at(readings * 10 + 10),
+              }),
+            )
+          ).ok,
+        ).toBe(true);
+        c.close();
+      }),
+    );
+    const cdrs = await eventually(
+      () =>
+        sql<{ session_id: string; energy: string; n: string }>(
+          processor,
+          ADMIN_KEY,
+          "SELECT session_id, toString(any(energy_wh)) AS energy, toString(count()) AS n FROM cdrs WHERE charger_id LIKE 'LOAD-%' GROUP BY session_id ORDER BY session_id",
+        ),
+      (r) => r.length === 3,
+      90_000,
+    );
+    for (const cdr of cdrs)
+      expect(cdr, cdr.session_id).toMatchObject({ energy: String(readings * 10 + 10), n: '1' });
+    const [duplicates] = await sql<{ rows: string; distinct: string }>(
+      processor,
+      ADMIN_KEY,
+      "SELECT toString(count()) AS rows, toString(uniqExact(charger_id, ts, measurand)) AS distinct FROM meter_readings WHERE charger_id LIKE 'LOAD-%'",
+    );
+    console.log(
+      `scenario 14: ${duplicates?.rows} reading rows, ${duplicates?.distinct} distinct; CDRs per session ${cdrs.map((c) => c.n).join(',')}`,
+    );
+    expect(duplicates?.rows).toBe(duplicates?.distinct);
+    expect(Number(duplicates?.rows)).toBe(3 * (readings + 2)); // start, readings, stop
+  }, 180_000);
+});
