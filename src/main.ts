@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { runCommand } from './api/commands.js';
+import { runCommand, type CommandSender } from './api/commands.js';
 import { ApiKeys } from './api/auth.js';
 import { Api } from './api/server.js';
 import type { Bus } from './bus/bus.js';
@@ -10,6 +10,7 @@ import { KafkaBus } from './bus/kafka-bus.js';
 import type { EngineConfig } from './config/load-config.js';
 import { indexNetwork } from './config/network-index.js';
 import { Gateway } from './gateway/server.js';
+import { CommandRelay } from './gateway/command-relay.js';
 import { followTransactions } from './gateway/transaction-journal.js';
 import { startKey, TransactionRegistry } from './gateway/transactions.js';
 import { ChargestreamError } from './lib/errors.js';
@@ -200,6 +201,24 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     gateway = g;
   }
 
+  // Engine-initiated calls: to the local connection, else (distributed) through the relay to
+  // whichever gateway holds the charger.
+  let relay: CommandRelay | null = null;
+  if (bus instanceof KafkaBus) {
+    const r = await CommandRelay.open(bus, log);
+    if (gateway !== null) await r.serve(gateway);
+    stops.unshift(() => r.close());
+    relay = r;
+  }
+  const local = gateway;
+  const send: CommandSender | null =
+    local === null && relay === null
+      ? null
+      : (chargerId, action, payload, timeoutMs) =>
+          local?.holds(chargerId) === true || relay === null
+            ? (local?.command(chargerId, action, payload, timeoutMs) ?? { refused: 'offline' })
+            : relay.request(chargerId, action, payload, timeoutMs);
+
   const registry = createRegistry(probes);
   const api = new Api({
     host: config.host,
@@ -209,11 +228,10 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     log,
     ready: () => true,
     metrics: () => registry.metrics(),
-    ...(gateway === null
+    ...(send === null
       ? {}
       : {
-          commands: (request) =>
-            runCommand(gateway, store, (id) => index.chargers.has(id), request),
+          commands: (request) => runCommand(send, store, (id) => index.chargers.has(id), request),
         }),
   });
   const apiPort = await api.listen();

@@ -1,9 +1,17 @@
-import type { Gateway } from '../gateway/server.js';
+import type { CommandRefusal } from '../gateway/server.js';
 import type { CommandResult } from '../gateway/outbound.js';
 import { ChargestreamError } from '../lib/errors.js';
 import { chTime } from '../lib/time.js';
 import type { Store } from '../store/store.js';
 import type { Caller } from './auth.js';
+
+/** Sends an engine-initiated call to wherever the charger is connected. */
+export type CommandSender = (
+  chargerId: string,
+  action: string,
+  payload: object,
+  timeoutMs: number,
+) => CommandRefusal | Promise<CommandResult | CommandRefusal>;
 
 export interface CommandReply {
   readonly status: string;
@@ -15,7 +23,7 @@ export interface CommandReply {
  * the request body. The result is recorded in `charger_commands` whatever it is.
  */
 export async function runCommand(
-  gateway: Gateway,
+  send: CommandSender,
   store: Store | null,
   known: (chargerId: string) => boolean,
   request: { chargerId: string; action: string; body: Buffer; timeoutMs: number; caller: Caller },
@@ -35,7 +43,7 @@ export async function runCommand(
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw new ChargestreamError('BAD_REQUEST', 'the body must be a JSON object');
   }
-  const sent = gateway.command(chargerId, action, payload, request.timeoutMs);
+  const sent = await send(chargerId, action, payload, request.timeoutMs);
   if ('refused' in sent) {
     switch (sent.refused) {
       case 'offline':
@@ -52,7 +60,7 @@ export async function runCommand(
         );
     }
   }
-  const result = await sent;
+  const result = sent;
   if (store !== null) await record(store, chargerId, action, payload, result, caller);
   switch (result.status) {
     case 'accepted':

@@ -34,6 +34,8 @@ export function topics(prefix: string) {
   return {
     events: `${prefix}.events`,
     transactions: `${prefix}.transactions`,
+    commands: `${prefix}.commands`,
+    commandResults: `${prefix}.command-results`,
     parking: `${prefix}.parking`,
   };
 }
@@ -117,6 +119,9 @@ export class KafkaBus implements Bus {
           configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
         },
         { topic: this.#topics.parking, numPartitions: 1, replicationFactor },
+        // Engine-initiated OCPP calls for the gateway holding the charger, and their results.
+        { topic: this.#topics.commands, numPartitions: 1, replicationFactor },
+        { topic: this.#topics.commandResults, numPartitions: 1, replicationFactor },
       ];
       const existing = new Set(await admin.listTopics());
       const missing = wanted.filter((t) => !existing.has(t.topic));

@@ -195,6 +195,11 @@ export class Gateway {
     return this.#connections.size;
   }
 
+  /** Whether this process holds the charger's connection. */
+  holds(chargerId: string): boolean {
+    return this.#connections.has(chargerId);
+  }
+
   /**
    * Sends an engine-initiated CALL to a connected charger and waits for its answer. The
    * payload is checked against the official request schema of the charger's version first.

@@ -257,4 +257,30 @@ describe('distributed mode on Kafka', () => {
     expect(duplicates?.rows).toBe(duplicates?.distinct);
     expect(Number(duplicates?.rows)).toBe(3 * (readings + 2)); // start, readings, stop
   }, 180_000);
+
+  it('a command sent through a process without the connection reaches the gateway that holds it', async () => {
+    const cp = await TestCharger.connect(`${gateways[1]!.ocppUrl}/LOAD-3`);
+    cp.answerCalls((action) => (action === 'Reset' ? { status: 'Accepted' } : null));
+    const post = (chargerId: string) =>
+      fetch(`${processor.apiUrl}/api/v1/chargers/${chargerId}/commands/Reset`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify({ type: 'Soft' }),
+      });
+    const reply = await post('LOAD-3');
+    expect(reply.status).toBe(200);
+    expect(await reply.json()).toMatchObject({
+      response: { status: 'Accepted' },
+      responseValid: true,
+    });
+    cp.close();
+    const offline = await post('LOAD-2');
+    expect(offline.status).toBe(409);
+    const [recorded] = await sql<{ n: string }>(
+      processor,
+      ADMIN_KEY,
+      "SELECT toString(count()) AS n FROM charger_commands WHERE charger_id = 'LOAD-3' AND status = 'accepted'",
+    );
+    expect(recorded?.n).toBe('1');
+  });
 });
