@@ -74,15 +74,14 @@ export class CommandRelay {
   ): Promise<CommandResult | CommandRefusal> {
     const requestId = randomUUID();
     return new Promise((resolve) => {
-      let claimTimer: NodeJS.Timeout | undefined;
       let doneTimer: NodeJS.Timeout | undefined;
-      const finish = (outcome: CommandResult | CommandRefusal) => {
+      const finish = (outcome: CommandResult | CommandRefusal): void => {
         clearTimeout(claimTimer);
         clearTimeout(doneTimer);
         this.#waiting.delete(requestId);
         resolve(outcome);
       };
-      claimTimer = setTimeout(() => finish({ refused: 'offline' }), CLAIM_TIMEOUT_MS);
+      const claimTimer = setTimeout(() => finish({ refused: 'offline' }), CLAIM_TIMEOUT_MS);
       this.#waiting.set(requestId, {
         claimed: () => {
           clearTimeout(claimTimer);
