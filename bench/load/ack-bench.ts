@@ -4,13 +4,14 @@
  * engine started as its own process with fsync on. Prints acknowledged frames per second,
  * ack latency percentiles and the engine's memory, and writes them as JSON.
  *
- *   node dist/bench/load/ack-bench.js [--chargers 2000] [--seconds 20] [--procs 2] [--fsync true]
+ *   node dist/bench/load/ack-bench.js [--chargers 2000] [--seconds 20] [--procs 2] [--fsync true] [--bus embedded|kafka]
  *
  * Load generators are separate processes (a process holds at most ~19 k sockets here, and
  * one event loop would measure itself rather than the engine).
  */
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '20' },
       procs: { type: 'string', default: '2' },
       fsync: { type: 'string', default: 'true' },
+      // embedded: the in-process log; kafka: a local broker started for the run, engine on it.
+      bus: { type: 'string', default: 'embedded' },
       out: { type: 'string', default: join(root, 'bench', 'out', 'ack-bench.json') },
     },
   });
@@ -72,6 +75,19 @@ async function main(): Promise<void> {
       tokens: [{ id: 'BENCH', type: 'RFID', customer: 'c' }],
     }),
   );
+  let broker: { brokers: string; stop(): Promise<void> } | null = null;
+  const busArgs: string[] = [];
+  if (values.bus === 'kafka') {
+    const { startLocalBroker } = await import('../../src/kafka/local-broker.js');
+    broker = await startLocalBroker({
+      dataDir: join(dir, 'kafka'),
+      port: await freePort(),
+      controllerPort: await freePort(),
+    });
+    busArgs.push('--kafka', broker.brokers, '--topic-prefix', 'bench');
+  } else if (values.bus !== 'embedded') {
+    throw new Error(`--bus: embedded or kafka, not ${values.bus}`);
+  }
   const engine = spawn(
     process.execPath,
     [
@@ -91,6 +107,7 @@ async function main(): Promise<void> {
       'warn',
       '--fsync',
       values.fsync,
+      ...busArgs,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -135,7 +152,10 @@ async function main(): Promise<void> {
   );
   const elapsed = (performance.now() - started) / 1000;
   clearInterval(sampler);
+  const exited = new Promise((resolve) => engine.once('exit', resolve));
   engine.kill('SIGTERM');
+  await exited;
+  await broker?.stop();
   const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
   const pct = (q: number) =>
     (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) / 1000;
@@ -145,6 +165,7 @@ async function main(): Promise<void> {
     seconds,
     procs,
     fsync: values.fsync === 'true',
+    bus: values.bus,
     acks,
     errors: results.reduce((n, r) => n + r.errors, 0),
     acksPerSecond: Math.round(acks / seconds),
@@ -156,6 +177,21 @@ async function main(): Promise<void> {
   writeFileSync(values.out, JSON.stringify(summary, null, 2));
   console.log(JSON.stringify(summary, null, 2));
   process.exit(0);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = server.address();
+      server.close(() =>
+        address !== null && typeof address === 'object'
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
 }
 
 /** One load-generator process: `count` chargers, each a loop of MeterValues calls. */
