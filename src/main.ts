@@ -192,6 +192,16 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
         read: () => g.stats.framesIn,
       },
       {
+        name: 'chargestream_gateway_send_buffer_peak_bytes',
+        help: 'Largest send buffer a slow-reading charger built up',
+        read: () => g.stats.peakBufferedBytes,
+      },
+      {
+        name: 'chargestream_gateway_sends_dropped_total',
+        help: 'Answers dropped at the send buffer limit',
+        read: () => g.stats.dropped,
+      },
+      {
         name: 'chargestream_gateway_acks_total',
         help: 'Transaction messages acknowledged after durable',
         read: () => g.stats.acks,

@@ -143,6 +143,7 @@ export class Gateway {
     callErrors: new Map<string, number>(),
     refusals: new Map<Refusal, number>(),
     dropped: 0,
+    peakBufferedBytes: 0,
     rateLimited: 0,
   };
 
@@ -452,6 +453,9 @@ export class Gateway {
     this.stats.framesOut += 1;
     // 2: dropped at the backpressure limit. The charger times out and retries its call.
     if (status === 2) this.stats.dropped += 1;
+    // 0: queued behind unsent data (a slow reader); the queue is bounded by maxBackpressure.
+    else if (status === 0)
+      this.stats.peakBufferedBytes = Math.max(this.stats.peakBufferedBytes, ws.getBufferedAmount());
   }
 }
 
