@@ -20,6 +20,7 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
+import { driveSession } from '../helpers/sessions.js';
 
 /**
  * The distributed deployment on the real broker: two gateway processes and a processor
@@ -91,46 +92,12 @@ afterAll(async () => {
   for (const p of processes) await p.stop('SIGKILL');
 });
 
-async function session(
-  charger: TestCharger,
-  readings: ReadonlyArray<readonly [number, number]>,
-  connectorId = 1,
-): Promise<number> {
-  const [first, ...rest] = readings;
-  const last = rest.pop()!;
-  const started = await charger.call(
-    'StartTransaction',
-    aStartTransaction({
-      connectorId,
-      idTag: 'TAG',
-      meterStart: first![0],
-      timestamp: at(first![1]),
-    }),
-  );
-  if (!started.ok) throw new Error(started.description);
-  const transactionId = started.payload['transactionId'] as number;
-  for (const [wh, seconds] of rest)
-    expect(
-      (await charger.call('MeterValues', aMeterValues({ connectorId, transactionId, wh, seconds })))
-        .ok,
-    ).toBe(true);
-  expect(
-    (
-      await charger.call(
-        'StopTransaction',
-        aStopTransaction({ transactionId, meterStop: last[0], timestamp: at(last[1]) }),
-      )
-    ).ok,
-  ).toBe(true);
-  return transactionId;
-}
-
 describe('distributed mode on Kafka', () => {
   it('E4 through two gateways and a processor gives the same energies as the embedded mode', async () => {
     await Promise.all(
       E4_SCENARIOS.map(async (s) => {
         const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/D-E4-${s.n}`);
-        await session(charger, s.readings);
+        await driveSession(charger, s.readings);
         charger.close();
       }),
     );

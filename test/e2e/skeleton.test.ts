@@ -3,13 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E4_MAX_POWER_W, E4_SCENARIOS } from '../fixtures/e4-scenarios.js';
-import {
-  aBootNotification,
-  aMeterValues,
-  aStartTransaction,
-  aStopTransaction,
-  at,
-} from '../helpers/builders.js';
+import { aBootNotification } from '../helpers/builders.js';
 import {
   CLI,
   eventually,
@@ -20,6 +14,7 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
+import { driveSession } from '../helpers/sessions.js';
 
 const API_KEY = 'e2e-admin-key-0123456789';
 const VIEWER_KEY = 'e2e-viewer-key-0123456789';
@@ -75,41 +70,6 @@ afterAll(async () => {
   await engine?.stop();
 });
 
-/** Drives one session: start with the first reading, MeterValues, stop with the last. */
-async function runSession(
-  charger: TestCharger,
-  readings: ReadonlyArray<readonly [number, number]>,
-  connectorId = 1,
-): Promise<number> {
-  const [first, ...rest] = readings;
-  const last = rest.pop()!;
-  const started = await charger.call(
-    'StartTransaction',
-    aStartTransaction({
-      connectorId,
-      idTag: '04A1B2C3',
-      meterStart: first![0],
-      timestamp: at(first![1]),
-    }),
-  );
-  expect(started.ok).toBe(true);
-  if (!started.ok) throw new Error(started.description);
-  const transactionId = started.payload['transactionId'] as number;
-  for (const [wh, seconds] of rest) {
-    const answer = await charger.call(
-      'MeterValues',
-      aMeterValues({ connectorId, transactionId, wh, seconds }),
-    );
-    expect(answer).toEqual({ ok: true, payload: {} });
-  }
-  const stopped = await charger.call(
-    'StopTransaction',
-    aStopTransaction({ transactionId, meterStop: last[0], timestamp: at(last[1]) }),
-  );
-  expect(stopped.ok).toBe(true);
-  return transactionId;
-}
-
 describe('walking skeleton, OCPP 1.6 end to end', () => {
   it('E4 the nine scenarios end with the energies of the table, read back through /api/v1/sql', async () => {
     const ids = new Map<number, number>();
@@ -118,7 +78,7 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
         const charger = await TestCharger.connect(`${engine.ocppUrl}/E4-${s.n}`);
         expect(charger.protocol).toBe('ocpp1.6');
         expect((await charger.call('BootNotification', aBootNotification())).ok).toBe(true);
-        ids.set(s.n, await runSession(charger, s.readings));
+        ids.set(s.n, await driveSession(charger, s.readings, { idTag: '04A1B2C3' }));
         charger.close();
       }),
     );
@@ -153,14 +113,14 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
 
   it('R5 the CDR of a 10 kWh session at 0.30/kWh + 22 % VAT is 3.00 + 0.66 = 3.66', async () => {
     const charger = await TestCharger.connect(`${engine.ocppUrl}/CP-10K`, { password: PASSWORD });
-    const transactionId = await runSession(
+    const transactionId = await driveSession(
       charger,
       [
         [1_000_000, 0],
         [1_005_000, 1800],
         [1_010_000, 3600],
       ],
-      2,
+      { connectorId: 2, idTag: '04A1B2C3' },
     );
     charger.close();
     const [cdr] = await eventually(

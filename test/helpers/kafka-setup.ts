@@ -1,30 +1,15 @@
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.js';
+import { freePort } from '../../src/lib/free-port.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Bootstrap servers of the real broker the integration and e2e suites share. */
     kafkaBrokers: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = server.address();
-      server.close(() =>
-        address !== null && typeof address === 'object'
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 let broker: LocalBroker | undefined;

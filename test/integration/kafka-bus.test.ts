@@ -76,7 +76,9 @@ describe('Kafka bus on the real broker', () => {
     const producer = await open(prefix);
     // Two sends, so two Kafka messages: offsets are committed per message.
     await Promise.all(Array.from({ length: 50 }, (_, i) => producer.publish(status('CP1', 1, i))));
-    await Promise.all(Array.from({ length: 50 }, (_, i) => producer.publish(status('CP1', 1, 50 + i))));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => producer.publish(status('CP1', 1, 50 + i))),
+    );
     const first = await open(prefix);
     let handled = 0;
     await first.consume((_p, entries) => {

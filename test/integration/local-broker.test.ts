@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,23 +12,7 @@ import {
   stopLocalBroker,
 } from '../../src/kafka/local-broker.js';
 import type { LocalBroker } from '../../src/kafka/local-broker.js';
-
-/** A port the kernel just handed out; free unless someone grabs it in the next moment. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('no port assigned'));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
-  });
-}
+import { freePort } from '../../src/lib/free-port.js';
 
 /** The broker's pid is reaped by this process (it spawned it), so "gone" can take a moment. */
 async function processGone(pid: number): Promise<boolean> {
