@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { runCommand, type CommandSender } from './api/commands.js';
+import { recordCommand, runCommand, type CommandSender } from './api/commands.js';
 import { ApiKeys } from './api/auth.js';
 import { Api } from './api/server.js';
 import type { Bus } from './bus/bus.js';
@@ -179,6 +179,18 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       bus,
       log,
       ...(settle === undefined ? {} : { settleTransactions: settle }),
+      onProvisioningResult: (chargerId, action, payload, result) => {
+        if (result.status !== 'accepted')
+          log.warn(
+            { chargerId, action, status: result.status, code: result.errorCode },
+            'provisioning call not accepted',
+          );
+        if (store !== null) {
+          recordCommand(store, chargerId, action, payload, result, 'engine/provisioning').catch(
+            (error: unknown) => log.warn({ err: String(error) }, 'command result not recorded'),
+          );
+        }
+      },
     });
     probes.push(
       {

@@ -61,7 +61,15 @@ export async function runCommand(
     }
   }
   const result = sent;
-  if (store !== null) await record(store, chargerId, action, payload, result, caller);
+  if (store !== null)
+    await recordCommand(
+      store,
+      chargerId,
+      action,
+      payload,
+      result,
+      `${caller.organization}/${caller.role}`,
+    );
   switch (result.status) {
     case 'accepted':
       return {
@@ -93,13 +101,14 @@ export async function runCommand(
   }
 }
 
-async function record(
+/** Stores one engine-initiated call and its outcome in `charger_commands`. */
+export async function recordCommand(
   store: Store,
   chargerId: string,
   action: string,
   payload: object,
   result: CommandResult,
-  caller: Caller,
+  requestedBy: string,
 ): Promise<void> {
   const row = {
     ts: chTime(Date.now()),
@@ -113,7 +122,7 @@ async function record(
     error_code: result.errorCode ?? '',
     description: result.description ?? '',
     latency_ms: Math.round(result.latencyMs),
-    requested_by: `${caller.organization}/${caller.role}`,
+    requested_by: requestedBy,
   };
   await store.insert(
     'charger_commands',

@@ -25,6 +25,7 @@ import { V16 } from '../ocpp/v16/actions.js';
 import { V201 } from '../ocpp/v201/actions.js';
 import { checkCredentials, isValidIdentity, type UpgradeRefusal } from './credentials.js';
 import { OutboundCalls, type CommandResult } from './outbound.js';
+import { provisioningCalls } from './provisioning.js';
 import { FailureLimiter, TokenBucket } from './rate-limit.js';
 import type { TransactionRegistry } from './transactions.js';
 
@@ -48,6 +49,13 @@ export interface GatewayOptions {
    * stop whose start went through another gateway a moment ago still finds its connector.
    */
   readonly settleTransactions?: () => Promise<void>;
+  /** The outcome of each provisioning call (H1), for the record. */
+  readonly onProvisioningResult?: (
+    chargerId: string,
+    action: string,
+    payload: object,
+    result: CommandResult,
+  ) => void;
   /** PEM certificate and key: wss:// (security profile 2). */
   readonly tls?: { readonly cert: string; readonly key: string } | null;
 }
@@ -381,6 +389,12 @@ export class Gateway {
     switch (outcome.kind) {
       case 'reply':
         this.#send(ws, connection, callResult(frame.id, outcome.payload));
+        if (
+          frame.action === 'BootNotification' &&
+          (outcome.payload as { status?: string }).status === 'Accepted'
+        ) {
+          this.#provision(connection);
+        }
         return;
       case 'error':
         this.#error(ws, connection, frame.id, outcome.code, outcome.description);
@@ -422,6 +436,21 @@ export class Gateway {
               );
             },
           );
+      }
+    }
+  }
+
+  /** H1: the integration profile, one call at a time, after the BootNotification answer. */
+  #provision(connection: Connection): void {
+    for (const { action, payload } of provisioningCalls(
+      connection.protocol,
+      this.#options.index.network.settings,
+    )) {
+      const sent = this.command(connection.chargerId, action, payload);
+      if (!('refused' in sent)) {
+        void sent.then((result) =>
+          this.#options.onProvisioningResult?.(connection.chargerId, action, payload, result),
+        );
       }
     }
   }

@@ -182,12 +182,97 @@ describe('gateway: registration, identity, commands', () => {
       try {
         await TestCharger.connect(`${engine.ocppUrl}/LOCKED-1`, {
           password: `wrong-password-${String(i).padStart(6, '0')}`,
+          // From another loopback address: the limit is per source, the other tests' source stays clean.
+          localAddress: '127.0.0.3',
         });
       } catch (error) {
         limited = String(error).includes('429');
       }
     }
     expect(limited).toBe(true);
+  });
+});
+
+describe('provisioning (H1)', () => {
+  it('H1 an accepted BootNotification is followed by the integration profile, recorded per charger', async () => {
+    const cp = await TestCharger.connect(`${engine.ocppUrl}/CMD-16`, { password: PASSWORD });
+    const received: Array<Record<string, unknown>> = [];
+    cp.answerCalls((action, payload) => {
+      if (action === 'ChangeConfiguration') received.push(payload);
+      return { status: payload['key'] === 'LocalAuthorizeOffline' ? 'Rejected' : 'Accepted' };
+    });
+    expect((await cp.call('BootNotification', aBootNotification())).ok).toBe(true);
+    await eventually(
+      () => Promise.resolve(received.length),
+      (n) => n === 8,
+      10_000,
+    );
+    expect(Object.fromEntries(received.map((p) => [p['key'], p['value']]))).toEqual({
+      MeterValueSampleInterval: '15',
+      MeterValuesSampledData:
+        'Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC',
+      ConnectionTimeOut: '25',
+      AuthorizeRemoteTxRequests: 'true',
+      AuthorizationCacheEnabled: 'false',
+      LocalAuthorizeOffline: 'false',
+      AllowOfflineTxForUnknownId: 'false',
+      TransactionMessageAttempts: '3',
+    });
+    cp.close();
+    // Refusals are visible to operators: the charger's answer is kept.
+    const rows = await eventually(
+      () =>
+        sql<{ response: string }>(
+          engine,
+          KEY,
+          "SELECT response FROM charger_commands WHERE charger_id = 'CMD-16' AND requested_by = 'engine/provisioning' AND request LIKE '%LocalAuthorizeOffline%'",
+        ),
+      (r) => r.length === 1,
+    );
+    expect(JSON.parse(rows[0]!.response)).toEqual({ status: 'Rejected' });
+  });
+
+  it('H1 a 2.0.1 charger gets the same profile as SetVariables', async () => {
+    const cs = await TestCharger.connect(`${engine.ocppUrl}/CMD-201`, {
+      password: PASSWORD,
+      protocols: ['ocpp2.0.1'],
+    });
+    let variables: Array<{
+      component: { name: string };
+      variable: { name: string };
+      attributeValue: string;
+    }> = [];
+    cs.answerCalls((action, payload) => {
+      if (action !== 'SetVariables') return null;
+      variables = payload['setVariableData'] as typeof variables;
+      return {
+        setVariableResult: variables.map((v) => ({
+          attributeStatus: 'Accepted',
+          component: v.component,
+          variable: v.variable,
+        })),
+      };
+    });
+    expect(
+      (
+        await cs.call('BootNotification', {
+          reason: 'PowerUp',
+          chargingStation: { model: 'm', vendorName: 'v' },
+        })
+      ).ok,
+    ).toBe(true);
+    await eventually(
+      () => Promise.resolve(variables.length),
+      (n) => n === 8,
+      10_000,
+    );
+    expect(variables.find((v) => v.variable.name === 'TxUpdatedInterval')?.attributeValue).toBe(
+      '15',
+    );
+    expect(variables.find((v) => v.component.name === 'AuthCacheCtrlr')?.attributeValue).toBe(
+      'false',
+    );
+    cs.close();
   });
 });
 

@@ -42,7 +42,13 @@ export class TestCharger {
 
   static connect(
     url: string,
-    options: { protocols?: string[]; password?: string; user?: string; ca?: string } = {},
+    options: {
+      protocols?: string[];
+      password?: string;
+      user?: string;
+      ca?: string;
+      localAddress?: string;
+    } = {},
   ): Promise<TestCharger> {
     const identity = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
     const headers: Record<string, string> = {};
@@ -53,6 +59,7 @@ export class TestCharger {
     const ws = new WebSocket(url, options.protocols ?? ['ocpp1.6'], {
       headers,
       ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new TestCharger(ws)));
