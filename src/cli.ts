@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { join, resolve } from 'node:path';
+import { demoNetwork } from './config/demo-network.js';
 import { envValue, loadConfig, START_OPTIONS, type Flags } from './config/load-config.js';
+import { parseNetwork } from './config/network.js';
 import { ChargestreamError, errorMessage } from './lib/errors.js';
 import { createLogger } from './lib/log.js';
 import { startEngine } from './main.js';
@@ -109,6 +111,94 @@ program
       } finally {
         await store.close();
       }
+    },
+  );
+
+program
+  .command('simulate')
+  .description('simulated chargers running sessions against an engine (load and demos)')
+  .option('--url <url>', 'the OCPP endpoint', 'ws://127.0.0.1:8180/ocpp')
+  .option(
+    '--config <file>',
+    'network file: chargers, tokens and passwords (default: the built-in demo network)',
+  )
+  .option('--chargers <n>', "how many of the network's chargers to simulate", '100')
+  .option('--sessions <n>', 'sessions per charger', '2')
+  .option('--readings <n>', 'meter readings per session', '20')
+  .option('--interval <s>', 'seconds between readings (virtual time)', '15')
+  .option('--share-201 <x>', 'share of chargers speaking OCPP 2.0.1', '0.3')
+  .option('--faults <x>', 'share of readings sent wrong on purpose', '0.01')
+  .action(async (options: Record<string, string>) => {
+    const config = loadConfig(options['config'] === undefined ? {} : { config: options['config'] });
+    const number = (name: string, min: number, max: number): number => {
+      const value = Number(
+        options[name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())],
+      );
+      if (!Number.isFinite(value) || value < min || value > max)
+        throw new ChargestreamError(
+          'CONFIG_INVALID',
+          `--${name}: must be a number from ${min} to ${max}`,
+        );
+      return value;
+    };
+    const chargers = config.network.chargers.slice(0, number('chargers', 1, 19_000));
+    const { simulate } = await import('./sim/simulator.js');
+    const stats = await simulate({
+      url: options['url']!,
+      chargerIds: chargers.map((c) => c.id),
+      tokens: config.network.tokens.map((t) => t.id),
+      sessionsPerCharger: number('sessions', 1, 10_000),
+      readingsPerSession: number('readings', 1, 100_000),
+      intervalS: number('interval', 1, 3600),
+      share201: number('share-201', 0, 1),
+      faults: number('faults', 0, 1),
+      maxPowerW: 22_000,
+      password: (id) => chargers.find((c) => c.id === id)?.password,
+    });
+    const sorted = [...stats.latenciesMs].sort((a, b) => a - b);
+    const pct = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    process.stdout.write(
+      JSON.stringify(
+        {
+          chargers: stats.chargers,
+          sessions: stats.sessions,
+          acks: stats.acks,
+          acksPerSecond: Math.round(stats.acks / stats.seconds),
+          ackLatencyMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: pct(1) },
+          errors: stats.errors,
+          seconds: stats.seconds,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  });
+
+program
+  .command('demo')
+  .description('the engine plus simulated chargers, live progress, then a report and a chart')
+  .option('--data <dir>', 'data folder (the demo uses <dir>/demo, emptied first)')
+  .option('--chargers <n>', 'simulated chargers', '300')
+  .option('--sessions <n>', 'sessions per charger', '3')
+  .option('--readings <n>', 'meter readings per session', '40')
+  .action(
+    async (options: { data?: string; chargers: string; sessions: string; readings: string }) => {
+      // The demo runs the built-in demo network, whatever network.yaml says.
+      const base = loadConfig(options.data === undefined ? {} : { data: options.data });
+      const demo = demoNetwork();
+      const config = {
+        ...base,
+        network: parseNetwork(demo.network, 'built-in demo network'),
+        demoApiKey: demo.apiKey,
+      };
+      const { runDemo } = await import('./sim/demo.js');
+      await runDemo(config, {
+        chargers: Number(options.chargers),
+        sessions: Number(options.sessions),
+        readings: Number(options.readings),
+      });
+      process.exit(0);
     },
   );
 

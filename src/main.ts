@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { recordCommand, runCommand, type CommandSender } from './api/commands.js';
+import { CommandLog, runCommand, type CommandSender } from './api/commands.js';
 import { ApiKeys } from './api/auth.js';
 import { Api } from './api/server.js';
 import type { Bus } from './bus/bus.js';
@@ -149,6 +149,13 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     );
   }
 
+  const commandLog =
+    store === null
+      ? null
+      : new CommandLog(store, (error) =>
+          log.warn({ err: String(error) }, 'command results not recorded'),
+        );
+  if (commandLog !== null) stops.unshift(() => commandLog.flush());
   const index = indexNetwork(config.network);
   let gateway: Gateway | null = null;
   let ocppPort: number | null = null;
@@ -185,11 +192,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
             { chargerId, action, status: result.status, code: result.errorCode },
             'provisioning call not accepted',
           );
-        if (store !== null) {
-          recordCommand(store, chargerId, action, payload, result, 'engine/provisioning').catch(
-            (error: unknown) => log.warn({ err: String(error) }, 'command result not recorded'),
-          );
-        }
+        commandLog?.record(chargerId, action, payload, result, 'engine/provisioning');
       },
     });
     probes.push(
@@ -253,7 +256,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     ...(send === null
       ? {}
       : {
-          commands: (request) => runCommand(send, store, (id) => index.chargers.has(id), request),
+          commands: (request) =>
+            runCommand(send, commandLog, (id) => index.chargers.has(id), request),
         }),
   });
   const apiPort = await api.listen();

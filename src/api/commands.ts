@@ -1,6 +1,7 @@
 import type { CommandRefusal } from '../gateway/server.js';
 import type { CommandResult } from '../gateway/outbound.js';
 import { ChargestreamError } from '../lib/errors.js';
+import { randomUUID } from 'node:crypto';
 import { chTime } from '../lib/time.js';
 import type { Store } from '../store/store.js';
 import type { Caller } from './auth.js';
@@ -24,7 +25,7 @@ export interface CommandReply {
  */
 export async function runCommand(
   send: CommandSender,
-  store: Store | null,
+  commandLog: CommandLog | null,
   known: (chargerId: string) => boolean,
   request: { chargerId: string; action: string; body: Buffer; timeoutMs: number; caller: Caller },
 ): Promise<CommandReply> {
@@ -61,15 +62,10 @@ export async function runCommand(
     }
   }
   const result = sent;
-  if (store !== null)
-    await recordCommand(
-      store,
-      chargerId,
-      action,
-      payload,
-      result,
-      `${caller.organization}/${caller.role}`,
-    );
+  if (commandLog !== null) {
+    commandLog.record(chargerId, action, payload, result, `${caller.organization}/${caller.role}`);
+    await commandLog.flush();
+  }
   switch (result.status) {
     case 'accepted':
       return {
@@ -101,32 +97,66 @@ export async function runCommand(
   }
 }
 
-/** Stores one engine-initiated call and its outcome in `charger_commands`. */
-export async function recordCommand(
-  store: Store,
-  chargerId: string,
-  action: string,
-  payload: object,
-  result: CommandResult,
-  requestedBy: string,
-): Promise<void> {
-  const row = {
-    ts: chTime(Date.now()),
-    charger_id: chargerId,
-    action,
-    message_id: result.messageId,
-    request: JSON.stringify(payload),
-    status: result.status,
-    response: result.response === undefined ? '' : JSON.stringify(result.response),
-    response_valid: result.responseInvalid !== true,
-    error_code: result.errorCode ?? '',
-    description: result.description ?? '',
-    latency_ms: Math.round(result.latencyMs),
-    requested_by: requestedBy,
-  };
-  await store.insert(
-    'charger_commands',
-    JSON.stringify(row) + '\n',
-    `charger_commands:${chargerId}:${result.messageId}:${row.ts}`,
-  );
+/**
+ * Keeps the outcome of engine-initiated calls in `charger_commands`, batched: provisioning a
+ * few thousand chargers after a restart makes tens of thousands of results, and one insert
+ * each would occupy the I/O threads the embedded log needs for acknowledging chargers.
+ */
+export class CommandLog {
+  readonly #store: Store;
+  readonly #onError: (error: unknown) => void;
+  #rows: string[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(store: Store, onError: (error: unknown) => void) {
+    this.#store = store;
+    this.#onError = onError;
+  }
+
+  record(
+    chargerId: string,
+    action: string,
+    payload: object,
+    result: CommandResult,
+    requestedBy: string,
+  ): void {
+    this.#rows.push(
+      JSON.stringify({
+        ts: chTime(Date.now()),
+        charger_id: chargerId,
+        action,
+        message_id: result.messageId,
+        request: JSON.stringify(payload),
+        status: result.status,
+        response: result.response === undefined ? '' : JSON.stringify(result.response),
+        response_valid: result.responseInvalid !== true,
+        error_code: result.errorCode ?? '',
+        description: result.description ?? '',
+        latency_ms: Math.round(result.latencyMs),
+        requested_by: requestedBy,
+      }),
+    );
+    this.#timer ??= setTimeout(() => void this.flush(), 250);
+  }
+
+  /** Writes what is buffered; resolves when it is stored. */
+  flush(): Promise<void> {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const rows = this.#rows;
+    this.#rows = [];
+    if (rows.length > 0) {
+      this.#flushing = this.#flushing
+        .then(() =>
+          this.#store.insert(
+            'charger_commands',
+            rows.join('\n') + '\n',
+            `charger_commands:${randomUUID()}`,
+          ),
+        )
+        .catch(this.#onError);
+    }
+    return this.#flushing;
+  }
 }

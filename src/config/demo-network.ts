@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * The small built-in network `npm start` runs when there is no `network.yaml`: one operator,
- * two sites, twenty chargers with two 22 kW connectors each, a per-kWh tariff, a few drivers.
+ * two sites, 300 chargers with two 22 kW connectors each, a per-kWh tariff, a few drivers.
  * Its API key is made fresh at every start and printed, so no key lives in the source.
  */
 export function demoNetwork(): { network: unknown; apiKey: string } {
   const apiKey = randomBytes(24).toString('base64url');
-  const chargers = Array.from({ length: 20 }, (_, i) => ({
+  const chargers = Array.from({ length: 300 }, (_, i) => ({
     id: `DEMO-${String(i + 1).padStart(3, '0')}`,
-    site: i < 10 ? 'site-ljubljana' : 'site-maribor',
+    site: i % 2 === 0 ? 'site-ljubljana' : 'site-maribor',
     connectors: [
       { id: 1, maxPowerW: 22_000 },
       { id: 2, maxPowerW: 22_000 },

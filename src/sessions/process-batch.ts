@@ -179,11 +179,14 @@ class BatchRun {
   }
 
   #start(state: ConnectorState, event: TransactionStarted, offset: number): void {
-    const open = state.session;
-    if (open !== null && open.transactionId === event.transactionId) return; // S6: duplicate start
-    if (open !== null) {
+    const last = state.session;
+    // S6: a duplicate start (also one resent after its session ended in this same batch).
+    if (last !== null && last.transactionId === event.transactionId) return;
+    // The session stays in the connector's state until the batch ends, also once rated: only
+    // a session still open is superseded by a new transaction.
+    if (last !== null && isOpen(last.status)) {
       // A new transaction on a connector whose previous one never reported its stop.
-      this.#finish(open, open.energy.lastTs, 'superseded', offset, 0);
+      this.#finish(last, last.energy.lastTs, 'superseded', offset, 0);
     }
     const settings = this.#index.network.settings;
     const tariff = resolveTariff(this.#index, event.chargerId, event.customerId);

@@ -194,4 +194,24 @@ describe('session processing of a batch', () => {
     expect(lines(out.cdrs)[0]?.['energy_wh']).toBe('200.000');
     expect(out.readingsRejected).toBe(0);
   });
+
+  it('S1 two sessions one after the other in one batch: two CDRs, nothing superseded', () => {
+    const out = processBatch(
+      index,
+      batch([
+        start('1', 2000),
+        values(2025, 30),
+        stop(2050, 60),
+        start('2', 2050),
+        values(2100, 90, '2'),
+        stop(2150, 120, '2'),
+      ]),
+    );
+    const cdrs = lines(out.cdrs);
+    expect(cdrs.map((c) => [c['session_id'], c['energy_wh']])).toEqual([
+      ['CP1-1', '50.000'],
+      ['CP1-2', '100.000'],
+    ]);
+    expect(lines(out.sessions).some((r) => r['reason'] === 'superseded')).toBe(false);
+  });
 });
