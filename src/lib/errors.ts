@@ -45,10 +45,6 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-export function isChargestreamError(error: unknown): error is ChargestreamError {
-  return error instanceof ChargestreamError;
-}
-
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -9,8 +9,3 @@ export function chTime(ms: number): string {
     ? '1970-01-01 00:00:00.000'
     : date.toISOString().slice(0, 23).replace('T', ' ');
 }
-
-/** Epoch milliseconds of an RFC 3339 timestamp already checked by the schema, or NaN. */
-export function parseTimestamp(text: string): number {
-  return Date.parse(text);
-}
