@@ -250,4 +250,57 @@ describe('distributed mode on Kafka', () => {
     );
     expect(recorded?.n).toBe('1');
   });
+
+  it('reliability.md 4: a stop after every process restarted (no connectorId) reaches its session', async () => {
+    const cp = await TestCharger.connect(`${gateways[1]!.ocppUrl}/ROAMER`);
+    const started = await cp.call(
+      'StartTransaction',
+      aStartTransaction({ connectorId: 2, idTag: 'TAG', meterStart: 20_000, timestamp: at(7200) }),
+    );
+    if (!started.ok) throw new Error(started.description);
+    const transactionId = started.payload['transactionId'] as number;
+    cp.close();
+    for (const p of [...gateways, processor]) await p.stop('SIGKILL');
+    processor = await startProcessor();
+    gateways = await Promise.all(
+      [0, 1].map(async (g) => {
+        const p = await startEngine({
+          config,
+          dataDir: join(dir, `gateway-${g}`),
+          extraArgs: [
+            '--role',
+            'gateway',
+            '--gateways',
+            '2',
+            '--gateway-index',
+            String(g),
+            ...common(),
+          ],
+        });
+        processes.push(p);
+        return p;
+      }),
+    );
+    const again = await TestCharger.connect(`${gateways[0]!.ocppUrl}/ROAMER`);
+    expect(
+      (
+        await again.call(
+          'StopTransaction',
+          aStopTransaction({ transactionId, meterStop: 21_000, timestamp: at(9000) }),
+        )
+      ).ok,
+    ).toBe(true);
+    again.close();
+    const [cdr] = await eventually(
+      () =>
+        sql<{ energy: string }>(
+          processor,
+          ADMIN_KEY,
+          `SELECT toString(energy_wh) AS energy FROM cdrs WHERE session_id = 'ROAMER-${transactionId}'`,
+        ),
+      (r) => r.length === 1,
+      60_000,
+    );
+    expect(cdr?.energy).toBe('1000');
+  }, 120_000);
 });
