@@ -26,10 +26,16 @@ interface EventBase {
   receivedAt: number;
 }
 
-/** 2.0.1 TransactionEvent facts: its sequence number and whether it happened offline. */
+/**
+ * 2.0.1 TransactionEvent facts: its sequence number, whether it happened offline, and the
+ * charging state it reports (Charging, EVConnected, SuspendedEV, SuspendedEVSE, Idle).
+ */
 interface TransactionEventFacts {
   seqNo?: number;
   offline?: boolean;
+  chargingState?: string;
+  /** The TransactionEvent's own timestamp. */
+  eventTs?: number;
 }
 
 export interface TransactionStarted extends EventBase, TransactionEventFacts {

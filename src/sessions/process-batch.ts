@@ -15,6 +15,7 @@ import {
   type Amounts,
   type EnergyPrice,
 } from '../rating/energy-rating.js';
+import { addStatus, durations, type StatusChange } from './durations.js';
 import {
   applyVerdict,
   energyReading,
@@ -59,12 +60,17 @@ export interface SessionState {
   readonly flags: string[];
   /** Highest 2.0.1 seqNo seen, to flag gaps (a charger low on memory may drop events). */
   lastSeqNo: number | null;
+  /** The connector's status at the start, and its changes since (S5). */
+  readonly initialStatus: string;
+  readonly statuses: StatusChange[];
 }
 
 export interface ConnectorState {
   /** Offset of the last event applied: a replayed event at or below it is skipped. */
   appliedOffset: number;
   session: SessionState | null;
+  /** The connector's latest reported status, for a session that starts later. */
+  status?: StatusChange | null;
 }
 
 /** Per partition, the highest offset already stored in each append-only table (replay guard). */
@@ -138,6 +144,7 @@ class BatchRun {
         this.#stop(state, event, offset);
         break;
       case 'status':
+        this.#status(state, event.ts, event.status, offset);
         if (offset > this.#input.highWater.statuses) {
           this.#statuses.push(
             JSON.stringify({
@@ -209,6 +216,8 @@ class BatchRun {
       cost: rateEnergy(price, 0, currency, false),
       flags: event.ts < event.receivedAt - OFFLINE_AFTER_MS ? ['offline'] : [],
       lastSeqNo: null,
+      initialStatus: state.status?.[1] ?? 'Charging',
+      statuses: [],
     };
     noteFacts(session, event);
     if (event.authorization !== 'Accepted') {
@@ -231,6 +240,8 @@ class BatchRun {
         null,
       );
     state.session = session;
+    if (event.chargingState !== undefined)
+      this.#status(state, event.ts, event.chargingState, offset);
     this.#sessionRow(session, offset, 1);
   }
 
@@ -250,6 +261,8 @@ class BatchRun {
         : null;
     if (matches) {
       noteFacts(session, event);
+      if (event.chargingState !== undefined)
+        this.#status(state, event.eventTs ?? event.receivedAt, event.chargingState, offset);
       this.#touched.set(session.sessionId, { session, offset });
     }
     this.#samples(owner, matches ? session : null, event.samples, offset);
@@ -269,6 +282,8 @@ class BatchRun {
       return;
     }
     noteFacts(session, event);
+    if (event.chargingState !== undefined)
+      this.#status(state, event.ts, event.chargingState, offset);
     this.#samples(session, session, event.samples, offset);
     // 1.6 carries meterStop; a 2.0.1 Ended event carries its readings in the samples.
     if (event.meterStopWh !== null) {
@@ -287,6 +302,16 @@ class BatchRun {
     this.#finish(session, event.ts, event.reason, offset, 2);
   }
 
+  /** A status (or 2.0.1 chargingState) of the connector: kept, and in the open session's timeline. */
+  #status(state: ConnectorState, ts: number, status: string, offset: number): void {
+    if (state.status == null || ts >= state.status[0]) state.status = [ts, status];
+    const session = state.session;
+    if (session !== null && isOpen(session.status) && ts >= session.startedAt) {
+      addStatus(session.statuses, ts, status);
+      this.#touched.set(session.sessionId, { session, offset });
+    }
+  }
+
   /** Ends, rates and writes the CDR of a session: ended → rated, one row each. */
   #finish(
     session: SessionState,
@@ -301,6 +326,7 @@ class BatchRun {
     this.#touched.delete(session.sessionId);
     this.#sessionRow(session, offset, step);
     session.cost = rateEnergy(session.price, session.energy.energyWh, session.currency, true);
+    flagInadequate(session);
     session.status = 'rated';
     this.#sessionRow(session, offset, step + 1);
     if (offset > this.#input.highWater.cdrs)
@@ -433,7 +459,26 @@ function isOpen(status: SessionStatus): boolean {
   return status === 'ready' || status === 'in_progress';
 }
 
+/** S7: sessions to look at in reports (kept as flags, nothing refused). */
+function flagInadequate(s: SessionState): void {
+  const end = s.endedAt ?? s.energy.lastTs;
+  if (end - s.startedAt < 5 * 60_000) addFlag(s, 'short');
+  if (s.energy.energyWh < 5000) addFlag(s, 'low_energy');
+  if (s.customerId === '') addFlag(s, 'no_customer');
+  if (Number(s.cost.totalInclVat) === 0) addFlag(s, 'no_amount');
+}
+
+function scopes(s: SessionState) {
+  return durations(
+    s.startedAt,
+    s.endedAt ?? s.energy.lastTs,
+    s.initialStatus ?? 'Charging',
+    s.statuses ?? [],
+  );
+}
+
 function sessionRow(s: SessionState, version: number, partition: number): string {
+  const d = scopes(s);
   return JSON.stringify({
     session_id: s.sessionId,
     version,
@@ -448,6 +493,10 @@ function sessionRow(s: SessionState, version: number, partition: number): string
     started_at: chTime(s.startedAt),
     ended_at: s.endedAt === null ? null : chTime(s.endedAt),
     energy_wh: s.energy.energyWh.toFixed(3),
+    charging_s: d.chargingS,
+    parking_s: d.parkingS,
+    fault_s: d.faultS,
+    reservation_s: d.reservationS,
     cost_excl_vat: s.cost.totalExclVat,
     vat: s.cost.totalVat,
     cost_incl_vat: s.cost.totalInclVat,

@@ -214,4 +214,47 @@ describe('session processing of a batch', () => {
     ]);
     expect(lines(out.sessions).some((r) => r['reason'] === 'superseded')).toBe(false);
   });
+
+  it('S5 the connector status timeline splits the session into charging and parking time', () => {
+    const statusAt = (status: string, s: number): ChargerEvent => ({
+      kind: 'status',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0 + s * 1000,
+      ts: T0 + s * 1000,
+      status,
+      errorCode: 'NoError',
+      info: '',
+      vendorErrorCode: '',
+    });
+    const out = processBatch(
+      index,
+      batch([
+        statusAt('Preparing', -10),
+        start(),
+        statusAt('Charging', 0),
+        values(2025, 30),
+        statusAt('SuspendedEV', 40),
+        statusAt('Finishing', 50),
+        stop(2025, 60),
+      ]),
+    );
+    const rated = lines(out.sessions).find((r) => r['status'] === 'rated');
+    expect(rated).toMatchObject({ charging_s: 40, parking_s: 20, fault_s: 0, reservation_s: 0 });
+  });
+
+  it('S7 inadequate sessions are flagged: short, little energy, no customer, no amount', () => {
+    const anonymous: ChargerEvent = {
+      ...(start() as Extract<ChargerEvent, { kind: 'tx_started' }>),
+      customerId: '',
+    };
+    const out = processBatch(index, batch([anonymous, stop(2000, 60)]));
+    const rated = lines(out.sessions).find((r) => r['status'] === 'rated');
+    expect([...(rated?.['flags'] as string[])].sort()).toEqual([
+      'low_energy',
+      'no_amount',
+      'no_customer',
+      'short',
+    ]);
+  });
 });

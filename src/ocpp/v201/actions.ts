@@ -98,7 +98,13 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
   const decision = token === undefined ? null : authorize(ctx.index, token.idToken, at);
   const payload = decision === null ? {} : { idTokenInfo: { status: decision.status } };
   const values = samples((p['meterValue'] as MeterValue[] | undefined) ?? []);
-  const facts = { seqNo: p['seqNo'] as number, offline: p['offline'] === true };
+  const chargingState = (p['transactionInfo'] as { chargingState?: string }).chargingState;
+  const facts = {
+    seqNo: p['seqNo'] as number,
+    offline: p['offline'] === true,
+    eventTs: ts,
+    ...(chargingState === undefined ? {} : { chargingState }),
+  };
 
   switch (p['eventType'] as 'Started' | 'Updated' | 'Ended') {
     case 'Started': {
