@@ -12,13 +12,7 @@ import { checkTimeZone, DAY_MS } from './local-time.js';
 
 export type Dimension = ComponentType;
 export type DayOfWeek =
-  | 'MONDAY'
-  | 'TUESDAY'
-  | 'WEDNESDAY'
-  | 'THURSDAY'
-  | 'FRIDAY'
-  | 'SATURDAY'
-  | 'SUNDAY';
+  'MONDAY' | 'TUESDAY' | 'WEDNESDAY' | 'THURSDAY' | 'FRIDAY' | 'SATURDAY' | 'SUNDAY';
 
 /** OCPI restrictions; decimals as text (numbers accepted, as the network file allows). */
 export interface Restrictions {
@@ -217,15 +211,40 @@ export function compileTariff(tariff: TariffInput, timeZone: string): CompiledTa
     durationThresholds: distinct(
       elements.flatMap((e) => [e.minMs, e.maxMs]).filter((v) => v > 0 && v < BIG),
     ),
-    minPrice: bound(tariff.minPrice, (why) => fail('minPrice', why)),
-    maxPrice: bound(tariff.maxPrice, (why) => fail('maxPrice', why)),
+    ...priceBounds(tariff, fail),
   };
 }
 
-function bound(
-  price: TariffInput['minPrice'],
-  fail: (why: string) => never,
-): PriceBound | null {
+/** minPrice / maxPrice, refused when they contradict each other (R4.3 could not hold). */
+function priceBounds(
+  tariff: TariffInput,
+  fail: (field: string, why: string) => never,
+): { minPrice: PriceBound | null; maxPrice: PriceBound | null } {
+  const minPrice = bound(tariff.minPrice, (why) => fail('minPrice', why));
+  const maxPrice = bound(tariff.maxPrice, (why) => fail('maxPrice', why));
+  for (const [name, b] of [
+    ['minPrice', minPrice],
+    ['maxPrice', maxPrice],
+  ] as const) {
+    if (b?.inclVat != null && new Big(b.inclVat).lt(b.exclVat)) {
+      fail(`${name}.inclVat`, 'is below exclVat');
+    }
+  }
+  if (minPrice !== null && maxPrice !== null) {
+    if (new Big(minPrice.exclVat).gt(maxPrice.exclVat))
+      fail('minPrice.exclVat', 'is above maxPrice');
+    if (
+      minPrice.inclVat !== null &&
+      maxPrice.inclVat !== null &&
+      new Big(minPrice.inclVat).gt(maxPrice.inclVat)
+    ) {
+      fail('minPrice.inclVat', 'is above maxPrice');
+    }
+  }
+  return { minPrice, maxPrice };
+}
+
+function bound(price: TariffInput['minPrice'], fail: (why: string) => never): PriceBound | null {
   if (price === undefined) return null;
   return {
     exclVat: decimalText(price.exclVat) ?? fail('exclVat is not a decimal'),
@@ -341,7 +360,10 @@ function compileElement(
     reservation === 0 ? compile(timeComponent, 'TIME') : null,
     compile(byType('PARKING_TIME'), 'PARKING_TIME'),
     compile(byType('FLAT'), 'FLAT'),
-    compile(byType('RESERVATION') ?? (reservation === 0 ? undefined : timeComponent), 'RESERVATION'),
+    compile(
+      byType('RESERVATION') ?? (reservation === 0 ? undefined : timeComponent),
+      'RESERVATION',
+    ),
   ];
   return {
     local:

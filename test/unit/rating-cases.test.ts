@@ -107,6 +107,15 @@ describe('rating.md worked cases', () => {
     expect(money(cdr)).toEqual(['0.50', '0.05', '0.55']);
   });
 
+  it('R4.3 a bound without inclVat moves the incl. total at the session VAT ratio', () => {
+    const tariff = aTariff([{ components: [energy('0.25', { vat: '10' })] }], {
+      minPrice: { exclVat: '0.50' },
+    });
+    const cdr = rateSession(tariff, [obs(at(8), 0), obs(at(9), 1200)]);
+    // 0.30 / 0.33 → 0.50 excl.; VAT 0.03 × 0.50 / 0.30 = 0.05.
+    expect(money(cdr)).toEqual(['0.50', '0.05', '0.55']);
+  });
+
   it('R4.3 case 4: maxPrice 10.00 / 11.00 caps 13.00 / 14.35; 8.00 / 8.85 stays', () => {
     const tariff = aTariff(
       [{ components: [flat('0.50', { vat: '20' }), energy('0.25', { vat: '10' })] }],
@@ -324,7 +333,12 @@ describe('rounding and VAT', () => {
       { components: [energy('0.10')], restrictions: { startTime: '09:00', endTime: '10:00' } },
       { components: [energy('0.10')], restrictions: { startTime: '10:00' } },
     ]);
-    const cdr = rateSession(tariff, [obs(at(8), 0), obs(at(9), 40), obs(at(10), 80), obs(at(11), 120)]);
+    const cdr = rateSession(tariff, [
+      obs(at(8), 0),
+      obs(at(9), 40),
+      obs(at(10), 80),
+      obs(at(11), 120),
+    ]);
     expect(cdr.chargingPeriods).toHaveLength(3);
     expect(cdr.totalExclVat).toBe('0.01');
   });
