@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { ChargestreamError } from '../lib/errors.js';
+import { ChargestreamError, errorMessage } from '../lib/errors.js';
+import { compileTariff } from '../rating/tariff.js';
 import { schemaPath } from '../lib/paths.js';
 import { createAjv } from '../lib/ajv.js';
 
@@ -137,7 +138,7 @@ export function parseNetwork(raw: unknown, source = 'network'): Network {
     throw new ChargestreamError('CONFIG_INVALID', `${source}: ${describe(validate.errors?.[0])}`);
   }
   const network = normalize(raw as RawNetwork);
-  const problem = checkReferences(network);
+  const problem = checkReferences(network) ?? checkTariffs(network);
   if (problem !== null) throw new ChargestreamError('CONFIG_INVALID', `${source}: ${problem}`);
   return deepFreeze(network);
 }
@@ -284,6 +285,21 @@ function checkReferences(n: Network): string | null {
   for (const [i, s] of n.sites.entries()) {
     if (!isTimeZone(s.timezone))
       return `sites[${i}].timezone: unknown IANA time zone ${s.timezone}`;
+  }
+  return null;
+}
+
+/** Every tariff compiles for every site time zone (bad restrictions surface at start, not in a worker). */
+function checkTariffs(n: Network): string | null {
+  const zones = new Set(['UTC', ...n.sites.map((s) => s.timezone)]);
+  for (const [i, tariff] of n.tariffs.entries()) {
+    for (const zone of zones) {
+      try {
+        compileTariff(tariff, zone);
+      } catch (error) {
+        return `tariffs[${i}]: ${errorMessage(error)}`;
+      }
+    }
   }
   return null;
 }

@@ -1,4 +1,4 @@
-import { maxPowerW, resolveTariff, type NetworkIndex } from '../config/network-index.js';
+import { maxPowerW, type NetworkIndex } from '../config/network-index.js';
 import { chTime } from '../lib/time.js';
 import type {
   AuthorizationStatus,
@@ -9,13 +9,17 @@ import type {
   TransactionStopped,
 } from '../ocpp/events.js';
 import { connectorKey } from '../ocpp/events.js';
+import { addStatus, durations, scopeOf, type Scope, type StatusChange } from './durations.js';
 import {
-  energyPriceOf,
-  rateEnergy,
-  type Amounts,
-  type EnergyPrice,
-} from '../rating/energy-rating.js';
-import { addStatus, durations, type StatusChange } from './durations.js';
+  beginRating,
+  finalCost,
+  liveCost,
+  observe,
+  ratedState,
+  type CdrLine,
+  type Money,
+  type SessionRating,
+} from './session-rating.js';
 import {
   applyVerdict,
   energyReading,
@@ -54,9 +58,14 @@ export interface SessionState {
   readonly startedAt: number;
   endedAt: number | null;
   energy: EnergyState;
-  readonly price: EnergyPrice | null;
-  readonly currency: string;
-  cost: Amounts;
+  /** The session's rating by the tariff in force at its start. */
+  readonly rating: SessionRating;
+  /** The running cost (R5.1), then the final one. */
+  cost: Money;
+  /** The invoice lines of the final rating. */
+  lines: CdrLine[];
+  /** The session has been charging (for the scope of Occupied / EVConnected). */
+  charged: boolean;
   readonly flags: string[];
   /** Highest 2.0.1 seqNo seen, to flag gaps (a charger low on memory may drop events). */
   lastSeqNo: number | null;
@@ -167,7 +176,10 @@ class BatchRun {
   }
 
   output(): BatchOutput {
-    for (const { session, offset } of this.#touched.values()) this.#sessionRow(session, offset, 7);
+    for (const { session, offset } of this.#touched.values()) {
+      session.cost = liveCost(session.rating); // R5.1, once per batch, not per reading
+      this.#sessionRow(session, offset, 7);
+    }
     // Closed and rejected sessions are no longer tracked: the store holds them.
     for (const state of Object.values(this.#states)) {
       if (state.session !== null && !isOpen(state.session.status)) state.session = null;
@@ -195,10 +207,8 @@ class BatchRun {
       // A new transaction on a connector whose previous one never reported its stop.
       this.#finish(last, last.energy.lastTs, 'superseded', offset, 0);
     }
-    const settings = this.#index.network.settings;
-    const tariff = resolveTariff(this.#index, event.chargerId, event.customerId);
-    const price = energyPriceOf(tariff, settings.currency);
-    const currency = price?.currency ?? settings.currency;
+    const rating = beginRating(this.#index, event.chargerId, event.customerId, event.ts);
+    const initialStatus = state.status?.[1] ?? 'Charging';
     const session: SessionState = {
       sessionId: `${event.chargerId}-${event.transactionId}`,
       chargerId: event.chargerId,
@@ -211,12 +221,13 @@ class BatchRun {
       startedAt: event.ts,
       endedAt: null,
       energy: startEnergy(event.meterStartWh, event.ts),
-      price,
-      currency,
-      cost: rateEnergy(price, 0, currency, false),
+      rating,
+      cost: liveCost(rating),
+      lines: [],
+      charged: initialStatus === 'Charging',
       flags: event.ts < event.receivedAt - OFFLINE_AFTER_MS ? ['offline'] : [],
       lastSeqNo: null,
-      initialStatus: state.status?.[1] ?? 'Charging',
+      initialStatus,
       statuses: [],
     };
     noteFacts(session, event);
@@ -308,6 +319,13 @@ class BatchRun {
     const session = state.session;
     if (session !== null && isOpen(session.status) && ts >= session.startedAt) {
       addStatus(session.statuses, ts, status);
+      session.charged ||= status === 'Charging';
+      // A change of scope is a tariff boundary too (TIME / PARKING_TIME), at the energy so far.
+      observe(session.rating, {
+        ts,
+        energyWh: session.energy.energyWh,
+        state: ratedState(currentScope(session)),
+      });
       this.#touched.set(session.sessionId, { session, offset });
     }
   }
@@ -325,7 +343,9 @@ class BatchRun {
     session.endedAt = Math.max(endedAt, session.startedAt);
     this.#touched.delete(session.sessionId);
     this.#sessionRow(session, offset, step);
-    session.cost = rateEnergy(session.price, session.energy.energyWh, session.currency, true);
+    const final = finalCost(session.rating, session.endedAt, `${session.sessionId}-1`);
+    session.cost = final.money;
+    session.lines = final.lines;
     flagInadequate(session);
     session.status = 'rated';
     this.#sessionRow(session, offset, step + 1);
@@ -363,16 +383,13 @@ class BatchRun {
           : judgeInterval(session.energy, reading.valueWh, reading.ts, limit);
       if (verdict.valid) {
         this.#valid += 1;
-        const before = session.energy.energyWh;
         session.energy = applyVerdict(session.energy, verdict, reading.ts);
-        if (session.energy.energyWh !== before) {
-          session.cost = rateEnergy(
-            session.price,
-            session.energy.energyWh,
-            session.currency,
-            false,
-          );
-        }
+        observe(session.rating, {
+          ts: reading.ts,
+          energyWh: session.energy.energyWh,
+          ...instantaneous(group),
+          state: ratedState(currentScope(session)),
+        });
         this.#touched.set(session.sessionId, { session, offset });
       } else {
         this.#rejected += 1;
@@ -459,6 +476,33 @@ function isOpen(status: SessionStatus): boolean {
   return status === 'ready' || status === 'in_progress';
 }
 
+/** The scope the session is in now, from its latest status. */
+function currentScope(s: SessionState): Scope {
+  const latest = s.statuses.at(-1)?.[1] ?? s.initialStatus;
+  return scopeOf(latest, s.charged);
+}
+
+/** Power (W) and current (A, phases summed) reported with a reading, for power and current bands. */
+function instantaneous(group: readonly Sample[]): { powerW?: number; currentA?: number } {
+  const powerW = total(group, 'Power.Active.Import');
+  const currentA = total(group, 'Current.Import');
+  return {
+    ...(powerW === undefined ? {} : { powerW }),
+    ...(currentA === undefined ? {} : { currentA }),
+  };
+}
+
+/** A measurand's total: the value without phase if sent, else the phases summed (N excluded). */
+function total(group: readonly Sample[], measurand: string): number | undefined {
+  let sum: number | undefined;
+  for (const sample of group) {
+    if (sample.measurand !== measurand || !Number.isFinite(sample.value)) continue;
+    if (sample.phase === '') return sample.value;
+    if (sample.phase !== 'N') sum = (sum ?? 0) + sample.value;
+  }
+  return sum;
+}
+
 /** S7: sessions to look at in reports (kept as flags, nothing refused). */
 function flagInadequate(s: SessionState): void {
   const end = s.endedAt ?? s.energy.lastTs;
@@ -489,7 +533,7 @@ function sessionRow(s: SessionState, version: number, partition: number): string
     reason: s.reason,
     customer_id: s.customerId,
     token_id: s.tokenId,
-    tariff_id: s.price?.tariffId ?? '',
+    tariff_id: s.rating.tariffId,
     started_at: chTime(s.startedAt),
     ended_at: s.endedAt === null ? null : chTime(s.endedAt),
     energy_wh: s.energy.energyWh.toFixed(3),
@@ -500,7 +544,7 @@ function sessionRow(s: SessionState, version: number, partition: number): string
     cost_excl_vat: s.cost.totalExclVat,
     vat: s.cost.totalVat,
     cost_incl_vat: s.cost.totalInclVat,
-    currency: s.currency,
+    currency: s.cost.currency,
     flags: s.flags,
     state: isOpen(s.status) ? JSON.stringify(s) : '',
     log_partition: partition,
@@ -508,7 +552,7 @@ function sessionRow(s: SessionState, version: number, partition: number): string
 }
 
 function cdrRow(s: SessionState, offset: number, partition: number): string {
-  const lines = s.cost.lines;
+  const lines = s.lines;
   return JSON.stringify({
     cdr_id: `${s.sessionId}-1`,
     session_id: s.sessionId,
@@ -518,18 +562,19 @@ function cdrRow(s: SessionState, offset: number, partition: number): string {
     connector_id: s.connectorId,
     customer_id: s.customerId,
     token_id: s.tokenId,
-    tariff_id: s.price?.tariffId ?? '',
+    tariff_id: s.rating.tariffId,
     started_at: chTime(s.startedAt),
     ended_at: chTime(s.endedAt ?? s.startedAt),
     energy_wh: s.energy.energyWh.toFixed(3),
     total_excl_vat: s.cost.totalExclVat,
     total_vat: s.cost.totalVat,
     total_incl_vat: s.cost.totalInclVat,
-    currency: s.currency,
+    currency: s.cost.currency,
     description: '',
     created_at: chTime(s.endedAt ?? s.startedAt),
     'lines.dimension': lines.map((l) => l.dimension),
     'lines.quantity': lines.map((l) => l.quantity),
+    'lines.unit': lines.map((l) => l.unit),
     'lines.unit_price': lines.map((l) => l.unitPrice),
     'lines.vat_rate': lines.map((l) => l.vatRate),
     'lines.net': lines.map((l) => l.net),

@@ -1,0 +1,142 @@
+import type { Tariff } from '../config/network.js';
+import { resolveTariff, type NetworkIndex } from '../config/network-index.js';
+import { Big, minorUnits } from '../lib/decimal.js';
+import {
+  addObservation,
+  compileTariff,
+  finish,
+  runningCost,
+  startRating,
+  type CompiledTariff,
+  type Observation,
+  type RatingState,
+} from '../rating/index.js';
+import type { Scope } from './durations.js';
+
+/** What a session row and a CDR show of the money. */
+export interface Money {
+  readonly currency: string;
+  readonly totalExclVat: string;
+  readonly totalVat: string;
+  readonly totalInclVat: string;
+}
+
+export interface CdrLine {
+  readonly dimension: string;
+  readonly quantity: string;
+  readonly unit: string;
+  readonly unitPrice: string | null;
+  readonly vatRate: string | null;
+  readonly net: string;
+  readonly vat: string;
+}
+
+/**
+ * The rating of one session by the OCPI tariff engine: the tariff in force at the start
+ * prices the whole session (R3, rating.md); every valid reading and every change of the
+ * connector's scope is an observation. Plain data, carried in the session's state.
+ */
+export interface SessionRating {
+  readonly tariffId: string;
+  readonly currency: string;
+  /** Null for a session no tariff applies to: it is free. */
+  state: RatingState | null;
+  lastTs: number;
+  /** Observations the engine could not take (out of order); counted, never thrown. */
+  skipped: number;
+}
+
+/** Compiled tariffs per worker, per tariff object and time zone (a network is immutable). */
+const compiled = new WeakMap<Tariff, Map<string, CompiledTariff>>();
+
+function compiledFor(tariff: Tariff, timeZone: string): CompiledTariff {
+  let byZone = compiled.get(tariff);
+  if (byZone === undefined) compiled.set(tariff, (byZone = new Map<string, CompiledTariff>()));
+  let result = byZone.get(timeZone);
+  if (result === undefined) byZone.set(timeZone, (result = compileTariff(tariff, timeZone)));
+  return result;
+}
+
+export function beginRating(
+  index: NetworkIndex,
+  chargerId: string,
+  customerId: string,
+  startTs: number,
+): SessionRating {
+  const settings = index.network.settings;
+  const tariff = resolveTariff(index, chargerId, customerId);
+  if (tariff === null)
+    return { tariffId: '', currency: settings.currency, state: null, lastTs: startTs, skipped: 0 };
+  const site = index.sites.get(index.chargers.get(chargerId)?.site ?? '');
+  const ratePlanId = index.customers.get(customerId)?.ratePlan;
+  const ratePlan = ratePlanId === undefined ? undefined : index.ratePlans.get(ratePlanId);
+  return {
+    tariffId: tariff.id,
+    currency: tariff.currency,
+    state: startRating(
+      compiledFor(tariff, site?.timezone ?? 'UTC'),
+      startTs,
+      ratePlan === undefined ? {} : { ratePlan },
+    ),
+    lastTs: startTs,
+    skipped: 0,
+  };
+}
+
+/** Scope of the session for the tariff: fault time is billed as nothing. */
+export function ratedState(scope: Scope): Observation['state'] {
+  return scope === 'fault' ? 'idle' : scope;
+}
+
+/**
+ * Adds an observation. Valid readings never go back in time or energy (E3), but a status
+ * reported late can: the tariff engine takes only what comes in order, the rest is counted.
+ */
+export function observe(rating: SessionRating, observation: Observation): void {
+  if (rating.state === null) return;
+  if (observation.ts < rating.lastTs) {
+    rating.skipped += 1;
+    return;
+  }
+  rating.state = addObservation(rating.state, observation);
+  rating.lastTs = observation.ts;
+}
+
+export function liveCost(rating: SessionRating): Money {
+  return rating.state === null ? zero(rating.currency) : money(runningCost(rating.state));
+}
+
+export function finalCost(
+  rating: SessionRating,
+  endTs: number,
+  id: string,
+): { money: Money; lines: CdrLine[] } {
+  if (rating.state === null) return { money: zero(rating.currency), lines: [] };
+  const cdr = finish(rating.state, Math.max(endTs, rating.lastTs), { id });
+  return {
+    money: money(cdr),
+    lines: cdr.lines.map((l) => ({
+      dimension: l.type,
+      quantity: l.quantity,
+      unit: l.unit,
+      unitPrice: l.unitPrice,
+      vatRate: l.vatRate,
+      net: l.net,
+      vat: l.vat,
+    })),
+  };
+}
+
+function money(amounts: Money): Money {
+  return {
+    currency: amounts.currency,
+    totalExclVat: amounts.totalExclVat,
+    totalVat: amounts.totalVat,
+    totalInclVat: amounts.totalInclVat,
+  };
+}
+
+function zero(currency: string): Money {
+  const z = new Big(0).toFixed(minorUnits(currency));
+  return { currency, totalExclVat: z, totalVat: z, totalInclVat: z };
+}
