@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { freePort } from '../../src/lib/free-port.js';
+import { meterValues, T0 } from './frames.js';
 
 const here = fileURLToPath(import.meta.url);
 const root = join(dirname(here), '..', '..', '..');
@@ -187,7 +188,6 @@ async function generator(o: {
   seconds: number;
 }): Promise<void> {
   const result: LoadResult = { acks: 0, errors: 0, latenciesUs: [] };
-  const T0 = Date.parse('2026-11-20T08:00:00Z');
   const sockets = await Promise.all(
     Array.from(
       { length: o.count },
@@ -232,50 +232,7 @@ async function generator(o: {
       let n = 0;
       while (performance.now() < deadline) {
         n += 1;
-        const ts = new Date(T0 + n * 1000).toISOString();
-        await call('MeterValues', {
-          connectorId: 1,
-          transactionId,
-          meterValue: [
-            {
-              timestamp: ts,
-              sampledValue: [
-                {
-                  value: String(n * 5),
-                  measurand: 'Energy.Active.Import.Register',
-                  unit: 'Wh',
-                  context: 'Sample.Periodic',
-                },
-                {
-                  value: '18000',
-                  measurand: 'Power.Active.Import',
-                  unit: 'W',
-                  context: 'Sample.Periodic',
-                },
-                {
-                  value: '26',
-                  measurand: 'Current.Import',
-                  unit: 'A',
-                  phase: 'L1',
-                  context: 'Sample.Periodic',
-                },
-                {
-                  value: '230.1',
-                  measurand: 'Voltage',
-                  unit: 'V',
-                  phase: 'L1-N',
-                  context: 'Sample.Periodic',
-                },
-                {
-                  value: String(20 + (n % 70)),
-                  measurand: 'SoC',
-                  unit: 'Percent',
-                  context: 'Sample.Periodic',
-                },
-              ],
-            },
-          ],
-        });
+        await call('MeterValues', meterValues(transactionId, n));
       }
       ws.close();
     }),

@@ -36,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
+import { meterValues, T0 } from './frames.js';
 
 const here = fileURLToPath(import.meta.url);
 const root = join(dirname(here), '..', '..', '..');
@@ -862,54 +863,6 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------
 // The load generator (its own process)
-
-const T0 = Date.parse('2026-11-20T08:00:00Z');
-
-function meterValues(transactionId: number, n: number): object {
-  return {
-    connectorId: 1,
-    transactionId,
-    meterValue: [
-      {
-        timestamp: new Date(T0 + n * 1000).toISOString(),
-        sampledValue: [
-          {
-            value: String(n * 5),
-            measurand: 'Energy.Active.Import.Register',
-            unit: 'Wh',
-            context: 'Sample.Periodic',
-          },
-          {
-            value: '18000',
-            measurand: 'Power.Active.Import',
-            unit: 'W',
-            context: 'Sample.Periodic',
-          },
-          {
-            value: '26',
-            measurand: 'Current.Import',
-            unit: 'A',
-            phase: 'L1',
-            context: 'Sample.Periodic',
-          },
-          {
-            value: '230.1',
-            measurand: 'Voltage',
-            unit: 'V',
-            phase: 'L1-N',
-            context: 'Sample.Periodic',
-          },
-          {
-            value: String(20 + (n % 70)),
-            measurand: 'SoC',
-            unit: 'Percent',
-            context: 'Sample.Periodic',
-          },
-        ],
-      },
-    ],
-  };
-}
 
 /** One simulated charger: a socket with at most one outstanding CALL, as OCPP requires. */
 class Charger {
