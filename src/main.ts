@@ -122,6 +122,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     bus = kafka;
   }
   stops.push(() => bus.close());
+  if (processor !== null) stops.unshift(expireIdleSessions(processor, bus, config, log));
   probes.push({
     name: 'chargestream_bus_lag_events',
     help: 'Events accepted, not yet acknowledged or stored',
@@ -288,6 +289,39 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       await store?.close();
     },
   };
+}
+
+/**
+ * S3: every so often, the sessions silent for the ongoing-session expiration are finalized
+ * (rated and closed with their last valid reading, reason idle_timeout) through an expiry
+ * event on the bus. Returns the stop function.
+ */
+function expireIdleSessions(
+  processor: Processor,
+  bus: Bus,
+  config: EngineConfig,
+  log: Logger,
+): () => void {
+  const expirationMs = config.network.settings.ongoingSessionExpirationS * 1000;
+  const sent = new Map<string, number>();
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [key, at] of sent) if (now - at > 10 * expirationMs) sent.delete(key);
+      for (const event of processor.expired(now, expirationMs)) {
+        const key = `${event.chargerId}|${event.transactionId}|${event.lastEventAt}`;
+        if (sent.has(key)) continue;
+        sent.set(key, now);
+        bus.publish(event).catch((error: unknown) => {
+          sent.delete(key);
+          log.warn({ err: String(error) }, 'expiry not published; retried at the next check');
+        });
+      }
+    },
+    Math.max(250, Math.min(30_000, expirationMs / 4)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function processorOptions(config: EngineConfig, log: Logger, store: ChdbStore, sink: Sink) {

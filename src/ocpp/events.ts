@@ -79,8 +79,24 @@ export interface ConnectorStatusChanged extends EventBase {
   vendorErrorCode: string;
 }
 
+/**
+ * Decided by the processor, not sent by a charger: a session with no event for the ongoing-
+ * session expiration (S3) is to be finalized. Goes through the bus like every event, so it is
+ * ordered with the connector's other events, durable and replayed the same way.
+ */
+export interface SessionExpired extends EventBase {
+  kind: 'expire';
+  transactionId: string;
+  /** The session's last event as the processor saw it: newer activity cancels the expiry. */
+  lastEventAt: number;
+}
+
 export type ChargerEvent =
-  TransactionStarted | MeterValuesReported | TransactionStopped | ConnectorStatusChanged;
+  | TransactionStarted
+  | MeterValuesReported
+  | TransactionStopped
+  | ConnectorStatusChanged
+  | SessionExpired;
 
 /** The partition key of an event: every event of one connector lands in one partition. */
 export function connectorKey(chargerId: string, connectorId: number): string {

@@ -5,7 +5,7 @@ import type { BatchHandler, LogEntry } from '../bus/bus.js';
 import type { Network } from '../config/network.js';
 import { projectRoot, runningFromSource } from '../lib/paths.js';
 import { partitionFor } from '../bus/partitioner.js';
-import { connectorKey } from '../ocpp/events.js';
+import { connectorKey, type SessionExpired } from '../ocpp/events.js';
 import type {
   BatchInput,
   BatchOutput,
@@ -125,6 +125,29 @@ export class Processor {
       // From sources (tests, tsx) the worker needs the TypeScript loader too.
       execArgv: runningFromSource ? ['--import', 'tsx'] : [],
     });
+  }
+
+  /**
+   * Open sessions of this process's partitions with no event for `expirationMs` (S3), as the
+   * expiry events to publish. Each partition belongs to one processor, so each expiry is
+   * decided once, also in the distributed mode.
+   */
+  expired(now: number, expirationMs: number): SessionExpired[] {
+    const events: SessionExpired[] = [];
+    for (const { session } of this.#states.values()) {
+      if (session === null || session.status !== 'in_progress') continue;
+      const last = session.lastEventAt ?? session.startedAt;
+      if (now - last < expirationMs) continue;
+      events.push({
+        kind: 'expire',
+        chargerId: session.chargerId,
+        connectorId: session.connectorId,
+        receivedAt: now,
+        transactionId: session.transactionId,
+        lastEventAt: last,
+      });
+    }
+    return events;
   }
 
   /** The open sessions, for the gateway to know where running transactions live. */

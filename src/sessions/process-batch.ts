@@ -66,6 +66,8 @@ export interface SessionState {
   lines: CdrLine[];
   /** The session has been charging (for the scope of Occupied / EVConnected). */
   charged: boolean;
+  /** When the session's latest event arrived (gateway time): the ongoing expiration runs from it. */
+  lastEventAt: number;
   readonly flags: string[];
   /** Highest 2.0.1 seqNo seen, to flag gaps (a charger low on memory may drop events). */
   lastSeqNo: number | null;
@@ -142,6 +144,9 @@ class BatchRun {
     const key = connectorKey(event.chargerId, event.connectorId);
     const state = (this.#states[key] ??= { appliedOffset: -1, session: null });
     if (offset <= state.appliedOffset) return;
+    if (event.kind !== 'expire' && state.session !== null && isOpen(state.session.status)) {
+      state.session.lastEventAt = Math.max(state.session.lastEventAt ?? 0, event.receivedAt);
+    }
     switch (event.kind) {
       case 'tx_started':
         this.#start(state, event, offset);
@@ -152,6 +157,19 @@ class BatchRun {
       case 'tx_stopped':
         this.#stop(state, event, offset);
         break;
+      case 'expire': {
+        const session = state.session;
+        // Only if nothing arrived since the processor decided (S3): the last valid reading ends it.
+        if (
+          session !== null &&
+          isOpen(session.status) &&
+          session.transactionId === event.transactionId &&
+          session.lastEventAt === event.lastEventAt
+        ) {
+          this.#finish(session, session.energy.lastTs, 'idle_timeout', offset, 2);
+        }
+        break;
+      }
       case 'status':
         this.#status(state, event.ts, event.status, offset);
         if (offset > this.#input.highWater.statuses) {
@@ -225,6 +243,7 @@ class BatchRun {
       cost: liveCost(rating),
       lines: [],
       charged: initialStatus === 'Charging',
+      lastEventAt: event.receivedAt,
       flags: event.ts < event.receivedAt - OFFLINE_AFTER_MS ? ['offline'] : [],
       lastSeqNo: null,
       initialStatus,

@@ -257,4 +257,39 @@ describe('session processing of a batch', () => {
       'short',
     ]);
   });
+
+  it('S3 an expiry finalizes the session with its last valid reading, unless something arrived since', () => {
+    const first = processBatch(index, batch([start(), values(2025, 30)]));
+    const lastEventAt = first.states['CP1/1']!.session!.lastEventAt;
+    const expire = (seen: number): ChargerEvent => ({
+      kind: 'expire',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0 + 7_200_000,
+      transactionId: '1',
+      lastEventAt: seen,
+    });
+    const stale = processBatch(
+      index,
+      batch(
+        [expire(lastEventAt - 1)],
+        JSON.parse(JSON.stringify(first.states)) as Record<string, ConnectorState>,
+        2,
+      ),
+    );
+    expect(lines(stale.cdrs)).toHaveLength(0);
+    const out = processBatch(
+      index,
+      batch(
+        [expire(lastEventAt)],
+        JSON.parse(JSON.stringify(first.states)) as Record<string, ConnectorState>,
+        2,
+      ),
+    );
+    expect(lines(out.cdrs)[0]).toMatchObject({
+      energy_wh: '25.000',
+      ended_at: '2026-11-20 08:00:30.000',
+    });
+    expect(lines(out.sessions).at(-1)).toMatchObject({ status: 'rated', reason: 'idle_timeout' });
+  });
 });

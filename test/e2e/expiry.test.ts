@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ADMIN_KEY,
+  aCharger,
+  aMeterValues,
+  aNetwork,
+  aStartTransaction,
+} from '../helpers/builders.js';
+import { eventually, sql, useEngine } from '../helpers/engine.js';
+import { TestCharger } from '../helpers/ocpp-client.js';
+
+const run = useEngine(
+  aNetwork({
+    settings: { defaultTariff: 't', ongoingSessionExpirationS: 2 },
+    chargers: [aCharger('QUIET-1'), aCharger('BUSY-1')],
+  }),
+);
+
+describe('ongoing-session expiration', () => {
+  it('S3 a session silent for the expiration is rated and closed with its last valid reading (idle_timeout); an active one is not', async () => {
+    const quiet = await TestCharger.connect(`${run.engine.ocppUrl}/QUIET-1`);
+    const busy = await TestCharger.connect(`${run.engine.ocppUrl}/BUSY-1`);
+    const start = async (cp: TestCharger) => {
+      const answer = await cp.call(
+        'StartTransaction',
+        aStartTransaction({ idTag: 'TAG', meterStart: 1000 }),
+      );
+      if (!answer.ok) throw new Error(answer.description);
+      return answer.payload['transactionId'] as number;
+    };
+    const quietTx = await start(quiet);
+    const busyTx = await start(busy);
+    expect(
+      (
+        await quiet.call(
+          'MeterValues',
+          aMeterValues({ transactionId: quietTx, wh: 3000, seconds: 600 }),
+        )
+      ).ok,
+    ).toBe(true);
+    // BUSY-1 keeps reporting every 500 ms for 4 s: longer than the expiration, never silent for it.
+    for (let i = 1; i <= 8; i++) {
+      expect(
+        (
+          await busy.call(
+            'MeterValues',
+            aMeterValues({ transactionId: busyTx, wh: 1000 + i * 10, seconds: i * 10 }),
+          )
+        ).ok,
+      ).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const [expired] = await eventually(
+      () =>
+        sql<{ status: string; reason: string; energy: string; ended: string }>(
+          run.engine,
+          ADMIN_KEY,
+          `SELECT status, reason, toString(energy_wh) AS energy, toString(ended_at) AS ended FROM sessions WHERE session_id = 'QUIET-1-${quietTx}'`,
+        ),
+      (rows) => rows[0]?.status === 'rated',
+      15_000,
+    );
+    expect(expired).toMatchObject({
+      status: 'rated',
+      reason: 'idle_timeout',
+      energy: '2000',
+      ended: '2026-11-20 08:10:00.000',
+    });
+    const [cdr] = await sql<{ total: string }>(
+      run.engine,
+      ADMIN_KEY,
+      `SELECT toString(total_incl_vat) AS total FROM cdrs WHERE session_id = 'QUIET-1-${quietTx}'`,
+    );
+    expect(cdr?.total).toBe('0.73');
+    const [active] = await sql<{ status: string }>(
+      run.engine,
+      ADMIN_KEY,
+      `SELECT status FROM sessions WHERE session_id = 'BUSY-1-${busyTx}'`,
+    );
+    expect(active?.status).toBe('in_progress');
+    quiet.close();
+    busy.close();
+  }, 40_000);
+});
