@@ -24,7 +24,7 @@ export interface Recovered {
   readonly states: Map<string, ConnectorState>;
 }
 
-const NOTHING_STORED: HighWater = { readings: -1, statuses: -1, cdrs: -1 };
+const NOTHING_STORED: HighWater = { readings: -1, statuses: -1, cdrs: -1, notifications: -1 };
 
 /**
  * Rebuilds the processor's position from the store: the stored offset of each partition, the
@@ -50,6 +50,7 @@ export async function recover(
     ['readings', 'meter_readings'],
     ['statuses', 'connector_status'],
     ['cdrs', 'cdrs'],
+    ['notifications', 'notifications'],
   ] as const;
   for (const [field, table] of tables) {
     for (const r of await store.rows<{ p: number; o: string }>(
@@ -217,6 +218,7 @@ export class Processor {
       lastOffset: output.lastOffset,
       readings: output.readings,
       statuses: output.statuses,
+      notifications: output.notifications,
       sessions: output.sessions,
       cdrs: output.cdrs,
     });

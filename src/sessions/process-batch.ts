@@ -86,6 +86,7 @@ export interface ConnectorState {
 
 /** Per partition, the highest offset already stored in each append-only table (replay guard). */
 export interface HighWater {
+  readonly notifications?: number;
   readonly readings: number;
   readonly statuses: number;
   readonly cdrs: number;
@@ -103,6 +104,7 @@ export interface BatchOutput {
   /** JSONEachRow text per table, ready for the store. */
   readonly readings: string;
   readonly statuses: string;
+  readonly notifications: string;
   readonly sessions: string;
   readonly cdrs: string;
   readonly readingsValid: number;
@@ -122,6 +124,7 @@ class BatchRun {
   readonly #states: Record<string, ConnectorState>;
   readonly #readings: string[] = [];
   readonly #statuses: string[] = [];
+  readonly #notifications: string[] = [];
   readonly #sessions: string[] = [];
   readonly #cdrs: string[] = [];
   /** Sessions changed in this batch but not by a state change: one row each at the end. */
@@ -207,6 +210,7 @@ class BatchRun {
       states: this.#states,
       readings: ndjson(this.#readings),
       statuses: ndjson(this.#statuses),
+      notifications: ndjson(this.#notifications),
       sessions: ndjson(this.#sessions),
       cdrs: ndjson(this.#cdrs),
       readingsValid: this.#valid,
@@ -269,6 +273,16 @@ class BatchRun {
         },
         null,
       );
+    this.#notify(
+      event.receivedAt,
+      session.status === 'rejected' ? 'session_refused' : 'session_started',
+      session,
+      offset,
+      {
+        reason: session.reason,
+        tokenId: session.tokenId,
+      },
+    );
     state.session = session;
     if (event.chargingState !== undefined)
       this.#status(state, event.ts, event.chargingState, offset);
@@ -334,8 +348,19 @@ class BatchRun {
 
   /** A status (or 2.0.1 chargingState) of the connector: kept, and in the open session's timeline. */
   #status(state: ConnectorState, ts: number, status: string, offset: number): void {
+    const changed = state.status?.[1] !== status;
     if (state.status == null || ts >= state.status[0]) state.status = [ts, status];
     const session = state.session;
+    if (
+      changed &&
+      session !== null &&
+      isOpen(session.status) &&
+      session.charged &&
+      scopeOf(status, true) === 'parking'
+    ) {
+      // N1: the car stopped drawing power; parking (and its fees) may follow.
+      this.#notify(ts, 'charging_ended', session, offset, { status });
+    }
     if (session !== null && isOpen(session.status) && ts >= session.startedAt) {
       addStatus(session.statuses, ts, status);
       session.charged ||= status === 'Charging';
@@ -367,6 +392,12 @@ class BatchRun {
     session.lines = final.lines;
     flagInadequate(session);
     session.status = 'rated';
+    this.#notify(session.endedAt, 'session_ended', session, offset, {
+      reason: session.reason,
+      energyWh: session.energy.energyWh,
+      totalInclVat: session.cost.totalInclVat,
+      currency: session.cost.currency,
+    });
     this.#sessionRow(session, offset, step + 1);
     if (offset > this.#input.highWater.cdrs)
       this.#cdrs.push(cdrRow(session, offset, this.#input.partition));
@@ -453,6 +484,25 @@ class BatchRun {
         context: sample.context,
         valid: rejectReason === '',
         reject_reason: rejectReason,
+        log_partition: this.#input.partition,
+        log_offset: offset,
+      }),
+    );
+  }
+
+  /** N1, stored-log publisher: once per session and event (the caller's transitions happen once). */
+  #notify(ts: number, event: string, session: SessionState, offset: number, payload: object): void {
+    if (offset <= (this.#input.highWater.notifications ?? -1)) return;
+    this.#notifications.push(
+      JSON.stringify({
+        ts: chTime(ts),
+        event,
+        scope: 'session',
+        charger_id: session.chargerId,
+        connector_id: session.connectorId,
+        session_id: session.sessionId,
+        customer_id: session.customerId,
+        payload: JSON.stringify(payload),
         log_partition: this.#input.partition,
         log_offset: offset,
       }),

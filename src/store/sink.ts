@@ -10,6 +10,7 @@ export interface SinkBatch {
   readonly lastOffset: number;
   readonly readings: string;
   readonly statuses: string;
+  readonly notifications: string;
   readonly sessions: string;
   readonly cdrs: string;
 }
@@ -23,6 +24,7 @@ const TABLES = [
   ['meter_readings', 'readings'],
   ['connector_status', 'statuses'],
   ['cdrs', 'cdrs'],
+  ['notifications', 'notifications'],
   ['sessions_log', 'sessions'],
 ] as const;
 

@@ -95,6 +95,20 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
       const row = rows.find((r) => r.charger_id === `E4-${s.n}`);
       expect(Number(row?.energy_wh), `scenario ${s.n}`).toBe(s.energyWh);
     }
+    // N1: one session_started and one session_ended per session, in the stored log.
+    const notified = await eventually(
+      () =>
+        sql<{ event: string; n: string }>(
+          engine,
+          API_KEY,
+          "SELECT event, toString(count()) AS n FROM notifications WHERE charger_id LIKE 'E4-%' GROUP BY event ORDER BY event",
+        ),
+      (r) => r.length === 2,
+    );
+    expect(notified).toEqual([
+      { event: 'session_ended', n: '9' },
+      { event: 'session_started', n: '9' },
+    ]);
     // The bold readings are stored, flagged invalid with their reason.
     const rejected = await sql<{ charger_id: string; n: string }>(
       engine,

@@ -6,6 +6,7 @@ import {
   processBatch,
   type BatchInput,
   type ConnectorState,
+  type HighWater,
 } from '../../src/sessions/process-batch.js';
 
 const T0 = Date.parse('2026-11-20T08:00:00Z');
@@ -67,7 +68,7 @@ const stop = (wh: number, s: number, tx = '1', connectorId = 1, orphan = false):
   orphan,
 });
 
-const NONE = { readings: -1, statuses: -1, cdrs: -1 };
+const NONE: HighWater = { readings: -1, statuses: -1, cdrs: -1, notifications: -1 };
 const batch = (
   events: ChargerEvent[],
   states: Record<string, ConnectorState> = {},
@@ -291,5 +292,38 @@ describe('session processing of a batch', () => {
       ended_at: '2026-11-20 08:00:30.000',
     });
     expect(lines(out.sessions).at(-1)).toMatchObject({ status: 'rated', reason: 'idle_timeout' });
+  });
+
+  it('N1 notifications: started, charging ended (parking follows), ended — once each; none again on replay', () => {
+    const statusAt = (status: string, s: number): ChargerEvent => ({
+      kind: 'status',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0 + s * 1000,
+      ts: T0 + s * 1000,
+      status,
+      errorCode: 'NoError',
+      info: '',
+      vendorErrorCode: '',
+    });
+    const events = [
+      start(),
+      statusAt('Charging', 0),
+      values(2025, 30),
+      statusAt('SuspendedEV', 40),
+      statusAt('SuspendedEV', 45),
+      stop(2025, 60),
+    ];
+    const out = processBatch(index, batch(events));
+    expect(lines(out.notifications).map((n) => n['event'])).toEqual([
+      'session_started',
+      'charging_ended',
+      'session_ended',
+    ]);
+    const replay = processBatch(
+      index,
+      batch(events, {}, 0, { readings: 5, statuses: 5, cdrs: 5, notifications: 5 }),
+    );
+    expect(replay.notifications).toBe('');
   });
 });
