@@ -14,8 +14,17 @@ import { CommandRelay } from './gateway/command-relay.js';
 import { followTransactions } from './gateway/transaction-journal.js';
 import { startKey, TransactionRegistry } from './gateway/transactions.js';
 import { ChargestreamError } from './lib/errors.js';
-import { createRegistry, type Probe } from './metrics/registry.js';
-import { Processor, recover } from './processor/processor.js';
+import {
+  gatewayMetrics,
+  observeBus,
+  observeGateway,
+  observeProcessor,
+  observeSink,
+  processorObservers,
+  storeInsertObserver,
+} from './metrics/engine-metrics.js';
+import { Metrics } from './metrics/registry.js';
+import { Processor, recover, type ProcessorOptions } from './processor/processor.js';
 import { ChdbStore } from './store/chdb-store.js';
 import { Sink } from './store/sink.js';
 
@@ -54,7 +63,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   const runsGateway = config.role !== 'processor';
   const runsProcessor = config.role !== 'gateway';
   const stops: Array<() => Promise<void> | void> = [];
-  const probes: Probe[] = [];
+  const metrics = new Metrics();
 
   let store: ChdbStore | null = null;
   let sink: Sink | null = null;
@@ -64,25 +73,14 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   if (runsProcessor) {
     store = new ChdbStore(join(config.dataDir, 'store'));
     await store.migrate();
-    sink = new Sink(store, log);
-    const s = sink;
-    probes.push(
-      {
-        name: 'chargestream_store_rows_total',
-        help: 'Rows written to the store',
-        read: () => s.stats.rows,
-      },
-      {
-        name: 'chargestream_store_retries_total',
-        help: 'Store writes retried',
-        read: () => s.stats.retries,
-      },
-    );
+    sink = new Sink(store, log, storeInsertObserver(metrics));
+    observeSink(metrics, sink);
   }
+  const observe = runsProcessor ? processorObservers(metrics) : undefined;
 
   if (config.kafka === null) {
     const recovered = await recover(store!, config.partitions);
-    processor = new Processor(processorOptions(config, log, store!, sink!), recovered);
+    processor = new Processor(processorOptions(config, log, store!, sink!, observe), recovered);
     const log_ = await EmbeddedLog.open(
       join(config.dataDir, 'log'),
       {
@@ -114,7 +112,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       log,
     });
     if (runsProcessor) {
-      const p = new Processor(processorOptions(config, log, store!, sink!), null);
+      const p = new Processor(processorOptions(config, log, store!, sink!, observe), null);
       kafka.onAssignment = (partitions) => p.assigned(partitions);
       await kafka.consume(p.handle);
       processor = p;
@@ -123,31 +121,11 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   }
   stops.push(() => bus.close());
   if (processor !== null) stops.unshift(expireIdleSessions(processor, bus, config, log));
-  probes.push({
-    name: 'chargestream_bus_lag_events',
-    help: 'Events accepted, not yet acknowledged or stored',
-    read: () => bus.lag(),
-  });
+  observeBus(metrics, bus, config.kafka === null ? 'embedded' : 'kafka');
   if (processor !== null) {
     const p = processor;
     stops.push(() => p.close());
-    probes.push(
-      {
-        name: 'chargestream_processor_events_total',
-        help: 'Events processed and stored',
-        read: () => p.stats.events,
-      },
-      {
-        name: 'chargestream_readings_valid_total',
-        help: 'Energy readings found valid',
-        read: () => p.stats.readingsValid,
-      },
-      {
-        name: 'chargestream_readings_rejected_total',
-        help: 'Energy readings rejected',
-        read: () => p.stats.readingsRejected,
-      },
-    );
+    observeProcessor(metrics, p);
   }
 
   const commandLog =
@@ -187,6 +165,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       bus,
       log,
       ...(settle === undefined ? {} : { settleTransactions: settle }),
+      frameMetrics: gatewayMetrics(metrics, config.frameMetrics),
       onProvisioningResult: (chargerId, action, payload, result) => {
         if (result.status !== 'accepted')
           log.warn(
@@ -196,33 +175,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
         commandLog?.record(chargerId, action, payload, result, 'engine/provisioning');
       },
     });
-    probes.push(
-      {
-        name: 'chargestream_gateway_connections',
-        help: 'Open charger connections',
-        read: () => g.connected,
-      },
-      {
-        name: 'chargestream_gateway_frames_in_total',
-        help: 'Frames received',
-        read: () => g.stats.framesIn,
-      },
-      {
-        name: 'chargestream_gateway_send_buffer_peak_bytes',
-        help: 'Largest send buffer a slow-reading charger built up',
-        read: () => g.stats.peakBufferedBytes,
-      },
-      {
-        name: 'chargestream_gateway_sends_dropped_total',
-        help: 'Answers dropped at the send buffer limit',
-        read: () => g.stats.dropped,
-      },
-      {
-        name: 'chargestream_gateway_acks_total',
-        help: 'Transaction messages acknowledged after durable',
-        read: () => g.stats.acks,
-      },
-    );
+    observeGateway(metrics, g);
     ocppPort = await g.listen();
     gateway = g;
   }
@@ -245,7 +198,6 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
             ? (local?.command(chargerId, action, payload, timeoutMs) ?? { refused: 'offline' })
             : relay.request(chargerId, action, payload, timeoutMs);
 
-  const registry = createRegistry(probes);
   const api = new Api({
     host: config.host,
     port: config.apiPort,
@@ -253,7 +205,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     keys: new ApiKeys(config.network),
     log,
     ready: () => true,
-    metrics: () => registry.metrics(),
+    metrics: () => metrics.text(),
     ...(send === null
       ? {}
       : {
@@ -324,7 +276,13 @@ function expireIdleSessions(
   return () => clearInterval(timer);
 }
 
-function processorOptions(config: EngineConfig, log: Logger, store: ChdbStore, sink: Sink) {
+function processorOptions(
+  config: EngineConfig,
+  log: Logger,
+  store: ChdbStore,
+  sink: Sink,
+  observe: ProcessorOptions['observe'],
+): ProcessorOptions {
   return {
     network: config.network,
     workers: config.workers,
@@ -332,5 +290,6 @@ function processorOptions(config: EngineConfig, log: Logger, store: ChdbStore, s
     log,
     store,
     partitions: config.partitions,
+    ...(observe === undefined ? {} : { observe }),
   };
 }

@@ -382,9 +382,10 @@ function checkNofile(server: Server, needed: number): void {
 async function engineMetric(server: Server, name: string): Promise<number | null> {
   if (server.apiUrl === null) return null;
   try {
+    // The sum over the metric's series (connections come by protocol and state).
     const text = await (await fetch(`${server.apiUrl}/metrics`)).text();
-    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-    return m ? Number(m[1]) : null;
+    const series = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))];
+    return series.length === 0 ? null : series.reduce((sum, m) => sum + Number(m[1]), 0);
   } catch {
     return null;
   }

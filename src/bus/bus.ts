@@ -9,6 +9,16 @@ export interface LogEntry {
 /** Called with one partition's next batch, in order; one call in flight per partition. */
 export type BatchHandler = (partition: number, entries: readonly LogEntry[]) => Promise<void>;
 
+/** Running totals of a bus, for /metrics. */
+export interface BusStats {
+  /** Events made durable on the bus (acknowledged by Kafka, or written to the log). */
+  produced: number;
+  /** Events handed to the processor whose batch it finished. */
+  consumed: number;
+  /** Undecodable messages moved to the parking topic. */
+  parked: number;
+}
+
 /**
  * The bus between gateways and processors. The embedded log and Kafka implement the same
  * interface, so nothing before or after the bus knows which one runs.
@@ -24,5 +34,11 @@ export interface Bus {
   consume(handler: BatchHandler): Promise<void>;
   /** Events accepted but not yet handled, for /readyz and backpressure. */
   lag(): number;
+  /**
+   * Consumer lag of each partition this process consumes: messages on the bus past the last
+   * one whose batch the processor finished (one event a message in the embedded log).
+   */
+  partitionLag(): ReadonlyMap<number, number>;
+  readonly stats: BusStats;
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { ChargestreamError } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
-import type { BatchHandler, Bus, LogEntry } from './bus.js';
+import type { BatchHandler, Bus, BusStats, LogEntry } from './bus.js';
 import { partitionFor } from './partitioner.js';
 
 export interface EmbeddedLogOptions {
@@ -62,6 +62,7 @@ export class EmbeddedLog implements Bus {
   #capacityWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   #closed = false;
   #failure: Error | null = null;
+  readonly stats: BusStats = { produced: 0, consumed: 0, parked: 0 };
 
   private constructor(
     dir: string,
@@ -146,6 +147,12 @@ export class EmbeddedLog implements Bus {
     return this.#lag;
   }
 
+  partitionLag(): ReadonlyMap<number, number> {
+    const lag = new Map<number, number>();
+    for (let p = 0; p < this.partitions; p++) lag.set(p, this.#next[p]! - this.#committed[p]!);
+    return lag;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const w of this.#capacityWaiters.splice(0))
@@ -180,6 +187,7 @@ export class EmbeddedLog implements Bus {
       for (const [partition, offset, event] of records) {
         this.#queues[partition]!.entries.push({ offset, event });
       }
+      this.stats.produced += records.length;
       for (const w of waiters) w.resolve();
       for (const [partition] of records) this.#drive(partition);
     }
@@ -224,6 +232,7 @@ export class EmbeddedLog implements Bus {
         queue.busy = false;
         queue.failures = 0;
         this.#committed[partition] = batch[batch.length - 1]!.offset + 1;
+        this.stats.consumed += batch.length;
         this.#release(batch.length);
         this.#retire();
         this.#drive(partition);

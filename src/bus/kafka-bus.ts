@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
-import type { BatchHandler, Bus, LogEntry } from './bus.js';
+import type { BatchHandler, Bus, BusStats, LogEntry } from './bus.js';
 import { partitionFor } from './partitioner.js';
 
 /** Most events one Kafka message carries; an event's bus offset is message offset × this + index. */
@@ -65,6 +65,9 @@ export class KafkaBus implements Bus {
   #waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   #sending = false;
   #unacknowledged = 0;
+  readonly stats: BusStats = { produced: 0, consumed: 0, parked: 0 };
+  /** Consumer lag of the partitions this process was last assigned. */
+  readonly #partitionLag = new Map<number, number>();
   #closed = false;
   /** Called with the partitions this process owns after each rebalance. */
   onAssignment: (partitions: readonly number[]) => void = () => undefined;
@@ -194,6 +197,7 @@ export class KafkaBus implements Bus {
           acks: -1,
           topicMessages: this.#topicMessages(pending, records),
         });
+        this.stats.produced += pending.length;
         for (const w of waiters) w.resolve();
       } catch (cause) {
         // Not acknowledged: the charger is answered InternalError and resends.
@@ -258,7 +262,10 @@ export class KafkaBus implements Bus {
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.onAssignment(payload.memberAssignment[this.#topics.events] ?? []);
+      const assigned = payload.memberAssignment[this.#topics.events] ?? [];
+      for (const p of [...this.#partitionLag.keys()])
+        if (!assigned.includes(p)) this.#partitionLag.delete(p);
+      this.onAssignment(assigned);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [this.#topics.events], fromBeginning: true });
@@ -272,7 +279,12 @@ export class KafkaBus implements Bus {
         let through: string | null = null;
         const deliver = async () => {
           if (entries.length > 0) await handler(batch.partition, entries);
+          this.stats.consumed += entries.length;
           if (through !== null) {
+            this.#partitionLag.set(
+              batch.partition,
+              Math.max(0, Number(batch.highWatermark) - Number(through) - 1),
+            );
             payload.resolveOffset(through);
             await consumer.commitOffsets([
               {
@@ -333,11 +345,16 @@ export class KafkaBus implements Bus {
         },
       ],
     });
+    this.stats.parked += 1;
     this.#options.log.warn({ partition, offset: message.offset }, 'undecodable message parked');
   }
 
   lag(): number {
     return this.#unacknowledged;
+  }
+
+  partitionLag(): ReadonlyMap<number, number> {
+    return this.#partitionLag;
   }
 
   async close(): Promise<void> {

@@ -35,6 +35,8 @@ export interface EngineConfig {
   readonly gateway: { readonly index: number; readonly count: number };
   /** Seconds without a frame or pong before a charger's connection counts as dead. */
   readonly idleTimeoutS: number;
+  /** Per-frame metrics (frames by action, ack latency histogram); off only to measure their cost. */
+  readonly frameMetrics: boolean;
   /** PEM files for wss:// (security profile 2); null: plain ws://. */
   readonly tls: { readonly cert: string; readonly key: string } | null;
 }
@@ -129,6 +131,12 @@ const OPTIONS = {
     parse: (t: string, n: string) => integer(t, n, 8, 960),
     fallback: 120,
   },
+  frameMetrics: {
+    flag: '--frame-metrics',
+    env: 'CHARGESTREAM_FRAME_METRICS',
+    parse: bool,
+    fallback: true,
+  },
   tlsCert: { flag: '--tls-cert', env: 'CHARGESTREAM_TLS_CERT', parse: str, fallback: '' },
   tlsKey: { flag: '--tls-key', env: 'CHARGESTREAM_TLS_KEY', parse: str, fallback: '' },
 } satisfies Record<string, Option<unknown>>;
@@ -191,6 +199,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     fsync: get('fsync'),
     logLevel: get('logLevel'),
     idleTimeoutS: get('idleTimeout'),
+    frameMetrics: get('frameMetrics'),
     gateway: gatewayPlace(get('gatewayIndex'), get('gateways')),
     tls: tlsFiles(get('tlsCert'), get('tlsKey')),
   });

@@ -33,13 +33,13 @@ const MAX_QUEUED = 64;
  * bounded queue, each with a timeout. Answers are matched by messageId.
  */
 export class OutboundCalls {
-  readonly #send: (text: string) => void;
+  readonly #send: (text: string, action: string) => void;
   readonly #queue: Pending[] = [];
   #inFlight: Pending | null = null;
   #next = 0;
   readonly #prefix: string;
 
-  constructor(send: (text: string) => void, prefix: string) {
+  constructor(send: (text: string, action: string) => void, prefix: string) {
     this.#send = send;
     this.#prefix = prefix;
   }
@@ -135,6 +135,6 @@ export class OutboundCalls {
           latencyMs: Date.now() - next.sentAt,
         });
     }, next.timeoutMs);
-    this.#send(JSON.stringify([2, next.id, next.action, next.payload]));
+    this.#send(JSON.stringify([2, next.id, next.action, next.payload]), next.action);
   }
 }

@@ -5,6 +5,7 @@ import type { Bus } from '../bus/bus.js';
 import type { NetworkIndex } from '../config/network-index.js';
 import type { ChargerEvent } from '../ocpp/events.js';
 import { errorMessage } from '../lib/errors.js';
+import type { Tally } from '../metrics/registry.js';
 import {
   handleCall,
   type ActionContext,
@@ -58,6 +59,18 @@ export interface GatewayOptions {
   ) => void;
   /** PEM certificate and key: wss:// (security profile 2). */
   readonly tls?: { readonly cert: string; readonly key: string } | null;
+  /** Per-frame metrics; absent, they are not taken (to measure what they cost). */
+  readonly frameMetrics?: FrameMetrics;
+}
+
+/** What the gateway measures per frame, for /metrics. */
+export interface FrameMetrics {
+  /** Frames received: CALLs by action, answers to the engine's calls as CALLRESULT / CALLERROR. */
+  readonly framesIn: Tally;
+  /** Frames sent: answers by the action answered, CALLERROR, the engine's CALLs by action. */
+  readonly framesOut: Tally;
+  /** Seconds from a transaction message's arrival to its acknowledgement. */
+  readonly ackLatency: { observe(seconds: number): void };
 }
 
 interface Connection {
@@ -65,6 +78,8 @@ interface Connection {
   readonly protocol: OcppVersion;
   /** The charger proved its identity (credentials configured and checked). */
   readonly authenticated: boolean;
+  /** A BootNotification of this connection was accepted. */
+  booted: boolean;
   closed: boolean;
   /** Events published and not yet acknowledged (OCPP allows one outstanding CALL). */
   inFlight: number;
@@ -152,6 +167,8 @@ export class Gateway {
     refusals: new Map<Refusal, number>(),
     dropped: 0,
     peakBufferedBytes: 0,
+    /** Sends queued behind unsent data (a slow reader): backpressure. */
+    backpressured: 0,
     rateLimited: 0,
   };
 
@@ -202,6 +219,33 @@ export class Gateway {
 
   get connected(): number {
     return this.#connections.size;
+  }
+
+  /**
+   * Open connections by protocol and state (`pending`: the charger awaits registration;
+   * `booted`: a BootNotification was accepted; `connected`: not booted yet). Counted when
+   * asked, not kept per frame.
+   */
+  connectionStates(): Array<[{ protocol: string; state: string }, number]> {
+    const counts = new Map<string, number>();
+    // Every combination has its series, also at zero.
+    for (const protocol of SUPPORTED)
+      for (const state of ['connected', 'booted', 'pending']) counts.set(`${protocol}|${state}`, 0);
+    for (const ws of this.#connections.values()) {
+      const c = ws.getUserData();
+      const state =
+        this.#context.registration(c.chargerId) !== 'Accepted'
+          ? 'pending'
+          : c.booted
+            ? 'booted'
+            : 'connected';
+      const key = `${c.protocol}|${state}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return [...counts].map(([key, n]) => {
+      const [protocol, state] = key.split('|') as [string, string];
+      return [{ protocol, state }, n];
+    });
   }
 
   /** Whether this process holds the charger's connection. */
@@ -287,6 +331,7 @@ export class Gateway {
         chargerId,
         protocol: protocol!,
         authenticated: hasCredentials,
+        booted: false,
         closed: false,
         inFlight: 0,
         bucket: null,
@@ -306,7 +351,10 @@ export class Gateway {
       this.#options.callBurst ?? 100,
       Date.now(),
     );
-    connection.outbound = new OutboundCalls((text) => this.#send(ws, connection, text), 'cs-');
+    connection.outbound = new OutboundCalls(
+      (text, action) => this.#send(ws, connection, text, action),
+      'cs-',
+    );
     const previous = this.#connections.get(connection.chargerId);
     if (previous !== undefined) {
       const old = previous.getUserData();
@@ -329,7 +377,9 @@ export class Gateway {
   #message(ws: uWS.WebSocket<Connection>, message: ArrayBuffer, isBinary: boolean): void {
     const connection = ws.getUserData();
     this.stats.framesIn += 1;
+    const metrics = this.#options.frameMetrics;
     if (isBinary) {
+      metrics?.framesIn.add('malformed');
       this.#error(
         ws,
         connection,
@@ -343,11 +393,13 @@ export class Gateway {
     const text = Buffer.from(message).toString('utf8');
     const parsed = parseFrame(text, connection.protocol);
     if (!parsed.ok) {
+      metrics?.framesIn.add('malformed');
       this.#error(ws, connection, parsed.id, parsed.code, parsed.description);
       return;
     }
     const frame = parsed.frame;
     if (frame.type !== CALL) {
+      metrics?.framesIn.add(frame.type === CALLRESULT ? 'CALLRESULT' : 'CALLERROR');
       connection.outbound?.answer(
         frame.id,
         frame.type === CALLRESULT
@@ -356,7 +408,9 @@ export class Gateway {
       );
       return;
     }
+    metrics?.framesIn.add(frame.action);
     const receivedAt = Date.now();
+    const arrived = metrics === undefined ? 0 : performance.now();
     let outcome: CallOutcome;
     try {
       outcome = handleCall(
@@ -388,11 +442,12 @@ export class Gateway {
     }
     switch (outcome.kind) {
       case 'reply':
-        this.#send(ws, connection, callResult(frame.id, outcome.payload));
+        this.#send(ws, connection, callResult(frame.id, outcome.payload), frame.action);
         if (
           frame.action === 'BootNotification' &&
           (outcome.payload as { status?: string }).status === 'Accepted'
         ) {
+          connection.booted = true;
           this.#provision(connection);
         }
         return;
@@ -421,7 +476,8 @@ export class Gateway {
               if (published.kind === 'tx_stopped' && !published.orphan)
                 this.#options.transactions.ended(published.chargerId, published.transactionId);
               this.stats.acks += 1;
-              this.#send(ws, connection, callResult(frame.id, payload));
+              metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
+              this.#send(ws, connection, callResult(frame.id, payload), frame.action);
             },
             (error: unknown) => {
               connection.inFlight -= 1;
@@ -472,19 +528,25 @@ export class Gateway {
     description: string,
   ): void {
     this.stats.callErrors.set(code, (this.stats.callErrors.get(code) ?? 0) + 1);
-    this.#send(ws, connection, callError(id, code, description));
+    this.#send(ws, connection, callError(id, code, description), 'CALLERROR');
   }
 
-  /** Sends unless the socket closed meanwhile (a late bus acknowledgement must not throw). */
-  #send(ws: uWS.WebSocket<Connection>, connection: Connection, text: string): void {
+  /**
+   * Sends unless the socket closed meanwhile (a late bus acknowledgement must not throw).
+   * `action`: what the frame answers or calls, for the frame metrics.
+   */
+  #send(ws: uWS.WebSocket<Connection>, connection: Connection, text: string, action: string): void {
     if (connection.closed) return;
     const status = ws.send(text, false);
     this.stats.framesOut += 1;
+    this.#options.frameMetrics?.framesOut.add(action);
     // 2: dropped at the backpressure limit. The charger times out and retries its call.
     if (status === 2) this.stats.dropped += 1;
     // 0: queued behind unsent data (a slow reader); the queue is bounded by maxBackpressure.
-    else if (status === 0)
+    else if (status === 0) {
+      this.stats.backpressured += 1;
       this.stats.peakBufferedBytes = Math.max(this.stats.peakBufferedBytes, ws.getBufferedAmount());
+    }
   }
 }
 

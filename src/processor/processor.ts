@@ -13,6 +13,7 @@ import type {
   HighWater,
   SessionState,
 } from '../sessions/process-batch.js';
+import { Tally } from '../metrics/registry.js';
 import type { Sink } from '../store/sink.js';
 import type { Store } from '../store/store.js';
 
@@ -82,6 +83,11 @@ export interface ProcessorOptions {
   /** To load a partition's state when it is assigned to this process (distributed mode). */
   readonly store: Store;
   readonly partitions: number;
+  /** Where task durations (seconds, queue wait included) and batch sizes (events) go. */
+  readonly observe?: {
+    readonly taskSeconds: (seconds: number) => void;
+    readonly batchEvents: (events: number) => void;
+  };
 }
 
 /**
@@ -96,6 +102,17 @@ export class Processor {
   readonly #states: Map<string, ConnectorState>;
   readonly #highWater: Map<number, HighWater>;
   readonly stats = { batches: 0, events: 0, readingsValid: 0, readingsRejected: 0 };
+  /** The workers' own counters, summed over the batches they returned. */
+  readonly workerCounters = {
+    readings: new Tally(),
+    sessions: new Tally(),
+    notifications: new Tally(),
+    expirations: 0,
+    ratedReadings: 0,
+    ratingSeconds: 0,
+    busySeconds: 0,
+  };
+  readonly #observe: ProcessorOptions['observe'];
 
   readonly #store: Store;
   readonly #partitionCount: number;
@@ -112,6 +129,7 @@ export class Processor {
     this.#store = options.store;
     this.#partitionCount = options.partitions;
     this.#log = options.log;
+    this.#observe = options.observe;
     this.#owned = recovered === null ? new Set() : null;
     recovered ??= { committed: new Map(), highWater: new Map(), states: new Map() };
     this.#sink = options.sink;
@@ -202,12 +220,15 @@ export class Processor {
       const state = this.#states.get(key);
       if (state !== undefined) states[key] = state;
     }
+    const queued = performance.now();
     const output = await this.#pool.run({
       partition,
       entries,
       states,
       highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
     });
+    this.#observe?.taskSeconds((performance.now() - queued) / 1000);
+    this.#observe?.batchEvents(entries.length);
     for (const [key, state] of Object.entries(output.states)) {
       if (state.session === null) this.#states.delete(key);
       else this.#states.set(key, state);
@@ -226,10 +247,23 @@ export class Processor {
     this.stats.events += entries.length;
     this.stats.readingsValid += output.readingsValid;
     this.stats.readingsRejected += output.readingsRejected;
+    const c = this.workerCounters;
+    c.readings.addAll(output.counters.readings);
+    c.sessions.addAll(output.counters.sessions);
+    c.notifications.addAll(output.counters.notifications);
+    c.expirations += output.counters.expirations;
+    c.ratedReadings += output.counters.ratedReadings;
+    c.ratingSeconds += output.counters.ratingSeconds;
+    c.busySeconds += output.counters.busySeconds;
   };
 
+  /** Tasks waiting for a worker thread. */
   get queueSize(): number {
     return this.#pool.queueSize;
+  }
+
+  get threads(): number {
+    return this.#pool.threads.length;
   }
 
   async close(): Promise<void> {

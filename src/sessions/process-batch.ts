@@ -110,12 +110,33 @@ export interface BatchOutput {
   readonly readingsValid: number;
   readonly readingsRejected: number;
   readonly lastOffset: number;
+  readonly counters: BatchCounters;
+}
+
+/** What one batch did, for the workers' metrics (the processor sums them). */
+export interface BatchCounters {
+  /** Reading rows stored, by reject reason (`valid` for the valid ones). */
+  readonly readings: Record<string, number>;
+  /** Session state changes, by the status entered. */
+  readonly sessions: Record<string, number>;
+  /** Notifications stored, by event. */
+  readonly notifications: Record<string, number>;
+  /** Sessions finalized by the ongoing-session expiration (S3). */
+  expirations: number;
+  /** Readings rated, and the seconds the rating engine took for them. */
+  ratedReadings: number;
+  ratingSeconds: number;
+  /** Seconds the worker spent on the whole batch. */
+  busySeconds: number;
 }
 
 export function processBatch(index: NetworkIndex, input: BatchInput): BatchOutput {
+  const started = performance.now();
   const run = new BatchRun(index, input);
   for (const { offset, event } of input.entries) run.apply(offset, event);
-  return run.output();
+  const output = run.output();
+  output.counters.busySeconds = (performance.now() - started) / 1000;
+  return output;
 }
 
 class BatchRun {
@@ -134,6 +155,15 @@ class BatchRun {
   #valid = 0;
   #rejected = 0;
   #offset = -1;
+  readonly #counters: BatchCounters = {
+    readings: {},
+    sessions: {},
+    notifications: {},
+    expirations: 0,
+    ratedReadings: 0,
+    ratingSeconds: 0,
+    busySeconds: 0,
+  };
 
   constructor(index: NetworkIndex, input: BatchInput) {
     this.#index = index;
@@ -170,6 +200,7 @@ class BatchRun {
           session.lastEventAt === event.lastEventAt
         ) {
           this.#finish(session, session.energy.lastTs, 'idle_timeout', offset, 2);
+          this.#counters.expirations += 1;
         }
         break;
       }
@@ -216,6 +247,7 @@ class BatchRun {
       readingsValid: this.#valid,
       readingsRejected: this.#rejected,
       lastOffset: this.#offset,
+      counters: this.#counters,
     };
   }
 
@@ -434,12 +466,15 @@ class BatchRun {
       if (verdict.valid) {
         this.#valid += 1;
         session.energy = applyVerdict(session.energy, verdict, reading.ts);
+        const rating = performance.now();
         observe(session.rating, {
           ts: reading.ts,
           energyWh: session.energy.energyWh,
           ...instantaneous(group),
           state: ratedState(currentScope(session)),
         });
+        this.#counters.ratingSeconds += (performance.now() - rating) / 1000;
+        this.#counters.ratedReadings += 1;
         this.#touched.set(session.sessionId, { session, offset });
       } else {
         this.#rejected += 1;
@@ -470,6 +505,7 @@ class BatchRun {
       : verdict !== null && !verdict.valid
         ? verdict.reason
         : '';
+    count(this.#counters.readings, rejectReason || 'valid');
     this.#readings.push(
       JSON.stringify({
         // Readings of no session (clock-aligned, orphans) still say where they came from.
@@ -493,6 +529,7 @@ class BatchRun {
   /** N1, stored-log publisher: once per session and event (the caller's transitions happen once). */
   #notify(ts: number, event: string, session: SessionState, offset: number, payload: object): void {
     if (offset <= (this.#input.highWater.notifications ?? -1)) return;
+    count(this.#counters.notifications, event);
     this.#notifications.push(
       JSON.stringify({
         ts: chTime(ts),
@@ -509,7 +546,9 @@ class BatchRun {
     );
   }
 
+  /** `step` orders the rows of one event; 7 is the batch's closing progress row. */
   #sessionRow(session: SessionState, offset: number, step: number): void {
+    if (step !== 7) count(this.#counters.sessions, session.status);
     this.#sessions.push(sessionRow(session, offset * 8 + step, this.#input.partition));
   }
 }
@@ -524,6 +563,10 @@ function noteFacts(session: SessionState, event: { seqNo?: number; offline?: boo
   if (session.lastSeqNo !== null && event.seqNo > session.lastSeqNo + 1)
     addFlag(session, 'seq_gap');
   session.lastSeqNo = Math.max(session.lastSeqNo ?? event.seqNo, event.seqNo);
+}
+
+function count(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
 }
 
 function addFlag(session: SessionState, flag: string): void {

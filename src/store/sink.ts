@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../lib/errors.js';
+import { Tally } from '../metrics/registry.js';
 import type { Store } from './store.js';
 
 /** The rows one processed batch produced, as JSONEachRow text per table. */
@@ -41,12 +42,31 @@ export class Sink {
   #pending: Array<{ batch: SinkBatch; done: () => void }> = [];
   #writing = false;
   #closed = false;
-  /** Counters for /metrics and benchmarks. */
-  readonly stats = { writes: 0, rows: 0, retries: 0 };
+  /** Counters for /metrics and benchmarks: rows and failed inserts by table. */
+  readonly stats = {
+    writes: 0,
+    rows: 0,
+    retries: 0,
+    rowsByTable: new Tally(),
+    failures: new Tally(),
+  };
+  readonly #insertSeconds: ((table: string, seconds: number) => void) | undefined;
 
-  constructor(store: Store, log: Logger) {
+  constructor(store: Store, log: Logger, insertSeconds?: (table: string, seconds: number) => void) {
     this.#store = store;
     this.#log = log;
+    this.#insertSeconds = insertSeconds;
+    // Every table has its series from the start: a failure shows as a rise, not a new series.
+    for (const [table] of TABLES) this.stats.failures.set(table, 0);
+    this.stats.failures.set('ingest_offsets', 0);
+  }
+
+  /** Batches waiting for the next write (the write buffer), and their rows. */
+  buffered(): { batches: number; rows: number } {
+    let rows = 0;
+    for (const { batch } of this.#pending)
+      for (const [, field] of TABLES) rows += countLines(batch[field]);
+    return { batches: this.#pending.length, rows };
   }
 
   write(batch: SinkBatch): Promise<void> {
@@ -97,11 +117,16 @@ export class Sink {
     ]);
     for (const [table, rows] of writes) {
       for (let attempt = 0; ; attempt++) {
+        const started = performance.now();
         try {
           await this.#store.insert(table, rows, `${table}:${id}`);
-          this.stats.rows += countLines(rows);
+          this.#insertSeconds?.(table, (performance.now() - started) / 1000);
+          const n = countLines(rows);
+          this.stats.rows += n;
+          this.stats.rowsByTable.add(table, n);
           break;
         } catch (error) {
+          this.stats.failures.add(table);
           if (this.#closed) throw error;
           this.stats.retries += 1;
           const wait = Math.min(5000, 100 * 2 ** attempt);
