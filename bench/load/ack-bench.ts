@@ -5,6 +5,7 @@
  * ack latency percentiles and the engine's memory, and writes them as JSON.
  *
  *   node dist/bench/load/ack-bench.js [--chargers 2000] [--seconds 20] [--procs 2] [--fsync true] [--bus embedded|kafka]
+ *     [--frame-metrics true|false]
  *
  * Load generators are separate processes (a process holds at most ~19 k sockets here, and
  * one event loop would measure itself rather than the engine).
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '20' },
       procs: { type: 'string', default: '2' },
       fsync: { type: 'string', default: 'true' },
+      // false: the engine takes no per-frame metrics (to measure what they cost).
+      'frame-metrics': { type: 'string', default: 'true' },
       // embedded: the in-process log; kafka: a local broker started for the run, engine on it.
       bus: { type: 'string', default: 'embedded' },
       out: { type: 'string', default: join(root, 'bench', 'out', 'ack-bench.json') },
@@ -108,6 +111,8 @@ async function main(): Promise<void> {
       'warn',
       '--fsync',
       values.fsync,
+      '--frame-metrics',
+      values['frame-metrics'],
       ...busArgs,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },

@@ -117,6 +117,39 @@ describe('distributed mode on Kafka', () => {
       );
   });
 
+  it('every role serves /metrics on its API port: gateways their frames and produced events, the processor its consumed events and lag per partition', async () => {
+    const series = async (engine: RunningEngine, name: string) => {
+      const text = await (await fetch(`${engine.apiUrl}/metrics`)).text();
+      return [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'gm'))].map((m) => ({
+        labels: m[1] ?? '',
+        value: Number(m[2]),
+      }));
+    };
+    const sum = (list: Array<{ value: number }>) => list.reduce((a, s) => a + s.value, 0);
+    for (const g of gateways) {
+      expect(
+        sum(await series(g, 'chargestream_gateway_frames_total')),
+        'frames through each gateway',
+      ).toBeGreaterThan(0);
+      const produced = await series(g, 'chargestream_bus_produced_events_total');
+      expect(produced[0]?.labels).toBe('{bus="kafka"}');
+      expect(produced[0]?.value).toBeGreaterThan(0);
+    }
+    const consumed = sum(await series(processor, 'chargestream_bus_consumed_events_total'));
+    const produced = sum(
+      (
+        await Promise.all(gateways.map((g) => series(g, 'chargestream_bus_produced_events_total')))
+      ).flat(),
+    );
+    expect(consumed).toBe(produced);
+    const lag = await series(processor, 'chargestream_bus_consumer_lag_messages');
+    expect(lag.map((s) => s.labels).sort()).toEqual([0, 1, 2, 3].map((p) => `{partition="${p}"}`));
+    expect(sum(lag)).toBe(0);
+    expect(sum(await series(processor, 'chargestream_readings_total'))).toBeGreaterThan(0);
+    // The processor holds no connection: its gateway metrics are absent, not zero.
+    expect(await series(processor, 'chargestream_gateway_frames_total')).toEqual([]);
+  });
+
   it('reliability.md 4 across gateways: a start on one gateway, the stop (no connectorId) on the other', async () => {
     const first = await TestCharger.connect(`${gateways[0]!.ocppUrl}/ROAMER`);
     const started = await first.call(
