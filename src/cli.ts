@@ -7,7 +7,7 @@ import { parseNetwork } from './config/network.js';
 import { ChargestreamError, errorMessage } from './lib/errors.js';
 import { createLogger } from './lib/log.js';
 import { startEngine } from './main.js';
-import { ChdbStore } from './store/chdb-store.js';
+import { openStore } from './store/open-store.js';
 
 /** Exit codes: 0 done, 1 failure while running, 2 bad flags or configuration. */
 const EXIT_CONFIG = 2;
@@ -64,14 +64,47 @@ start.action(async (options: Record<string, string>) => {
 
 program
   .command('migrate')
-  .description('apply the ClickHouse migrations to the data folder')
+  .description('apply the ClickHouse migrations to the data folder, or to a ClickHouse server')
   .option('--data <dir>', 'data folder (env CHARGESTREAM_DATA)')
-  .action(async (options: { data?: string }) => {
-    const config = loadConfig(options.data === undefined ? {} : { data: options.data });
-    const store = new ChdbStore(join(config.dataDir, 'store'));
-    const applied = await store.migrate();
-    await store.close();
-    process.stdout.write(`${applied} migration(s) applied\n`);
+  .option('--clickhouse <url>', 'a ClickHouse server instead (env CHARGESTREAM_CLICKHOUSE)')
+  .action(async (options: { data?: string; clickhouse?: string }) => {
+    const store = openStore(loadConfig(storeFlags(options)));
+    try {
+      const applied = await store.migrate();
+      process.stdout.write(`${applied} migration(s) applied\n`);
+    } finally {
+      await store.close();
+    }
+  });
+
+program
+  .command('store-server')
+  .description(
+    "serve a chDB store over ClickHouse's HTTP interface, for processors and API processes on a machine without a ClickHouse server",
+  )
+  .option('--data <dir>', 'data folder; the store is <dir>/store (env CHARGESTREAM_DATA)')
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--port <n>', 'listen port', '8123')
+  .action(async (options: { data?: string; host: string; port: string }) => {
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535)
+      throw new ChargestreamError(
+        'CONFIG_INVALID',
+        `--port: must be a port number, got "${options.port}"`,
+      );
+    const config = loadConfig(storeFlags(options));
+    const { ChdbHttpServer } = await import('./store/chdb-http-server.js');
+    const server = await ChdbHttpServer.start({
+      dir: join(config.dataDir, 'store'),
+      host: options.host,
+      port,
+    });
+    process.stdout.write(
+      `store server: http://${options.host}:${server.port} (chDB in ${join(config.dataDir, 'store')})\n`,
+    );
+    const stop = () => void server.close().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 
 program
@@ -83,9 +116,13 @@ program
   .option('--api <url>', "a running engine's API, e.g. http://127.0.0.1:8181 (needs --key)")
   .option('--key <key>', 'API key (env CHARGESTREAM_API_KEY)')
   .option('--data <dir>', 'data folder of a stopped engine (env CHARGESTREAM_DATA)')
+  .option('--clickhouse <url>', 'a ClickHouse server (env CHARGESTREAM_CLICKHOUSE)')
   .option('--format <name>', 'ClickHouse output format', 'PrettyCompact')
   .action(
-    async (sql: string, options: { api?: string; key?: string; data?: string; format: string }) => {
+    async (
+      sql: string,
+      options: { api?: string; key?: string; data?: string; clickhouse?: string; format: string },
+    ) => {
       if (options.api !== undefined) {
         const key = options.key ?? envValue('CHARGESTREAM_API_KEY') ?? '';
         const response = await fetch(
@@ -101,11 +138,11 @@ program
         process.stdout.write(text);
         return;
       }
-      const config = loadConfig(options.data === undefined ? {} : { data: options.data });
+      const config = loadConfig(storeFlags(options));
       const { checkReadOnlySql } = await import('./api/sql-guard.js');
       const verdict = checkReadOnlySql(sql);
       if (!verdict.ok) throw new ChargestreamError('CONFIG_INVALID', `sql: ${verdict.reason}`);
-      const store = new ChdbStore(join(config.dataDir, 'store'));
+      const store = openStore(config);
       try {
         process.stdout.write(await store.analystQuery(verdict.sql, options.format));
       } finally {
@@ -253,6 +290,14 @@ kafka
     );
     if (!status.running) process.exitCode = 3;
   });
+
+/** The store flags of a command that only opens the store. */
+function storeFlags(options: { data?: string; clickhouse?: string }): Flags {
+  return {
+    ...(options.data === undefined ? {} : { data: options.data }),
+    ...(options.clickhouse === undefined ? {} : { clickhouse: options.clickhouse }),
+  };
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -25,7 +25,9 @@ import {
 } from './metrics/engine-metrics.js';
 import { Metrics } from './metrics/registry.js';
 import { Processor, recover, type ProcessorOptions } from './processor/processor.js';
-import { ChdbStore } from './store/chdb-store.js';
+import { parseClickHouseUrl } from './store/clickhouse-http-store.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
 import { Sink } from './store/sink.js';
 
 export interface Engine {
@@ -42,43 +44,40 @@ export interface Engine {
  * Started in pipeline order, so nothing is acknowledged before the stage after it can take it.
  */
 export async function startEngine(config: EngineConfig, log: Logger): Promise<Engine> {
-  if (config.clickhouse !== null) {
+  if (config.clickhouse !== null) parseClickHouseUrl(config.clickhouse); // names a bad URL first
+  if (config.role === 'api' && config.clickhouse === null) {
     throw new ChargestreamError(
       'CONFIG_INVALID',
-      '--clickhouse: the ClickHouse server store is not available yet; leave it unset for chDB',
+      '--role api: a separate API process reads the store the processors write: give --clickhouse URL',
     );
   }
-  if (config.role === 'api') {
-    throw new ChargestreamError(
-      'CONFIG_INVALID',
-      '--role api: a separate API process needs a shared ClickHouse server (--clickhouse), not available yet; processors serve the API',
-    );
-  }
-  if (config.role !== 'all' && config.kafka === null) {
+  if ((config.role === 'gateway' || config.role === 'processor') && config.kafka === null) {
     throw new ChargestreamError(
       'CONFIG_INVALID',
       `--role ${config.role}: separate roles need --kafka BROKERS`,
     );
   }
-  const runsGateway = config.role !== 'processor';
-  const runsProcessor = config.role !== 'gateway';
+  const runsGateway = config.role === 'all' || config.role === 'gateway';
+  const runsProcessor = config.role === 'all' || config.role === 'processor';
   const stops: Array<() => Promise<void> | void> = [];
   const metrics = new Metrics();
 
-  let store: ChdbStore | null = null;
+  let store: Store | null = null;
   let sink: Sink | null = null;
   let processor: Processor | null = null;
-  let bus: Bus;
+  let bus: Bus | null = null;
   let replayed = 0;
-  if (runsProcessor) {
-    store = new ChdbStore(join(config.dataDir, 'store'));
+  if (runsProcessor || config.role === 'api') {
+    store = openStore(config);
     await store.migrate();
-    sink = new Sink(store, log, storeInsertObserver(metrics));
+  }
+  if (runsProcessor) {
+    sink = new Sink(store!, log, storeInsertObserver(metrics));
     observeSink(metrics, sink);
   }
   const observe = runsProcessor ? processorObservers(metrics) : undefined;
 
-  if (config.kafka === null) {
+  if (config.kafka === null && runsProcessor) {
     const recovered = await recover(store!, config.partitions);
     processor = new Processor(processorOptions(config, log, store!, sink!, observe), recovered);
     const log_ = await EmbeddedLog.open(
@@ -101,7 +100,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     replayed = log_.lag();
     while (log_.lag() > 0) await new Promise((r) => setTimeout(r, 10));
     bus = log_;
-  } else {
+  } else if (config.kafka !== null) {
     const kafka = await KafkaBus.open({
       brokers: config.kafka.split(',').map((b) => b.trim()),
       clientId: `chargestream-${hostname()}-${process.pid}`,
@@ -119,9 +118,12 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     }
     bus = kafka;
   }
-  stops.push(() => bus.close());
-  if (processor !== null) stops.unshift(expireIdleSessions(processor, bus, config, log));
-  observeBus(metrics, bus, config.kafka === null ? 'embedded' : 'kafka');
+  if (bus !== null) {
+    const b = bus;
+    stops.push(() => b.close());
+    if (processor !== null) stops.unshift(expireIdleSessions(processor, b, config, log));
+    observeBus(metrics, b, config.kafka === null ? 'embedded' : 'kafka');
+  }
   if (processor !== null) {
     const p = processor;
     stops.push(() => p.close());
@@ -162,7 +164,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       port: config.ocppPort,
       index,
       transactions,
-      bus,
+      bus: bus!, // every gateway role has a bus (embedded or Kafka)
       log,
       ...(settle === undefined ? {} : { settleTransactions: settle }),
       frameMetrics: gatewayMetrics(metrics, config.frameMetrics),
@@ -235,7 +237,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       // Everything acknowledged is in the log or Kafka; what the processor has not stored is
       // replayed at the next start. Give in-flight batches a moment to land first.
       const deadline = Date.now() + 5000;
-      while (bus.lag() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((bus?.lag() ?? 0) > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       sink?.close();
       for (const stop of stops) await stop();
       await store?.close();
@@ -279,7 +282,7 @@ function expireIdleSessions(
 function processorOptions(
   config: EngineConfig,
   log: Logger,
-  store: ChdbStore,
+  store: Store,
   sink: Sink,
   observe: ProcessorOptions['observe'],
 ): ProcessorOptions {

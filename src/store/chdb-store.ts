@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { Session } from 'chdb';
+import { Session, type RawInsertFormat } from 'chdb';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
-import { migrations } from './ddl.js';
+import { applyMigrations } from './ddl.js';
 import { ANALYST_LIMITS, parseJsonEachRow, type Store } from './store.js';
 
 /**
@@ -23,35 +23,25 @@ export class ChdbStore implements Store {
     this.#reader.query('SET readonly = 1');
   }
 
-  async migrate(): Promise<number> {
-    await this.#run(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
-       ENGINE = MergeTree ORDER BY version`,
+  migrate(): Promise<number> {
+    return applyMigrations(
+      (sql) => this.#run(sql),
+      (sql) => this.rows(sql),
     );
-    const done = new Set(
-      (await this.rows<{ version: number }>('SELECT version FROM schema_migrations')).map(
-        (r) => r.version,
-      ),
-    );
-    let applied = 0;
-    for (const migration of migrations()) {
-      if (done.has(migration.version)) continue;
-      for (const statement of migration.statements) await this.#run(statement);
-      await this.#run(
-        `INSERT INTO schema_migrations (version, name) VALUES (${migration.version}, '${migration.name}')`,
-      );
-      applied += 1;
-    }
-    return applied;
   }
 
-  async insert(table: string, rows: string, token: string): Promise<void> {
+  insert(table: string, rows: string, token: string): Promise<void> {
+    return this.rawInsert(table, Buffer.from(rows), 'JSONEachRow', token);
+  }
+
+  /** Data in one of ClickHouse's text formats as one block, deduplicated by `token` if given. */
+  async rawInsert(table: string, data: Buffer, format: string, token?: string): Promise<void> {
     try {
       await this.#writer.insert({
         table,
-        values: Buffer.from(rows),
-        format: 'JSONEachRow',
-        settings: { insert_deduplication_token: token },
+        values: data,
+        format: format as RawInsertFormat,
+        ...(token === undefined ? {} : { settings: { insert_deduplication_token: token } }),
       });
     } catch (cause) {
       throw new ChargestreamError(
@@ -60,6 +50,11 @@ export class ChdbStore implements Store {
         { retriable: true, cause },
       );
     }
+  }
+
+  /** Any statement on the writing connection, its result in `format`. */
+  statement(sql: string, format: string): Promise<string> {
+    return this.#run(sql, format);
   }
 
   async rows<T>(sql: string): Promise<T[]> {

@@ -25,3 +25,32 @@ export function migrations(): Migration[] {
         .filter((s) => s.length > 0),
     }));
 }
+
+/**
+ * Applies the migrations not applied yet, in order, through `run` (a statement) and `rows`
+ * (a query): the same for every backend. Returns how many ran.
+ */
+export async function applyMigrations(
+  run: (sql: string) => Promise<unknown>,
+  rows: <T>(sql: string) => Promise<T[]>,
+): Promise<number> {
+  await run(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+     ENGINE = MergeTree ORDER BY version`,
+  );
+  const done = new Set(
+    (await rows<{ version: number }>('SELECT version FROM schema_migrations')).map(
+      (r) => r.version,
+    ),
+  );
+  let applied = 0;
+  for (const migration of migrations()) {
+    if (done.has(migration.version)) continue;
+    for (const statement of migration.statements) await run(statement);
+    await run(
+      `INSERT INTO schema_migrations (version, name) VALUES (${migration.version}, '${migration.name}')`,
+    );
+    applied += 1;
+  }
+  return applied;
+}

@@ -1,0 +1,158 @@
+import { Readable } from 'node:stream';
+import {
+  createClient,
+  type ClickHouseClient,
+  type ClickHouseSettings,
+  type DataFormat,
+} from '@clickhouse/client';
+import { ChargestreamError, errorMessage } from '../lib/errors.js';
+import { applyMigrations } from './ddl.js';
+import { ANALYST_LIMITS, type Store } from './store.js';
+
+/** Where a ClickHouse server is, from `--clickhouse http://user:password@host:8123/database`. */
+export interface ClickHouseTarget {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly database: string;
+}
+
+export function parseClickHouseUrl(text: string): ClickHouseTarget {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ChargestreamError(
+      'CONFIG_INVALID',
+      `--clickhouse: not a URL: "${text}" (http://user:password@host:8123/database)`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ChargestreamError(
+      'CONFIG_INVALID',
+      `--clickhouse: the HTTP interface is http:// or https://, not ${url.protocol}`,
+    );
+  const database = decodeURIComponent(url.pathname.replace(/^\/+|\/+$/g, '')) || 'default';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database))
+    throw new ChargestreamError('CONFIG_INVALID', `--clickhouse: bad database name "${database}"`);
+  return {
+    url: `${url.protocol}//${url.host}`,
+    username: decodeURIComponent(url.username) || 'default',
+    password: decodeURIComponent(url.password),
+    database,
+  };
+}
+
+/**
+ * The store on a ClickHouse server over its HTTP interface (`@clickhouse/client`): the same
+ * migrations, the same SQL and the same deduplication tokens as the embedded store, so that
+ * any number of processors and API processes share one store. Analyst statements run with
+ * `readonly = 1` and the limits as settings of their own request.
+ */
+export class ClickHouseHttpStore implements Store {
+  readonly #client: ClickHouseClient;
+  readonly #target: ClickHouseTarget;
+
+  constructor(target: ClickHouseTarget) {
+    this.#target = target;
+    this.#client = createClient({
+      url: target.url,
+      username: target.username,
+      password: target.password,
+      database: target.database,
+      compression: { request: false, response: false },
+      request_timeout: 120_000,
+      max_open_connections: 16,
+    });
+  }
+
+  async migrate(): Promise<number> {
+    if (this.#target.database !== 'default') await this.#createDatabase();
+    return applyMigrations(
+      (sql) => this.#command(sql),
+      (sql) => this.rows(sql),
+    );
+  }
+
+  async insert(table: string, rows: string, token: string): Promise<void> {
+    try {
+      // exec, not insert: the rows are JSONEachRow text already, sent as the body unchanged
+      // (the client's insert would encode each chunk of a stream as one JSON row).
+      const { stream } = await this.#client.exec({
+        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        values: Readable.from([Buffer.from(rows)]),
+        clickhouse_settings: { insert_deduplication_token: token },
+      });
+      await drain(stream);
+    } catch (cause) {
+      throw new ChargestreamError(
+        'STORE_UNAVAILABLE',
+        `insert into ${table} failed: ${errorMessage(cause)}`,
+        { retriable: true, cause },
+      );
+    }
+  }
+
+  async rows<T>(sql: string): Promise<T[]> {
+    try {
+      const result = await this.#client.query({ query: sql, format: 'JSONEachRow' });
+      return await result.json<T>();
+    } catch (cause) {
+      throw new ChargestreamError('STORE_QUERY_FAILED', errorMessage(cause), { cause });
+    }
+  }
+
+  async analystQuery(sql: string, format: string): Promise<string> {
+    try {
+      const { stream } = await this.#client.exec({
+        query: sql,
+        // The limits first, readonly last: the request's own settings, checked by the server.
+        clickhouse_settings: {
+          ...(Object.fromEntries(
+            Object.entries(ANALYST_LIMITS).map(([name, value]) => [name, String(value)]),
+          ) as ClickHouseSettings),
+          default_format: format as DataFormat,
+          readonly: '1',
+        },
+      });
+      return (await drain(stream)).toString('utf8');
+    } catch (cause) {
+      throw new ChargestreamError('SQL_FAILED', errorMessage(cause), { cause });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+
+  async #command(sql: string): Promise<void> {
+    try {
+      await this.#client.command({ query: sql });
+    } catch (cause) {
+      throw new ChargestreamError('STORE_QUERY_FAILED', errorMessage(cause), { cause });
+    }
+  }
+
+  /** The named database, created through a connection to `default` (it may not exist yet). */
+  async #createDatabase(): Promise<void> {
+    const admin = createClient({
+      url: this.#target.url,
+      username: this.#target.username,
+      password: this.#target.password,
+      compression: { request: false, response: false },
+    });
+    try {
+      await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${this.#target.database}` });
+    } catch (cause) {
+      throw new ChargestreamError('STORE_QUERY_FAILED', errorMessage(cause), { cause });
+    } finally {
+      await admin.close();
+    }
+  }
+}
+
+async function drain(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,231 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { E4_MAX_POWER_W, E4_SCENARIOS } from '../fixtures/e4-scenarios.js';
+import {
+  ADMIN_KEY,
+  aCharger,
+  aMeterValues,
+  aNetwork,
+  aStartTransaction,
+  aStopTransaction,
+  at,
+} from '../helpers/builders.js';
+import {
+  CLI,
+  eventually,
+  sql,
+  startEngine,
+  tempDir,
+  writeNetwork,
+  type RunningEngine,
+} from '../helpers/engine.js';
+import { TestCharger } from '../helpers/ocpp-client.js';
+import { driveSession } from '../helpers/sessions.js';
+
+/**
+ * The whole distributed deployment on one machine: the real Kafka broker, two gateway
+ * processes, two processor processes in one consumer group, an API process, and one shared
+ * store reached over ClickHouse's HTTP interface (`chargestream store-server`, chDB behind the
+ * HTTP store of @clickhouse/client, since this machine has no ClickHouse server).
+ */
+const LOAD = ['SL-1', 'SL-2', 'SL-3', 'SL-4'];
+const network = aNetwork({
+  chargers: [
+    ...E4_SCENARIOS.map((s) =>
+      aCharger(`S-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
+    ),
+    ...LOAD.map((id) => aCharger(id)),
+  ],
+});
+
+const dir = tempDir();
+const config = writeNetwork(dir, network);
+const prefix = `shared-${randomUUID().slice(0, 8)}`;
+let storeServer: ChildProcess;
+let storeUrl = '';
+const processors: RunningEngine[] = [];
+let gateways: RunningEngine[] = [];
+let api: RunningEngine;
+const everything: RunningEngine[] = [];
+
+const common = () => [
+  '--kafka',
+  inject('kafkaBrokers'),
+  '--topic-prefix',
+  prefix,
+  '--partitions',
+  '4',
+  '--clickhouse',
+  storeUrl,
+];
+
+async function startStoreServer(): Promise<void> {
+  storeServer = spawn(
+    process.execPath,
+    [CLI, 'store-server', '--data', join(dir, 'shared'), '--port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  storeUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    storeServer.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /store server: (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    storeServer.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    storeServer.once('exit', (code) => reject(new Error(`store-server exited ${code}: ${out}`)));
+  });
+}
+
+beforeAll(async () => {
+  await startStoreServer();
+  for (const n of [0, 1]) {
+    const p = await startEngine({
+      config,
+      dataDir: join(dir, `processor-${n}`),
+      extraArgs: ['--role', 'processor', ...common()],
+    });
+    processors.push(p);
+  }
+  gateways = await Promise.all(
+    [0, 1].map((g) =>
+      startEngine({
+        config,
+        dataDir: join(dir, `gateway-${g}`),
+        extraArgs: [
+          '--role',
+          'gateway',
+          '--gateways',
+          '2',
+          '--gateway-index',
+          String(g),
+          ...common(),
+        ],
+      }),
+    ),
+  );
+  api = await startEngine({
+    config,
+    dataDir: join(dir, 'api'),
+    extraArgs: ['--role', 'api', ...common()],
+  });
+  everything.push(...processors, ...gateways, api);
+}, 180_000);
+
+afterAll(async () => {
+  for (const p of everything) await p.stop('SIGKILL');
+  storeServer?.kill('SIGKILL');
+});
+
+/** The partitions a processor reports lag for: those the group assigned to it. */
+async function assigned(p: RunningEngine): Promise<number[]> {
+  const text = await (await fetch(`${p.apiUrl}/metrics`)).text();
+  return [...text.matchAll(/^chargestream_bus_consumer_lag_messages\{partition="(\d+)"\}/gm)]
+    .map((m) => Number(m[1]))
+    .sort();
+}
+
+describe('two gateways, two processors and an API process on one shared store', () => {
+  it('E4 through both gateways, processed by both processors, read through the API process: the energies of the embedded mode', async () => {
+    await Promise.all(
+      E4_SCENARIOS.map(async (s) => {
+        const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/S-E4-${s.n}`);
+        await driveSession(charger, s.readings);
+        charger.close();
+      }),
+    );
+    const rows = await eventually(
+      () =>
+        sql<{ charger_id: string; status: string; energy: string }>(
+          api,
+          ADMIN_KEY,
+          "SELECT charger_id, status, toString(energy_wh) AS energy FROM sessions WHERE charger_id LIKE 'S-E4-%' ORDER BY charger_id",
+        ),
+      (r) => r.length === 9 && r.every((s) => s.status === 'rated'),
+      60_000,
+    );
+    for (const s of E4_SCENARIOS)
+      expect(Number(rows.find((r) => r.charger_id === `S-E4-${s.n}`)?.energy), `E4.${s.n}`).toBe(
+        s.energyWh,
+      );
+    // Both processors hold partitions, together all four.
+    const shares = await Promise.all(processors.map(assigned));
+    console.log(`shared store: partitions per processor ${JSON.stringify(shares)}`);
+    expect(shares.every((s) => s.length > 0)).toBe(true);
+    expect(shares.flat().sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('one processor SIGKILLed under load: the other takes its partitions from the shared store; every session exact, no row twice', async () => {
+    const chargers = await Promise.all(
+      LOAD.map((id, i) => TestCharger.connect(`${gateways[i % 2]!.ocppUrl}/${id}`)),
+    );
+    const transactions = await Promise.all(
+      chargers.map(async (c) => {
+        const started = await c.call(
+          'StartTransaction',
+          aStartTransaction({ idTag: 'TAG', meterStart: 0 }),
+        );
+        if (!started.ok) throw new Error(started.description);
+        return started.payload['transactionId'] as number;
+      }),
+    );
+    const readings = 120;
+    let killed = false;
+    await Promise.all(
+      chargers.map(async (c, i) => {
+        for (let n = 1; n <= readings; n++) {
+          if (i === 0 && n === readings / 2 && !killed) {
+            killed = true;
+            await processors[0]!.stop('SIGKILL');
+          }
+          expect(
+            (
+              await c.call(
+                'MeterValues',
+                aMeterValues({ transactionId: transactions[i]!, wh: n * 10, seconds: n * 10 }),
+              )
+            ).ok,
+          ).toBe(true);
+        }
+        expect(
+          (
+            await c.call(
+              'StopTransaction',
+              aStopTransaction({
+                transactionId: transactions[i]!,
+                meterStop: readings * 10 + 10,
+                timestamp: at(readings * 10 + 10),
+              }),
+            )
+          ).ok,
+        ).toBe(true);
+        c.close();
+      }),
+    );
+    const cdrs = await eventually(
+      () =>
+        sql<{ session_id: string; energy: string; n: string }>(
+          api,
+          ADMIN_KEY,
+          "SELECT session_id, toString(any(energy_wh)) AS energy, toString(count()) AS n FROM cdrs WHERE charger_id LIKE 'SL-%' GROUP BY session_id ORDER BY session_id",
+        ),
+      (r) => r.length === LOAD.length,
+      120_000,
+    );
+    for (const cdr of cdrs)
+      expect(cdr, cdr.session_id).toMatchObject({ energy: String(readings * 10 + 10), n: '1' });
+    const [rows] = await sql<{ rows: string; distinct: string }>(
+      api,
+      ADMIN_KEY,
+      "SELECT toString(count()) AS rows, toString(uniqExact(charger_id, ts, measurand)) AS distinct FROM meter_readings WHERE charger_id LIKE 'SL-%'",
+    );
+    console.log(
+      `shared store, processor killed: ${rows?.rows} reading rows, ${rows?.distinct} distinct; CDRs per session ${cdrs.map((c) => c.n).join(',')}`,
+    );
+    expect(rows?.rows).toBe(rows?.distinct);
+    expect(Number(rows?.rows)).toBe(LOAD.length * (readings + 2));
+    expect(await assigned(processors[1]!)).toEqual([0, 1, 2, 3]);
+  }, 240_000);
+});

@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
+import { ChdbStore } from '../../src/store/chdb-store.js';
+import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
+import type { Store } from '../../src/store/store.js';
+import { tempDir } from '../helpers/engine.js';
+
+/**
+ * One suite, every backend: chDB in-process; the HTTP store (@clickhouse/client) against the
+ * chDB stand-in server; and, when CLICKHOUSE_URL is set (http://user:password@host:8123), the
+ * HTTP store against that ClickHouse server, in a database of its own for the run.
+ */
+interface Backend {
+  readonly name: string;
+  open(): Promise<{ store: Store; close: () => Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'chDB',
+    open: () => {
+      const store = new ChdbStore(join(tempDir(), 'store'));
+      return Promise.resolve({ store, close: () => store.close() });
+    },
+  },
+  {
+    name: 'HTTP store on the chDB stand-in server',
+    async open() {
+      const server = await ChdbHttpServer.start({
+        dir: join(tempDir(), 'store'),
+        host: '127.0.0.1',
+        port: 0,
+      });
+      const store = new ClickHouseHttpStore(parseClickHouseUrl(`http://127.0.0.1:${server.port}`));
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          await server.close();
+        },
+      };
+    },
+  },
+];
+const serverUrl = process.env['CLICKHOUSE_URL'];
+if (serverUrl !== undefined && serverUrl !== '') {
+  BACKENDS.push({
+    name: 'HTTP store on the ClickHouse server of CLICKHOUSE_URL',
+    open() {
+      const url = new URL(serverUrl);
+      url.pathname = `/chargestream_test_${randomUUID().slice(0, 8)}`;
+      const store = new ClickHouseHttpStore(parseClickHouseUrl(url.toString()));
+      return Promise.resolve({ store, close: () => store.close() });
+    },
+  });
+}
+
+const row = (offset: number) =>
+  JSON.stringify({
+    charger_id: 'CP1',
+    connector_id: 1,
+    ts: '2026-11-20 08:00:00.000',
+    measurand: 'Energy.Active.Import.Register',
+    phase: '',
+    value: offset,
+    unit: 'Wh',
+    context: '',
+    valid: true,
+    reject_reason: '',
+    session_id: '',
+    log_partition: 0,
+    log_offset: offset,
+  }) + '\n';
+
+describe.each(BACKENDS)('store: $name', (backend) => {
+  let store: Store;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ store, close } = await backend.open());
+    expect(await store.migrate()).toBeGreaterThan(0);
+  });
+
+  afterAll(async () => {
+    await close();
+  });
+
+  it('migrations run once', async () => {
+    expect(await store.migrate()).toBe(0);
+    const tables = await store.rows<{ name: string }>(
+      'SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name',
+    );
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining([
+        'cdrs',
+        'connector_status',
+        'meter_readings',
+        'notifications',
+        'sessions',
+        'sessions_log',
+      ]),
+    );
+  });
+
+  it('the same batch inserted twice, and once more after a timeout, is stored once; another token is another batch', async () => {
+    const rows = row(1) + row(2);
+    await store.insert('meter_readings', rows, 'test:dedup');
+    await store.insert('meter_readings', rows, 'test:dedup');
+    await store.insert('meter_readings', rows, 'test:dedup'); // the retry after a timeout
+    await store.insert('meter_readings', row(3), 'test:other');
+    const [count] = await store.rows<{ n: string }>(
+      'SELECT toString(count()) AS n FROM meter_readings',
+    );
+    expect(count?.n).toBe('3');
+  });
+
+  it('the analyst connection is read-only by ClickHouse itself: every forbidden statement is refused', async () => {
+    const forbidden = [
+      "INSERT INTO meter_readings (charger_id) VALUES ('x')",
+      'ALTER TABLE meter_readings DELETE WHERE 1',
+      'DROP TABLE meter_readings',
+      'TRUNCATE TABLE meter_readings',
+      'CREATE TABLE x (a UInt8) ENGINE = Memory',
+      'SYSTEM FLUSH LOGS',
+      'SET max_result_rows = 0',
+      'SELECT 1 SETTINGS readonly = 0',
+      'SELECT 1 SETTINGS max_execution_time = 100000',
+      "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+      "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')",
+    ];
+    const refused: string[] = [];
+    for (const sql of forbidden) {
+      const outcome = await store.analystQuery(sql, 'CSV').then(
+        () => 'ran',
+        (e: unknown) => (e as { code?: string }).code,
+      );
+      if (outcome === 'SQL_FAILED') refused.push(sql);
+    }
+    expect(refused).toEqual(forbidden);
+    expect(await store.analystQuery('SELECT count() FROM meter_readings', 'CSV')).toBe('3\n');
+    expect(await store.analystQuery('SELECT 1 AS one', 'JSONEachRow')).toBe('{"one":1}\n');
+  });
+
+  it('rows of the engine’s own queries come back parsed', async () => {
+    const rows = await store.rows<{ log_offset: string; value: number }>(
+      'SELECT toString(log_offset) AS log_offset, value FROM meter_readings ORDER BY log_offset',
+    );
+    expect(rows).toEqual([
+      { log_offset: '1', value: 1 },
+      { log_offset: '2', value: 2 },
+      { log_offset: '3', value: 3 },
+    ]);
+  });
+});
+
+describe('--clickhouse URL', () => {
+  it('names the user, password and database; a bad one names the flag', () => {
+    expect(parseClickHouseUrl('http://grafana:s%40cret@db.example:8123/analytics')).toEqual({
+      url: 'http://db.example:8123',
+      username: 'grafana',
+      password: 's@cret',
+      database: 'analytics',
+    });
+    expect(parseClickHouseUrl('https://db.example:8443')).toMatchObject({
+      username: 'default',
+      database: 'default',
+    });
+    expect(() => parseClickHouseUrl('db.example:8123')).toThrow(/--clickhouse/);
+    expect(() => parseClickHouseUrl('tcp://db.example:9000')).toThrow(/http:\/\/ or https:\/\//);
+    expect(() => parseClickHouseUrl('http://db.example:8123/bad-name')).toThrow(/database/);
+  });
+});
