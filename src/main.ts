@@ -27,7 +27,7 @@ import { Metrics } from './metrics/registry.js';
 import { Processor, recover, type ProcessorOptions } from './processor/processor.js';
 import { parseClickHouseUrl } from './store/clickhouse-http-store.js';
 import { openStore } from './store/open-store.js';
-import type { Store } from './store/store.js';
+import { applyReadingsRetention, type Store } from './store/store.js';
 import { Sink } from './store/sink.js';
 
 export interface Engine {
@@ -70,6 +70,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   if (runsProcessor || config.role === 'api') {
     store = openStore(config);
     await store.migrate();
+    if (runsProcessor)
+      await applyReadingsRetention(store, config.network.settings.readingsRetentionDays);
   }
   if (runsProcessor) {
     sink = new Sink(store!, log, storeInsertObserver(metrics));

@@ -28,6 +28,8 @@ export interface Settings {
   /** Max power assumed for connectors of auto-registered chargers. */
   readonly defaultMaxPowerW: number;
   readonly minimumStartBalance: string;
+  /** Raw meter readings are kept this many days (by reading time); 0: for ever. */
+  readonly readingsRetentionDays: number;
 }
 export interface Organization {
   readonly id: string;
@@ -108,6 +110,7 @@ const DEFAULT_SETTINGS: Settings = {
   autoRegisterChargers: false,
   defaultMaxPowerW: 22_000,
   minimumStartBalance: '0',
+  readingsRetentionDays: 0,
 };
 
 /** Reads and validates a network file; errors name the file, the field and why (exit code 2). */

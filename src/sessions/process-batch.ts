@@ -432,7 +432,9 @@ class BatchRun {
     });
     this.#sessionRow(session, offset, step + 1);
     if (offset > this.#input.highWater.cdrs)
-      this.#cdrs.push(cdrRow(session, offset, this.#input.partition));
+      this.#cdrs.push(
+        cdrRow(session, placeOf(this.#index, session.chargerId), offset, this.#input.partition),
+      );
   }
 
   /** Stores samples; those of `energyOf` are validated against and may move its energy. */
@@ -549,7 +551,14 @@ class BatchRun {
   /** `step` orders the rows of one event; 7 is the batch's closing progress row. */
   #sessionRow(session: SessionState, offset: number, step: number): void {
     if (step !== 7) count(this.#counters.sessions, session.status);
-    this.#sessions.push(sessionRow(session, offset * 8 + step, this.#input.partition));
+    this.#sessions.push(
+      sessionRow(
+        session,
+        placeOf(this.#index, session.chargerId),
+        offset * 8 + step,
+        this.#input.partition,
+      ),
+    );
   }
 }
 
@@ -633,12 +642,24 @@ function scopes(s: SessionState) {
   );
 }
 
-function sessionRow(s: SessionState, version: number, partition: number): string {
+/** Where a charger is: its site and the site's operator, stamped on sessions and CDRs. */
+interface Place {
+  readonly site_id: string;
+  readonly operator_id: string;
+}
+
+function placeOf(index: NetworkIndex, chargerId: string): Place {
+  const site = index.chargers.get(chargerId)?.site ?? '';
+  return { site_id: site, operator_id: index.sites.get(site)?.operator ?? '' };
+}
+
+function sessionRow(s: SessionState, place: Place, version: number, partition: number): string {
   const d = scopes(s);
   return JSON.stringify({
     session_id: s.sessionId,
     version,
     charger_id: s.chargerId,
+    ...place,
     connector_id: s.connectorId,
     transaction_id: s.transactionId,
     status: s.status,
@@ -663,14 +684,16 @@ function sessionRow(s: SessionState, version: number, partition: number): string
   });
 }
 
-function cdrRow(s: SessionState, offset: number, partition: number): string {
+function cdrRow(s: SessionState, place: Place, offset: number, partition: number): string {
   const lines = s.lines;
+  const d = scopes(s);
   return JSON.stringify({
     cdr_id: `${s.sessionId}-1`,
     session_id: s.sessionId,
     kind: 'debit',
     credit_reference_id: '',
     charger_id: s.chargerId,
+    ...place,
     connector_id: s.connectorId,
     customer_id: s.customerId,
     token_id: s.tokenId,
@@ -678,6 +701,8 @@ function cdrRow(s: SessionState, offset: number, partition: number): string {
     started_at: chTime(s.startedAt),
     ended_at: chTime(s.endedAt ?? s.startedAt),
     energy_wh: s.energy.energyWh.toFixed(3),
+    charging_s: d.chargingS,
+    parking_s: d.parkingS,
     total_excl_vat: s.cost.totalExclVat,
     total_vat: s.cost.totalVat,
     total_incl_vat: s.cost.totalInclVat,

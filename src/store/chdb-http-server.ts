@@ -13,7 +13,8 @@ import { ANALYST_LIMITS } from './store.js';
  *
  * What it speaks: `GET /ping`; `POST /` with the statement in the body, or in the `query`
  * parameter with the data in the body (`INSERT INTO t FORMAT JSONEachRow`); settings as URL
- * parameters — `insert_deduplication_token` on inserts, `readonly=1` (the store's read-only
+ * parameters — `insert_deduplication_token` and
+ * `deduplicate_blocks_in_dependent_materialized_views` on inserts, `readonly=1` (the store's read-only
  * connection, with the analyst limits), `default_format`, and the HTTP transport settings a
  * client may send, which change no result. Errors come back as ClickHouse sends them: status
  * 500 (400 for what this stand-in does not support), `X-ClickHouse-Exception-Code`, and a body
@@ -26,6 +27,12 @@ const TRANSPORT_SETTINGS = new Set([
   'wait_end_of_query',
   'send_progress_in_http_headers',
   'http_headers_progress_interval_ms',
+]);
+
+/** Settings of inserts: deduplication of a retried block, in the table and its views. */
+const INSERT_SETTINGS = new Set([
+  'insert_deduplication_token',
+  'deduplicate_blocks_in_dependent_materialized_views',
 ]);
 
 /** Limits a read-only request carries; the store's read-only connection has them already. */
@@ -79,14 +86,14 @@ export class ChdbHttpServer {
     }
     const body = await readBody(req);
     const params = url.searchParams;
-    let token: string | undefined;
+    const insertSettings: Record<string, string> = {};
     let readonly = false;
     let format = 'TabSeparated';
     for (const [name, value] of params) {
       if (name === 'query' || TRANSPORT_SETTINGS.has(name)) continue;
       if (ANALYST_SETTINGS.has(name) && params.get('readonly') === '1') continue;
       if (name === 'database' && value === 'default') continue;
-      if (name === 'insert_deduplication_token') token = value;
+      if (INSERT_SETTINGS.has(name)) insertSettings[name] = value;
       else if (name === 'default_format') format = value;
       else if (name === 'readonly' && value === '1') readonly = true;
       else {
@@ -106,7 +113,7 @@ export class ChdbHttpServer {
       if (insert !== null) {
         if (readonly)
           throw new Error('Code: 164. DB::Exception: Cannot execute query in readonly mode');
-        await this.#store.rawInsert(insert[1]!, body, insert[2]!, token);
+        await this.#store.rawInsert(insert[1]!, body, insert[2]!, insertSettings);
         res.writeHead(200).end();
         return;
       }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { Session, type RawInsertFormat } from 'chdb';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, parseJsonEachRow, type Store } from './store.js';
+import { ANALYST_LIMITS, DEDUPLICATED, parseJsonEachRow, type Store } from './store.js';
 
 /**
  * ClickHouse embedded through chDB: the engine in-process, data in a local folder. The
@@ -31,17 +31,22 @@ export class ChdbStore implements Store {
   }
 
   insert(table: string, rows: string, token: string): Promise<void> {
-    return this.rawInsert(table, Buffer.from(rows), 'JSONEachRow', token);
+    return this.rawInsert(table, Buffer.from(rows), 'JSONEachRow', DEDUPLICATED(token));
   }
 
-  /** Data in one of ClickHouse's text formats as one block, deduplicated by `token` if given. */
-  async rawInsert(table: string, data: Buffer, format: string, token?: string): Promise<void> {
+  /** Data in one of ClickHouse's text formats as one block, with the insert's settings. */
+  async rawInsert(
+    table: string,
+    data: Buffer,
+    format: string,
+    settings: Readonly<Record<string, string | number>> = {},
+  ): Promise<void> {
     try {
       await this.#writer.insert({
         table,
         values: data,
         format: format as RawInsertFormat,
-        ...(token === undefined ? {} : { settings: { insert_deduplication_token: token } }),
+        settings: { ...settings },
       });
     } catch (cause) {
       throw new ChargestreamError(
@@ -50,6 +55,10 @@ export class ChdbStore implements Store {
         { retriable: true, cause },
       );
     }
+  }
+
+  async execute(sql: string): Promise<void> {
+    await this.#run(sql);
   }
 
   /** Any statement on the writing connection, its result in `format`. */

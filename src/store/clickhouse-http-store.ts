@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import {
+  ClickHouseLogLevel,
   createClient,
   type ClickHouseClient,
   type ClickHouseSettings,
@@ -7,7 +8,7 @@ import {
 } from '@clickhouse/client';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, type Store } from './store.js';
+import { ANALYST_LIMITS, DEDUPLICATED, type Store } from './store.js';
 
 /** Where a ClickHouse server is, from `--clickhouse http://user:password@host:8123/database`. */
 export interface ClickHouseTarget {
@@ -61,8 +62,16 @@ export class ClickHouseHttpStore implements Store {
       password: target.password,
       database: target.database,
       compression: { request: false, response: false },
+      // Longer than the analysts' max_execution_time; progress headers keep a proxy between
+      // from closing an idle-looking long query.
       request_timeout: 120_000,
+      clickhouse_settings: {
+        send_progress_in_http_headers: 1,
+        http_headers_progress_interval_ms: '60000',
+      },
       max_open_connections: 16,
+      // Failures surface as errors of this store, which the sink and the API log once.
+      log: { level: ClickHouseLogLevel.OFF },
     });
   }
 
@@ -81,7 +90,7 @@ export class ClickHouseHttpStore implements Store {
       const { stream } = await this.#client.exec({
         query: `INSERT INTO ${table} FORMAT JSONEachRow`,
         values: Readable.from([Buffer.from(rows)]),
-        clickhouse_settings: { insert_deduplication_token: token },
+        clickhouse_settings: DEDUPLICATED(token),
       });
       await drain(stream);
     } catch (cause) {
@@ -100,6 +109,10 @@ export class ClickHouseHttpStore implements Store {
     } catch (cause) {
       throw new ChargestreamError('STORE_QUERY_FAILED', errorMessage(cause), { cause });
     }
+  }
+
+  execute(sql: string): Promise<void> {
+    return this.#command(sql);
   }
 
   async analystQuery(sql: string, format: string): Promise<string> {

@@ -12,9 +12,22 @@ export interface Store {
   insert(table: string, rows: string, token: string): Promise<void>;
   /** The engine's own queries, rows parsed from JSONEachRow. */
   rows<T>(sql: string): Promise<T[]>;
+  /** The engine's own statements that return nothing (DDL, settings of tables). */
+  execute(sql: string): Promise<void>;
   /** An analyst's statement, run read-only (ClickHouse's readonly=1) in the given output format. */
   analystQuery(sql: string, format: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * Settings of an insert retried under the same token: the table drops the repeated block, and
+ * so do the materialized views it feeds (with their own deduplication windows).
+ */
+export function DEDUPLICATED(token: string) {
+  return {
+    insert_deduplication_token: token,
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+  } as const;
 }
 
 /** Limits on analyst queries, set on the read-only connection. */
@@ -29,4 +42,22 @@ export function parseJsonEachRow<T>(text: string): T[] {
   const rows: T[] = [];
   for (const line of text.split('\n')) if (line.length > 0) rows.push(JSON.parse(line) as T);
   return rows;
+}
+
+/**
+ * Raw readings older than `days` (by reading time) are deleted in the background by
+ * ClickHouse's TTL; 0 keeps them for ever. Run at every start, so a changed setting applies.
+ */
+export async function applyReadingsRetention(store: Store, days: number): Promise<void> {
+  if (days > 0) {
+    await store.execute(
+      `ALTER TABLE meter_readings MODIFY TTL toDateTime(ts) + toIntervalDay(${Math.floor(days)})`,
+    );
+    return;
+  }
+  const [table] = await store.rows<{ engine_full: string }>(
+    "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'meter_readings'",
+  );
+  if (/\sTTL\s/.test(table?.engine_full ?? ''))
+    await store.execute('ALTER TABLE meter_readings REMOVE TTL');
 }

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
+import { pino } from 'pino';
 import { ChdbStore } from '../../src/store/chdb-store.js';
+import { Sink } from '../../src/store/sink.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
-import type { Store } from '../../src/store/store.js';
+import { applyReadingsRetention, type Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/engine.js';
 
 /**
@@ -143,6 +145,72 @@ describe.each(BACKENDS)('store: $name', (backend) => {
     expect(await store.analystQuery('SELECT 1 AS one', 'JSONEachRow')).toBe('{"one":1}\n');
   });
 
+  it('the reporting tables sum CDRs once, credits net out, and a retried insert adds nothing', async () => {
+    const cdr = (id: string, kind: 'debit' | 'credit', sign: 1 | -1, offset: number) =>
+      JSON.stringify({
+        cdr_id: id,
+        session_id: id.replace(/-c$/, ''),
+        kind,
+        credit_reference_id: kind === 'credit' ? id.replace(/-c$/, '') : '',
+        charger_id: 'CP1',
+        site_id: 'site-1',
+        operator_id: 'cpo-1',
+        connector_id: 1,
+        customer_id: 'cust-1',
+        token_id: 'TAG',
+        tariff_id: 't',
+        started_at: '2026-11-20 08:00:00.000',
+        ended_at: '2026-11-20 09:00:00.000',
+        energy_wh: String(sign * 10_000),
+        charging_s: 3000,
+        parking_s: 600,
+        total_excl_vat: String(sign * 3),
+        total_vat: String(sign * 0.66),
+        total_incl_vat: String(sign * 3.66),
+        currency: 'EUR',
+        description: kind === 'credit' ? 'cancelled: meter fault' : '',
+        created_at: '2026-11-20 09:00:00.000',
+        log_partition: 0,
+        log_offset: offset,
+      }) + '\n';
+    const first = cdr('S1', 'debit', 1, 10) + cdr('S2', 'debit', 1, 11);
+    await store.insert('cdrs', first, 'cdrs:first');
+    await store.insert('cdrs', first, 'cdrs:first'); // retried: nothing more
+    await store.insert('cdrs', cdr('S1-c', 'credit', -1, 12), 'cdrs:credit');
+    const [daily] = await store.rows<Record<string, string>>(
+      `SELECT toString(sum(sessions)) AS sessions, toString(sum(energy_wh)) AS wh,
+              toString(sum(total_incl_vat)) AS incl FROM energy_revenue_daily
+       WHERE operator_id = 'cpo-1' AND site_id = 'site-1' AND day = '2026-11-20'`,
+    );
+    expect(daily).toEqual({ sessions: '1', wh: '10000', incl: '3.66' });
+    const [hourly] = await store.rows<Record<string, string>>(
+      "SELECT toString(sum(total_excl_vat)) AS excl FROM energy_revenue_hourly WHERE hour = '2026-11-20 09:00:00'",
+    );
+    expect(hourly).toEqual({ excl: '3' });
+    const [usage] = await store.rows<Record<string, string>>(
+      "SELECT toString(sum(sessions)) AS sessions, toString(sum(charging_s)) AS charging FROM charger_usage_daily WHERE charger_id = 'CP1'",
+    );
+    expect(usage).toEqual({ sessions: '1', charging: '3000' });
+    const [quality] = await store.rows<{ n: string }>(
+      'SELECT toString(sum(readings)) AS n FROM readings_quality_hourly WHERE valid',
+    );
+    expect(quality?.n).toBe('3'); // the readings above, their retry not counted
+  });
+
+  it('readings retention is a TTL on meter_readings; 0 removes it', async () => {
+    const ttl = async () =>
+      (
+        await store.rows<{ engine_full: string }>(
+          "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'meter_readings'",
+        )
+      )[0]?.engine_full;
+    await applyReadingsRetention(store, 400);
+    expect(await ttl()).toContain('TTL toDateTime(ts) + toIntervalDay(400)');
+    await applyReadingsRetention(store, 0);
+    await applyReadingsRetention(store, 0);
+    expect(await ttl()).not.toContain('TTL');
+  });
+
   it('rows of the engine’s own queries come back parsed', async () => {
     const rows = await store.rows<{ log_offset: string; value: number }>(
       'SELECT toString(log_offset) AS log_offset, value FROM meter_readings ORDER BY log_offset',
@@ -171,4 +239,45 @@ describe('--clickhouse URL', () => {
     expect(() => parseClickHouseUrl('tcp://db.example:9000')).toThrow(/http:\/\/ or https:\/\//);
     expect(() => parseClickHouseUrl('http://db.example:8123/bad-name')).toThrow(/database/);
   });
+});
+
+describe('store outage (HTTP store, stand-in server stopped and started again)', () => {
+  it('writes failing for a while: the sink retries with the same tokens; nothing lost, nothing doubled', async () => {
+    const dir = join(tempDir(), 'store');
+    let server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port: 0 });
+    const port = server.port;
+    const store = new ClickHouseHttpStore(parseClickHouseUrl(`http://127.0.0.1:${port}`));
+    await store.migrate();
+    const sink = new Sink(store, pino({ level: 'silent' }));
+    const batch = (first: number, n: number) => ({
+      partition: 0,
+      firstOffset: first,
+      lastOffset: first + n - 1,
+      readings: Array.from({ length: n }, (_, i) => row(first + i)).join(''),
+      statuses: '',
+      notifications: '',
+      sessions: '',
+      cdrs: '',
+    });
+    await sink.write(batch(0, 100));
+    await server.close(); // the store goes away
+    const during = [sink.write(batch(100, 100)), sink.write(batch(200, 100))];
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sink.stats.retries).toBeGreaterThan(0);
+    server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port });
+    await Promise.all(during);
+    await sink.write(batch(200, 100)); // a replayed batch after recovery: its rows exist already
+    const [count] = await store.rows<{ n: string; distinct: string }>(
+      'SELECT toString(count()) AS n, toString(uniqExact(log_offset)) AS distinct FROM meter_readings',
+    );
+    console.log(`store outage: ${sink.stats.retries} retries, ${count?.n} rows stored of 300`);
+    expect(count).toEqual({ n: '300', distinct: '300' });
+    const [offset] = await store.rows<{ o: string }>(
+      'SELECT toString(max(log_offset)) AS o FROM ingest_offsets WHERE log_partition = 0',
+    );
+    expect(offset?.o).toBe('299');
+    sink.close();
+    await store.close();
+    await server.close();
+  }, 60_000);
 });
