@@ -1,26 +1,31 @@
 import { mkdirSync } from 'node:fs';
 import { Session, type RawInsertFormat } from 'chdb';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
+import { ChdbSessions } from './chdb-sessions.js';
 import { applyMigrations } from './ddl.js';
 import { ANALYST_LIMITS, DEDUPLICATED, parseJsonEachRow, type Store } from './store.js';
 
 /**
- * ClickHouse embedded through chDB: the engine in-process, data in a local folder. The
- * writer's connection and the analysts' read-only one share the folder; `readonly = 1` is
- * set on the analysts' connection itself, so ClickHouse — not a text check — refuses writes.
+ * ClickHouse embedded through chDB: the engine in-process, data in a local folder. Inserts go
+ * through one session; the engine's own queries and the analysts' read-only ones through
+ * sessions of their own (see ChdbSessions). `readonly = 1` is set on the analysts' sessions
+ * themselves, so ClickHouse — not a text check — refuses writes.
  */
 export class ChdbStore implements Store {
   readonly #writer: Session;
-  readonly #reader: Session;
+  readonly #queries: ChdbSessions;
+  readonly #readers: ChdbSessions;
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
     this.#writer = new Session(dir);
-    this.#reader = new Session(dir);
-    for (const [name, value] of Object.entries(ANALYST_LIMITS)) {
-      this.#reader.query(`SET ${name} = ${typeof value === 'string' ? `'${value}'` : value}`);
-    }
-    this.#reader.query('SET readonly = 1');
+    this.#queries = new ChdbSessions(dir, 2);
+    this.#readers = new ChdbSessions(dir, 2, (reader) => {
+      for (const [name, value] of Object.entries(ANALYST_LIMITS)) {
+        reader.query(`SET ${name} = ${typeof value === 'string' ? `'${value}'` : value}`);
+      }
+      reader.query('SET readonly = 1');
+    });
   }
 
   migrate(): Promise<number> {
@@ -72,21 +77,22 @@ export class ChdbStore implements Store {
 
   async analystQuery(sql: string, format: string): Promise<string> {
     try {
-      return (await this.#reader.queryAsync(sql, { format })).text();
+      return await this.#readers.query(sql, format);
     } catch (cause) {
       throw new ChargestreamError('SQL_FAILED', errorMessage(cause), { cause });
     }
   }
 
   close(): Promise<void> {
-    this.#reader.close();
+    this.#readers.close();
+    this.#queries.close();
     this.#writer.close();
     return Promise.resolve();
   }
 
   async #run(sql: string, format = 'CSV'): Promise<string> {
     try {
-      return (await this.#writer.queryAsync(sql, { format })).text();
+      return await this.#queries.query(sql, format);
     } catch (cause) {
       throw new ChargestreamError('STORE_QUERY_FAILED', errorMessage(cause), { cause });
     }

@@ -125,6 +125,9 @@ export class ClickHouseHttpStore implements Store {
             Object.entries(ANALYST_LIMITS).map(([name, value]) => [name, String(value)]),
           ) as ClickHouseSettings),
           default_format: format as DataFormat,
+          // The status then says whether the whole result came (an error past the row limit
+          // would otherwise arrive inside a 200 response, after rows already sent).
+          wait_end_of_query: 1,
           readonly: '1',
         },
       });

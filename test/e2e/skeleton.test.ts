@@ -240,15 +240,30 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
       'DROP TABLE cdrs',
       'SELECT 1; DROP TABLE cdrs',
       "INSERT INTO cdrs (cdr_id) VALUES ('x')",
+      'ALTER TABLE cdrs DELETE WHERE 1',
+      'TRUNCATE TABLE cdrs',
+      'SYSTEM FLUSH LOGS',
+      'SET readonly = 0',
+      'CREATE TABLE x (a UInt8) ENGINE = Memory',
     ]) {
       const refused = await post(API_KEY, statement);
       expect(refused.status, statement).toBe(400);
       expect(await refused.json()).toMatchObject({ error: { code: 'SQL_NOT_READ_ONLY' } });
     }
     // ClickHouse itself refuses what slips past the text check: a write hidden in a SELECT.
-    const sneaky = await post(API_KEY, 'SELECT * FROM numbers(1) SETTINGS readonly = 0');
-    expect(sneaky.status).toBe(400);
-    expect(await sneaky.json()).toMatchObject({ error: { code: 'SQL_FAILED' } });
+    // And settings that change state, table functions that read files or URLs, and results
+    // past the row limit.
+    for (const statement of [
+      'SELECT * FROM numbers(1) SETTINGS readonly = 0',
+      'SELECT * FROM numbers(1) SETTINGS max_result_rows = 0',
+      "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+      "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')",
+      'SELECT number FROM numbers(2000000)',
+    ]) {
+      const refused = await post(API_KEY, statement);
+      expect(refused.status, statement).toBe(400);
+      expect(await refused.json(), statement).toMatchObject({ error: { code: 'SQL_FAILED' } });
+    }
     const csv = await fetch(`${engine.apiUrl}/api/v1/sql?format=CSV`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${API_KEY}` },

@@ -211,6 +211,18 @@ describe.each(BACKENDS)('store: $name', (backend) => {
     expect(await ttl()).not.toContain('TTL');
   });
 
+  it('a statement over the row limit fails alone: the next answer holds only its own rows', async () => {
+    await expect(
+      store.analystQuery('SELECT number FROM numbers(2000000)', 'JSONEachRow'),
+    ).rejects.toMatchObject({ code: 'SQL_FAILED' });
+    for (let i = 0; i < 3; i++)
+      expect(await store.analystQuery(`SELECT ${i} AS n`, 'CSV')).toBe(`${i}\n`);
+    await expect(
+      store.rows('SELECT number FROM numbers(10) WHERE throwIf(number = 5)'),
+    ).rejects.toThrow();
+    expect(await store.rows('SELECT 7 AS n')).toEqual([{ n: 7 }]);
+  });
+
   it('rows of the engine’s own queries come back parsed', async () => {
     const rows = await store.rows<{ log_offset: string; value: number }>(
       'SELECT toString(log_offset) AS log_offset, value FROM meter_readings ORDER BY log_offset',
