@@ -113,7 +113,14 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       log,
     });
     if (runsProcessor) {
-      const p = new Processor(processorOptions(config, log, store!, sink!, observe), null);
+      const p = new Processor(
+        {
+          ...processorOptions(config, log, store!, sink!, observe),
+          publishNotifications: (rows) =>
+            kafka.send(kafka.topics.notifications, notificationMessages(rows)),
+        },
+        null,
+      );
       kafka.onAssignment = (partitions) => p.assigned(partitions);
       await kafka.consume(p.handle);
       processor = p;
@@ -297,4 +304,15 @@ function processorOptions(
     partitions: config.partitions,
     ...(observe === undefined ? {} : { observe }),
   };
+}
+
+/** Notification rows as Kafka messages keyed by session and event (a repeat has the same key). */
+function notificationMessages(rows: string): Array<{ key: string; value: string }> {
+  return rows
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const n = JSON.parse(line) as { session_id: string; event: string };
+      return { key: `${n.session_id}|${n.event}`, value: line };
+    });
 }

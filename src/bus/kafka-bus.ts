@@ -37,6 +37,7 @@ export function topics(prefix: string) {
     commands: `${prefix}.commands`,
     commandResults: `${prefix}.command-results`,
     parking: `${prefix}.parking`,
+    notifications: `${prefix}.notifications`,
   };
 }
 
@@ -122,6 +123,9 @@ export class KafkaBus implements Bus {
           configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
         },
         { topic: this.#topics.parking, numPartitions: 1, replicationFactor },
+        // N1's bus publisher: every notification, keyed by session and event (consumers drop
+        // a repeat by key: a notification published just before a crash is published again).
+        { topic: this.#topics.notifications, numPartitions: this.partitions, replicationFactor },
         // Engine-initiated OCPP calls for the gateway holding the charger, and their results.
         { topic: this.#topics.commands, numPartitions: 1, replicationFactor },
         { topic: this.#topics.commandResults, numPartitions: 1, replicationFactor },
@@ -166,6 +170,12 @@ export class KafkaBus implements Bus {
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#schedule();
     return done;
+  }
+
+  /** Sends keyed records to one of the engine's topics; resolves once Kafka acknowledged them. */
+  async send(topic: string, messages: readonly Message[]): Promise<void> {
+    const producer = await this.#ensureProducer();
+    await producer.send({ topic, acks: -1, messages: [...messages] });
   }
 
   /**

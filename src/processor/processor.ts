@@ -83,6 +83,12 @@ export interface ProcessorOptions {
   /** To load a partition's state when it is assigned to this process (distributed mode). */
   readonly store: Store;
   readonly partitions: number;
+  /**
+   * Publishes a batch's notifications (JSONEachRow) before the batch is stored: at least once,
+   * since a batch stored before a crash is not processed again, but one published and not
+   * stored is (its notifications then go out a second time, with the same keys).
+   */
+  readonly publishNotifications?: (rows: string) => Promise<void>;
   /** Where task durations (seconds, queue wait included) and batch sizes (events) go. */
   readonly observe?: {
     readonly taskSeconds: (seconds: number) => void;
@@ -113,6 +119,7 @@ export class Processor {
     busySeconds: 0,
   };
   readonly #observe: ProcessorOptions['observe'];
+  readonly #publishNotifications: ProcessorOptions['publishNotifications'];
 
   readonly #store: Store;
   readonly #partitionCount: number;
@@ -130,6 +137,7 @@ export class Processor {
     this.#partitionCount = options.partitions;
     this.#log = options.log;
     this.#observe = options.observe;
+    this.#publishNotifications = options.publishNotifications;
     this.#owned = recovered === null ? new Set() : null;
     recovered ??= { committed: new Map(), highWater: new Map(), states: new Map() };
     this.#sink = options.sink;
@@ -229,6 +237,8 @@ export class Processor {
     });
     this.#observe?.taskSeconds((performance.now() - queued) / 1000);
     this.#observe?.batchEvents(entries.length);
+    if (output.notifications !== '' && this.#publishNotifications !== undefined)
+      await this.#publishNotifications(output.notifications);
     for (const [key, state] of Object.entries(output.states)) {
       if (state.session === null) this.#states.delete(key);
       else this.#states.set(key, state);

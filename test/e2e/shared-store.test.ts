@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { E4_MAX_POWER_W, E4_SCENARIOS } from '../fixtures/e4-scenarios.js';
 import {
@@ -155,6 +156,41 @@ describe('two gateways, two processors and an API process on one shared store', 
     console.log(`shared store: partitions per processor ${JSON.stringify(shares)}`);
     expect(shares.every((s) => s.length > 0)).toBe(true);
     expect(shares.flat().sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('N1 on the bus: every notification of those sessions is on the notifications topic, keyed by session and event', async () => {
+    const kafka = new Kafka({
+      clientId: 'notifications-test',
+      brokers: [inject('kafkaBrokers')],
+      logLevel: logLevel.NOTHING,
+    });
+    const consumer = kafka.consumer({ groupId: `${prefix}-test-${randomUUID().slice(0, 6)}` });
+    const seen = new Map<string, Record<string, unknown>>();
+    await consumer.connect();
+    await consumer.subscribe({ topics: [`${prefix}.notifications`], fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        const key = message.key?.toString() ?? '';
+        if (key.startsWith('S-E4-'))
+          seen.set(key, JSON.parse(message.value!.toString()) as Record<string, unknown>);
+        return Promise.resolve();
+      },
+    });
+    const stored = await sql<{ session_id: string; event: string }>(
+      api,
+      ADMIN_KEY,
+      "SELECT session_id, event FROM notifications WHERE charger_id LIKE 'S-E4-%' ORDER BY session_id, event",
+    );
+    await eventually(
+      () => Promise.resolve(seen.size),
+      (n) => n >= stored.length,
+      30_000,
+    );
+    await consumer.disconnect();
+    expect(stored.length).toBeGreaterThanOrEqual(18); // started and ended of nine sessions at least
+    expect([...seen.keys()].sort()).toEqual(stored.map((n) => `${n.session_id}|${n.event}`).sort());
+    for (const [key, n] of seen)
+      expect(`${String(n['session_id'])}|${String(n['event'])}`).toBe(key);
   });
 
   it('one processor SIGKILLed under load: the other takes its partitions from the shared store; every session exact, no row twice', async () => {
