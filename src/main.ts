@@ -266,13 +266,21 @@ function expireIdleSessions(
   config: EngineConfig,
   log: Logger,
 ): () => void {
-  const expirationMs = config.network.settings.ongoingSessionExpirationS * 1000;
+  // Checked at a quarter of the shortest expiration configured anywhere in the network.
+  const { network } = config;
+  const shortestMs =
+    Math.min(
+      network.settings.ongoingSessionExpirationS,
+      ...[...network.organizations, ...network.sites, ...network.chargers].map(
+        (o) => o.ongoingSessionExpirationS ?? Infinity,
+      ),
+    ) * 1000;
   const sent = new Map<string, number>();
   const timer = setInterval(
     () => {
       const now = Date.now();
-      for (const [key, at] of sent) if (now - at > 10 * expirationMs) sent.delete(key);
-      for (const event of processor.expired(now, expirationMs)) {
+      for (const [key, at] of sent) if (now - at > 24 * 3600_000) sent.delete(key);
+      for (const event of processor.expired(now)) {
         const key = `${event.chargerId}|${event.transactionId}|${event.lastEventAt}`;
         if (sent.has(key)) continue;
         sent.set(key, now);
@@ -282,7 +290,7 @@ function expireIdleSessions(
         });
       }
     },
-    Math.max(250, Math.min(30_000, expirationMs / 4)),
+    Math.max(250, Math.min(30_000, shortestMs / 4)),
   );
   timer.unref();
   return () => clearInterval(timer);

@@ -1,4 +1,14 @@
-import type { Charger, Customer, Network, RatePlan, Site, Tariff, Token } from './network.js';
+import type {
+  Charger,
+  Customer,
+  Network,
+  NotificationRule,
+  Organization,
+  RatePlan,
+  Site,
+  Tariff,
+  Token,
+} from './network.js';
 
 /** Lookups over a network, built once per config version (main thread and each worker). */
 export interface NetworkIndex {
@@ -9,6 +19,9 @@ export interface NetworkIndex {
   readonly ratePlans: ReadonlyMap<string, RatePlan>;
   readonly customers: ReadonlyMap<string, Customer>;
   readonly tokens: ReadonlyMap<string, Token>;
+  readonly organizations: ReadonlyMap<string, Organization>;
+  /** N2: the rules selecting each event. */
+  readonly rules: ReadonlyMap<string, readonly NotificationRule[]>;
 }
 
 export function indexNetwork(network: Network): NetworkIndex {
@@ -23,6 +36,46 @@ export function indexNetwork(network: Network): NetworkIndex {
     customers: byId(network.customers),
     // OCPP idTags are case-insensitive in practice (RFID UIDs in hex); keys are upper-cased.
     tokens: new Map(network.tokens.map((t) => [t.id.toUpperCase(), t])),
+    organizations: byId(network.organizations),
+    rules: rulesByEvent(network.notificationRules),
+  };
+}
+
+function rulesByEvent(rules: readonly NotificationRule[]): Map<string, NotificationRule[]> {
+  const byEvent = new Map<string, NotificationRule[]>();
+  for (const rule of rules) {
+    for (const event of rule.events) {
+      const list = byEvent.get(event);
+      if (list === undefined) byEvent.set(event, [rule]);
+      else list.push(rule);
+    }
+  }
+  return byEvent;
+}
+
+/**
+ * The session expirations (S2, S3) in force at a charger: its own, else its site's, else its
+ * operator's, else the network's.
+ */
+export function expirationsAt(
+  index: NetworkIndex,
+  chargerId: string,
+): { readonly readyS: number; readonly ongoingS: number } {
+  const charger = index.chargers.get(chargerId);
+  const site = charger === undefined ? undefined : index.sites.get(charger.site);
+  const operator = site === undefined ? undefined : index.organizations.get(site.operator);
+  const { settings } = index.network;
+  return {
+    readyS:
+      charger?.readySessionExpirationS ??
+      site?.readySessionExpirationS ??
+      operator?.readySessionExpirationS ??
+      settings.readySessionExpirationS,
+    ongoingS:
+      charger?.ongoingSessionExpirationS ??
+      site?.ongoingSessionExpirationS ??
+      operator?.ongoingSessionExpirationS ??
+      settings.ongoingSessionExpirationS,
   };
 }
 

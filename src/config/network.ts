@@ -5,6 +5,13 @@ import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { compileTariff } from '../rating/tariff.js';
 import { schemaPath } from '../lib/paths.js';
 import { createAjv } from '../lib/ajv.js';
+import { THRESHOLD_EVENTS, type NotificationEvent } from './notification-events.js';
+
+export {
+  THRESHOLD_EVENTS,
+  type NotificationEvent,
+  type ThresholdEvent,
+} from './notification-events.js';
 
 /** The network file of the contract (`network.yaml`, JSON accepted too), after validation. */
 export interface Network {
@@ -17,6 +24,30 @@ export interface Network {
   readonly customers: readonly Customer[];
   readonly tokens: readonly Token[];
   readonly apiKeys: readonly ApiKey[];
+  readonly notificationRules: readonly NotificationRule[];
+}
+
+/** Session expirations (S2, S3) an operator, a site or a charger may set for itself. */
+export interface Expirations {
+  readonly readySessionExpirationS?: number;
+  readonly ongoingSessionExpirationS?: number;
+}
+
+/**
+ * N2: which events a rule selects, its threshold (Wh for energy_limit, seconds for the time
+ * limits, the currency for monetary_limit, % for soc_limit), the statuses status_changed is
+ * filtered to, the receiver (`customer`: the session's customer; otherwise a fixed address),
+ * and the publisher: the stored log, a webhook (POST, signed with `secret`), or the bus topic.
+ */
+export interface NotificationRule {
+  readonly id: string;
+  readonly events: readonly NotificationEvent[];
+  readonly threshold?: string;
+  readonly statuses?: readonly string[];
+  readonly receiver?: string;
+  readonly publisher: 'log' | 'webhook' | 'bus';
+  readonly url?: string;
+  readonly secret?: string;
 }
 
 export interface Settings {
@@ -31,12 +62,12 @@ export interface Settings {
   /** Raw meter readings are kept this many days (by reading time); 0: for ever. */
   readonly readingsRetentionDays: number;
 }
-export interface Organization {
+export interface Organization extends Expirations {
   readonly id: string;
   readonly type: 'cpo' | 'emp';
   readonly parent?: string | null;
 }
-export interface Site {
+export interface Site extends Expirations {
   readonly id: string;
   readonly operator: string;
   readonly timezone: string;
@@ -46,7 +77,7 @@ export interface Connector {
   readonly id: number;
   readonly maxPowerW: number;
 }
-export interface Charger {
+export interface Charger extends Expirations {
   readonly id: string;
   readonly site: string;
   readonly password?: string;
@@ -216,6 +247,10 @@ function normalize(raw: RawNetwork): Network {
     customers: (raw.customers ?? []).map((c) => ({ ...c, balance: optText(c.balance) })),
     tokens: raw.tokens ?? [],
     apiKeys: raw.apiKeys ?? [],
+    notificationRules: (raw.notificationRules ?? []).map((r) => ({
+      ...r,
+      threshold: optText(r.threshold),
+    })),
   };
 }
 
@@ -284,6 +319,23 @@ function checkReferences(n: Network): string | null {
     if (c.password !== undefined && c.passwordHash !== undefined) {
       return `chargers[${i}]: give password or passwordHash, not both`;
     }
+  }
+  const ruleIds = new Set<string>();
+  for (const [i, rule] of n.notificationRules.entries()) {
+    const field = `notificationRules[${i}]`;
+    if (ruleIds.has(rule.id)) return `${field}.id: duplicate id ${rule.id}`;
+    ruleIds.add(rule.id);
+    const limits = rule.events.filter((e) => THRESHOLD_EVENTS.has(e));
+    if (limits.length > 0 && rule.threshold === undefined)
+      return `${field}.threshold: required for ${limits.join(', ')}`;
+    if (limits.length > 1)
+      return `${field}.events: one threshold event a rule (${limits.join(', ')}), each has its unit`;
+    if (limits.length === 0 && rule.threshold !== undefined)
+      return `${field}.threshold: only threshold events (${[...THRESHOLD_EVENTS].join(', ')}) take one`;
+    if (rule.publisher === 'webhook' && rule.url === undefined)
+      return `${field}.url: a webhook rule needs the URL to POST to`;
+    if (rule.publisher === 'webhook' && rule.secret === undefined)
+      return `${field}.secret: a webhook rule needs a secret (16+ characters) to sign with`;
   }
   for (const [i, s] of n.sites.entries()) {
     if (!isTimeZone(s.timezone))

@@ -3,6 +3,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { BatchHandler, LogEntry } from '../bus/bus.js';
 import type { Network } from '../config/network.js';
+import { expirationsAt, indexNetwork, type NetworkIndex } from '../config/network-index.js';
 import { projectRoot, runningFromSource } from '../lib/paths.js';
 import { partitionFor } from '../bus/partitioner.js';
 import { connectorKey, type SessionExpired } from '../ocpp/events.js';
@@ -122,6 +123,7 @@ export class Processor {
   readonly #publishNotifications: ProcessorOptions['publishNotifications'];
 
   readonly #store: Store;
+  readonly #index: NetworkIndex;
   readonly #partitionCount: number;
   readonly #log: Logger;
   /** Partitions whose state this process holds; null: all of them (embedded mode). */
@@ -134,6 +136,7 @@ export class Processor {
    */
   constructor(options: ProcessorOptions, recovered: Recovered | null) {
     this.#store = options.store;
+    this.#index = indexNetwork(options.network);
     this.#partitionCount = options.partitions;
     this.#log = options.log;
     this.#observe = options.observe;
@@ -155,16 +158,17 @@ export class Processor {
   }
 
   /**
-   * Open sessions of this process's partitions with no event for `expirationMs` (S3), as the
-   * expiry events to publish. Each partition belongs to one processor, so each expiry is
-   * decided once, also in the distributed mode.
+   * Open sessions of this process's partitions with no event for the ongoing-session
+   * expiration in force at their charger (S3: the charger's, its site's, its operator's or the
+   * network's), as the expiry events to publish. Each partition belongs to one processor, so
+   * each expiry is decided once, also in the distributed mode.
    */
-  expired(now: number, expirationMs: number): SessionExpired[] {
+  expired(now: number): SessionExpired[] {
     const events: SessionExpired[] = [];
     for (const { session } of this.#states.values()) {
       if (session === null || session.status !== 'in_progress') continue;
       const last = session.lastEventAt ?? session.startedAt;
-      if (now - last < expirationMs) continue;
+      if (now - last < expirationsAt(this.#index, session.chargerId).ongoingS * 1000) continue;
       events.push({
         kind: 'expire',
         chargerId: session.chargerId,

@@ -3,6 +3,7 @@ import { chTime } from '../lib/time.js';
 import type {
   AuthorizationStatus,
   ChargerEvent,
+  ConnectorStatusChanged,
   MeterValuesReported,
   Sample,
   TransactionStarted,
@@ -10,6 +11,8 @@ import type {
 } from '../ocpp/events.js';
 import { connectorKey } from '../ocpp/events.js';
 import { addStatus, durations, scopeOf, type Scope, type StatusChange } from './durations.js';
+import { selectedBy, signalsOf, thresholdReached, type SignalState } from './alerts.js';
+import { THRESHOLD_EVENTS, type NotificationRule, type ThresholdEvent } from '../config/network.js';
 import {
   beginRating,
   finalCost,
@@ -46,7 +49,7 @@ export type SessionStatus =
   | 'rating_failed'
   | 'billing_failed';
 
-export interface SessionState {
+export interface SessionState extends SignalState {
   readonly sessionId: string;
   readonly chargerId: string;
   readonly connectorId: number;
@@ -74,6 +77,10 @@ export interface SessionState {
   /** The connector's status at the start, and its changes since (S5). */
   readonly initialStatus: string;
   readonly statuses: StatusChange[];
+  /** N2/R7: rules already fired for the session (each once per rule and session). */
+  fired?: string[];
+  /** The latest state of charge reported, %. */
+  soc?: number | null;
 }
 
 export interface ConnectorState {
@@ -204,8 +211,12 @@ class BatchRun {
         }
         break;
       }
-      case 'status':
+      case 'status': {
+        const changed = state.status?.[1] !== event.status;
         this.#status(state, event.ts, event.status, offset);
+        const session =
+          state.session !== null && isOpen(state.session.status) ? state.session : null;
+        if (changed) this.#notifyStatus(event, session, offset);
         if (offset > this.#input.highWater.statuses) {
           this.#statuses.push(
             JSON.stringify({
@@ -223,6 +234,7 @@ class BatchRun {
           );
         }
         break;
+      }
     }
     state.appliedOffset = offset;
   }
@@ -230,6 +242,7 @@ class BatchRun {
   output(): BatchOutput {
     for (const { session, offset } of this.#touched.values()) {
       session.cost = liveCost(session.rating); // R5.1, once per batch, not per reading
+      this.#thresholds(session, session.energy.lastTs, offset);
       this.#sessionRow(session, offset, 7);
     }
     // Closed and rejected sessions are no longer tracked: the store holds them.
@@ -423,6 +436,7 @@ class BatchRun {
     session.cost = final.money;
     session.lines = final.lines;
     flagInadequate(session);
+    this.#thresholds(session, session.endedAt, offset);
     session.status = 'rated';
     this.#notify(session.endedAt, 'session_ended', session, offset, {
       reason: session.reason,
@@ -465,9 +479,12 @@ class BatchRun {
         reading.kind === 'register'
           ? judgeRegister(session.energy, reading.valueWh, reading.ts, limit)
           : judgeInterval(session.energy, reading.valueWh, reading.ts, limit);
+      const before = session.energy.energyWh;
       if (verdict.valid) {
         this.#valid += 1;
         session.energy = applyVerdict(session.energy, verdict, reading.ts);
+        const soc = total(group, 'SoC');
+        if (soc !== undefined) session.soc = soc;
         const rating = performance.now();
         observe(session.rating, {
           ts: reading.ts,
@@ -481,6 +498,20 @@ class BatchRun {
       } else {
         this.#rejected += 1;
       }
+      const signals = signalsOf(session, {
+        valid: verdict.valid,
+        ...(verdict.valid ? {} : { reason: verdict.reason }),
+        energyRose: verdict.valid && session.energy.energyWh > before,
+        charging: currentScope(session) === 'charging',
+        hasPowerOrCurrent:
+          total(group, 'Power.Active.Import') !== undefined ||
+          total(group, 'Current.Import') !== undefined,
+      });
+      for (const signal of signals)
+        this.#notify(reading.ts, signal, session, offset, {
+          limitW: limit,
+          valueWh: reading.valueWh,
+        });
     }
     for (const sample of group) {
       const isEnergy =
@@ -528,19 +559,92 @@ class BatchRun {
     );
   }
 
-  /** N1, stored-log publisher: once per session and event (the caller's transitions happen once). */
+  /**
+   * N1 of a session: the stored log always (rule ''), and every rule selecting the event, once
+   * per rule and session.
+   */
   #notify(ts: number, event: string, session: SessionState, offset: number, payload: object): void {
+    this.#emit(ts, event, session, session, offset, payload, null);
+    for (const rule of selectedBy(this.#index.rules.get(event), payload)) {
+      session.fired ??= [];
+      const key = `${rule.id}:${event}`;
+      if (session.fired.includes(key)) continue;
+      session.fired.push(key);
+      this.#emit(ts, event, session, session, offset, payload, rule);
+    }
+  }
+
+  /** N1 charger scope: a connector's new status, for the rules that ask for it (Faulted highlighted). */
+  #notifyStatus(event: ConnectorStatusChanged, session: SessionState | null, offset: number): void {
+    const payload = {
+      status: event.status,
+      errorCode: event.errorCode,
+      highlighted: event.status === 'Faulted',
+    };
+    for (const rule of selectedBy(this.#index.rules.get('status_changed'), payload))
+      this.#emit(event.ts, 'status_changed', event, session, offset, payload, rule);
+  }
+
+  /** R7: thresholds of a running session, each rule once. */
+  #thresholds(session: SessionState, ts: number, offset: number): void {
+    const measures = (() => {
+      const d = scopes(session);
+      return {
+        energyWh: session.energy.energyWh,
+        chargingS: d.chargingS,
+        parkingS: d.parkingS,
+        faultS: d.faultS,
+        totalInclVat: session.cost.totalInclVat,
+        soc: session.soc ?? null,
+      };
+    })();
+    for (const event of THRESHOLD_EVENTS) {
+      for (const rule of this.#index.rules.get(event) ?? []) {
+        if (rule.threshold === undefined || session.fired?.includes(`${rule.id}:${event}`))
+          continue;
+        if (!thresholdReached(event as ThresholdEvent, rule.threshold, measures)) continue;
+        (session.fired ??= []).push(`${rule.id}:${event}`);
+        this.#emit(
+          ts,
+          event,
+          session,
+          session,
+          offset,
+          { threshold: rule.threshold, ...measures },
+          rule,
+        );
+      }
+    }
+  }
+
+  /** One notification row: the stored log (rule null), or for one rule and its publisher. */
+  #emit(
+    ts: number,
+    event: string,
+    place: { readonly chargerId: string; readonly connectorId: number },
+    session: SessionState | null,
+    offset: number,
+    payload: object,
+    rule: NotificationRule | null,
+  ): void {
     if (offset <= (this.#input.highWater.notifications ?? -1)) return;
     count(this.#counters.notifications, event);
+    const ruleId = rule?.id ?? '';
     this.#notifications.push(
       JSON.stringify({
+        notification_id: `${this.#input.partition}-${offset}-${event}-${ruleId || 'log'}`,
         ts: chTime(ts),
         event,
-        scope: 'session',
-        charger_id: session.chargerId,
-        connector_id: session.connectorId,
-        session_id: session.sessionId,
-        customer_id: session.customerId,
+        scope:
+          session === null ? (event === 'status_changed' ? 'charger' : 'connector') : 'session',
+        charger_id: place.chargerId,
+        connector_id: place.connectorId,
+        session_id: session?.sessionId ?? '',
+        customer_id: session?.customerId ?? '',
+        rule_id: ruleId,
+        publisher: rule?.publisher ?? 'log',
+        receiver:
+          rule?.receiver === 'customer' ? (session?.customerId ?? '') : (rule?.receiver ?? ''),
         payload: JSON.stringify(payload),
         log_partition: this.#input.partition,
         log_offset: offset,

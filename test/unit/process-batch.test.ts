@@ -34,6 +34,14 @@ const energy = (wh: number, s: number): Sample => ({
   unit: 'Wh',
   context: 'Sample.Periodic',
 });
+const power = (w: number, s: number): Sample => ({
+  ts: T0 + s * 1000,
+  measurand: 'Power.Active.Import',
+  phase: '',
+  value: w,
+  unit: 'W',
+  context: 'Sample.Periodic',
+});
 const start = (tx = '1', wh = 2000): ChargerEvent => ({
   kind: 'tx_started',
   chargerId: 'CP1',
@@ -309,7 +317,8 @@ describe('session processing of a batch', () => {
     const events = [
       start(),
       statusAt('Charging', 0),
-      values(2025, 30),
+      // A meter value as the H1 profile asks for it: energy with power (E5 stays quiet).
+      { ...values(2025, 30), samples: [energy(2025, 30), power(3000, 30)] } as ChargerEvent,
       statusAt('SuspendedEV', 40),
       statusAt('SuspendedEV', 45),
       stop(2025, 60),

@@ -1,0 +1,298 @@
+import { describe, expect, it } from 'vitest';
+import { expirationsAt, indexNetwork } from '../../src/config/network-index.js';
+import { parseNetwork } from '../../src/config/network.js';
+import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
+import { processBatch, type HighWater } from '../../src/sessions/process-batch.js';
+
+/** E5 malfunction signals, R7 thresholds and N2 rules, as the workers raise them. */
+const T0 = Date.parse('2026-11-20T08:00:00Z');
+const network = {
+  settings: { defaultTariff: 't', ongoingSessionExpirationS: 3600 },
+  organizations: [{ id: 'o', type: 'cpo', ongoingSessionExpirationS: 1800 }],
+  sites: [
+    { id: 's', operator: 'o', ongoingSessionExpirationS: 900 },
+    { id: 's2', operator: 'o' },
+  ],
+  chargers: [
+    {
+      id: 'CP1',
+      site: 's',
+      connectors: [{ id: 1, maxPowerW: 30000 }],
+      ongoingSessionExpirationS: 600,
+    },
+    { id: 'CP2', site: 's', connectors: [{ id: 1, maxPowerW: 30000 }] },
+    { id: 'CP3', site: 's2', connectors: [{ id: 1, maxPowerW: 30000 }] },
+  ],
+  tariffs: [
+    {
+      id: 't',
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+    },
+  ],
+  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+  notificationRules: [
+    {
+      id: 'driver-energy',
+      events: ['energy_limit'],
+      threshold: 1000,
+      receiver: 'customer',
+      publisher: 'webhook',
+      url: 'http://127.0.0.1:1/hook',
+      secret: 'a-secret-of-16-chars',
+    },
+    { id: 'money', events: ['monetary_limit'], threshold: '0.50', publisher: 'log' },
+    {
+      id: 'faults',
+      events: ['status_changed'],
+      statuses: ['Faulted'],
+      publisher: 'bus',
+      receiver: 'ops@example.org',
+    },
+    {
+      id: 'ends',
+      events: ['session_ended', 'power_limit_suspect'],
+      publisher: 'log',
+      receiver: 'ops@example.org',
+    },
+  ],
+};
+const index = indexNetwork(parseNetwork(network));
+const NONE: HighWater = { readings: -1, statuses: -1, cdrs: -1, notifications: -1 };
+
+const sample = (measurand: string, value: number, s: number, unit = 'Wh'): Sample => ({
+  ts: T0 + s * 1000,
+  measurand,
+  phase: '',
+  value,
+  unit,
+  context: 'Sample.Periodic',
+});
+const start = (): ChargerEvent => ({
+  kind: 'tx_started',
+  chargerId: 'CP1',
+  connectorId: 1,
+  receivedAt: T0,
+  transactionId: '1',
+  tokenId: 'T',
+  authorization: 'Accepted',
+  customerId: 'c',
+  meterStartWh: 0,
+  ts: T0,
+});
+const values = (wh: number, s: number, withPower = true): ChargerEvent => ({
+  kind: 'meter_values',
+  chargerId: 'CP1',
+  connectorId: 1,
+  receivedAt: T0 + s * 1000,
+  transactionId: '1',
+  samples: [
+    sample('Energy.Active.Import.Register', wh, s),
+    ...(withPower ? [sample('Power.Active.Import', 3600, s, 'W')] : []),
+  ],
+});
+const status = (value: string, s: number, errorCode = 'NoError'): ChargerEvent => ({
+  kind: 'status',
+  chargerId: 'CP1',
+  connectorId: 1,
+  receivedAt: T0 + s * 1000,
+  ts: T0 + s * 1000,
+  status: value,
+  errorCode,
+  info: '',
+  vendorErrorCode: '',
+});
+const stop = (wh: number, s: number): ChargerEvent => ({
+  kind: 'tx_stopped',
+  chargerId: 'CP1',
+  connectorId: 1,
+  receivedAt: T0 + s * 1000,
+  transactionId: '1',
+  tokenId: '',
+  meterStopWh: wh,
+  ts: T0 + s * 1000,
+  reason: 'Local',
+  samples: [],
+  orphan: false,
+});
+const run = (events: ChargerEvent[], highWater = NONE) =>
+  processBatch(index, {
+    partition: 2,
+    entries: events.map((event, offset) => ({ offset, event })),
+    states: {},
+    highWater,
+  });
+const notifications = (ndjson: string) =>
+  ndjson
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, string | number>);
+const events = (ndjson: string) =>
+  notifications(ndjson).map((n) => `${n['event']}/${n['rule_id'] || 'log'}`);
+
+describe('E5 malfunction signals', () => {
+  it('E5 power_limit_suspect after three exceeds_power rejections, once per session (and to the rules that ask)', () => {
+    // 30 kW for 60 s is 500 Wh: jumps of 5 kWh in a minute are over the connector's power.
+    const out = run([
+      start(),
+      values(100, 60),
+      values(5_100, 120),
+      values(10_100, 180),
+      values(15_100, 240),
+      values(20_100, 300),
+    ]);
+    const signals = notifications(out.notifications).filter(
+      (n) => n['event'] === 'power_limit_suspect',
+    );
+    expect(signals.map((n) => n['rule_id'])).toEqual(['', 'ends']);
+    expect(signals[0]).toMatchObject({ scope: 'session', session_id: 'CP1-1', charger_id: 'CP1' });
+    expect(JSON.parse(String(signals[0]!['payload']))).toMatchObject({ limitW: 30000 });
+    expect(signals[1]).toMatchObject({ publisher: 'log', receiver: 'ops@example.org' });
+  });
+
+  it('E5 energy_not_progressing after four readings without energy while charging; not while parked', () => {
+    const stalled = run([
+      start(),
+      status('Charging', 1),
+      ...[60, 120, 180, 240, 300].map((s) => values(100, s)),
+    ]);
+    expect(events(stalled.notifications).filter((e) => e.startsWith('energy_not'))).toEqual([
+      'energy_not_progressing/log',
+    ]);
+    const parked = run([
+      start(),
+      status('SuspendedEV', 1),
+      ...[60, 120, 180, 240, 300].map((s) => values(100, s)),
+    ]);
+    expect(events(parked.notifications).filter((e) => e.startsWith('energy_not'))).toEqual([]);
+  });
+
+  it('E5 measurands_missing when energy rises with neither power nor current, once', () => {
+    const out = run([start(), values(100, 60, false), values(200, 120, false)]);
+    expect(events(out.notifications).filter((e) => e.startsWith('measurands'))).toEqual([
+      'measurands_missing/log',
+    ]);
+    const fine = run([start(), values(100, 60), values(200, 120)]);
+    expect(events(fine.notifications).filter((e) => e.startsWith('measurands'))).toEqual([]);
+  });
+});
+
+describe('R7 thresholds and N2 rules', () => {
+  it('R7 energy_limit fires once when the session crosses the rule threshold, to the session customer by webhook', () => {
+    const out = run([
+      start(),
+      values(600, 600),
+      values(1_200, 1200),
+      values(1_800, 1800),
+      stop(2_400, 2400),
+    ]);
+    const fired = notifications(out.notifications).filter((n) => n['event'] === 'energy_limit');
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toMatchObject({
+      rule_id: 'driver-energy',
+      publisher: 'webhook',
+      receiver: 'c',
+      customer_id: 'c',
+      notification_id: expect.stringMatching(/^2-\d+-energy_limit-driver-energy$/) as string,
+    });
+    expect(JSON.parse(String(fired[0]!['payload']))).toMatchObject({ threshold: '1000' });
+  });
+
+  it('R7 monetary_limit fires once when the running cost incl. VAT reaches it; below it, never', () => {
+    // 0.30 EUR/kWh + 22 %: 0.50 EUR incl. VAT at about 1.37 kWh.
+    const over = run([start(), values(1_000, 600), values(2_000, 1200), stop(3_000, 1800)]);
+    expect(events(over.notifications).filter((e) => e.startsWith('monetary'))).toEqual([
+      'monetary_limit/money',
+    ]);
+    const under = run([start(), values(500, 600), stop(1_000, 1200)]);
+    expect(events(under.notifications).filter((e) => e.startsWith('monetary'))).toEqual([]);
+  });
+
+  it('N1 status_changed goes to the rules filtering on it (Faulted highlighted), charger scope, not to the log', () => {
+    const out = run([
+      status('Available', 0),
+      status('Faulted', 10, 'GroundFailure'),
+      status('Faulted', 20),
+      status('Available', 30),
+    ]);
+    const rows = notifications(out.notifications);
+    expect(rows.map((n) => `${n['event']}/${n['rule_id']}`)).toEqual(['status_changed/faults']);
+    expect(rows[0]).toMatchObject({
+      scope: 'charger',
+      publisher: 'bus',
+      receiver: 'ops@example.org',
+      session_id: '',
+    });
+    expect(JSON.parse(String(rows[0]!['payload']))).toEqual({
+      status: 'Faulted',
+      errorCode: 'GroundFailure',
+      highlighted: true,
+    });
+  });
+
+  it('every rule fires once per session; a replay writes no notification again, ids are stable', () => {
+    const batch = [
+      start(),
+      values(600, 600),
+      values(1_200, 1200),
+      values(1_800, 1800),
+      stop(2_400, 2400),
+    ];
+    const first = notifications(run(batch).notifications);
+    const ids = first.map((n) => n['notification_id']);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(events(run(batch).notifications)).toEqual(
+      first.map((n) => `${n['event']}/${n['rule_id'] || 'log'}`),
+    );
+    expect(run(batch, { readings: 9, statuses: 9, cdrs: 9, notifications: 9 }).notifications).toBe(
+      '',
+    );
+    expect(first.filter((n) => n['event'] === 'session_ended').map((n) => n['rule_id'])).toEqual([
+      '',
+      'ends',
+    ]);
+  });
+});
+
+describe('S2/S3 expirations per operator, site and charger', () => {
+  it('the charger own, else its site, else its operator, else the network', () => {
+    expect(expirationsAt(index, 'CP1').ongoingS).toBe(600);
+    expect(expirationsAt(index, 'CP2').ongoingS).toBe(900);
+    expect(expirationsAt(index, 'CP3').ongoingS).toBe(1800);
+    expect(expirationsAt(index, 'UNKNOWN').ongoingS).toBe(3600);
+    expect(expirationsAt(index, 'CP1').readyS).toBe(30);
+  });
+});
+
+describe('notification rules in the network file', () => {
+  const bad = (rule: object) => {
+    try {
+      parseNetwork({ ...network, notificationRules: [rule] });
+      return 'no error';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  it('name the field of a rule that cannot work', () => {
+    expect(bad({ id: 'x', events: ['energy_limit'], publisher: 'log' })).toContain(
+      'notificationRules[0].threshold: required for energy_limit',
+    );
+    expect(bad({ id: 'x', events: ['session_ended'], threshold: 5, publisher: 'log' })).toContain(
+      'notificationRules[0].threshold: only threshold events',
+    );
+    expect(
+      bad({
+        id: 'x',
+        events: ['session_ended'],
+        publisher: 'webhook',
+        secret: 'a-secret-of-16-chars',
+      }),
+    ).toContain('notificationRules[0].url');
+    expect(
+      bad({ id: 'x', events: ['session_ended'], publisher: 'webhook', url: 'http://h/x' }),
+    ).toContain('notificationRules[0].secret');
+    expect(bad({ id: 'x', events: ['no_such_event'], publisher: 'log' })).toContain(
+      'notificationRules[0].events[0]',
+    );
+  });
+});
