@@ -20,10 +20,12 @@ import {
   observeGateway,
   observeProcessor,
   observeSink,
+  observeWebhooks,
   processorObservers,
   storeInsertObserver,
 } from './metrics/engine-metrics.js';
 import { Metrics } from './metrics/registry.js';
+import { WebhookPublisher } from './notifications/webhook.js';
 import { Processor, recover, type ProcessorOptions } from './processor/processor.js';
 import { parseClickHouseUrl } from './store/clickhouse-http-store.js';
 import { openStore } from './store/open-store.js';
@@ -59,6 +61,13 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   }
   const runsGateway = config.role === 'all' || config.role === 'gateway';
   const runsProcessor = config.role === 'all' || config.role === 'processor';
+  const busRule = config.network.notificationRules.findIndex((r) => r.publisher === 'bus');
+  if (busRule >= 0 && config.kafka === null) {
+    throw new ChargestreamError(
+      'CONFIG_INVALID',
+      `notificationRules[${busRule}].publisher: the bus publisher needs --kafka (its notifications topic)`,
+    );
+  }
   const stops: Array<() => Promise<void> | void> = [];
   const metrics = new Metrics();
 
@@ -73,15 +82,31 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     if (runsProcessor)
       await applyReadingsRetention(store, config.network.settings.readingsRetentionDays);
   }
+  let webhooks: WebhookPublisher | null = null;
   if (runsProcessor) {
     sink = new Sink(store!, log, storeInsertObserver(metrics));
     observeSink(metrics, sink);
+    webhooks = new WebhookPublisher({
+      rules: config.network.notificationRules,
+      store: store!,
+      log,
+    });
+    observeWebhooks(metrics, webhooks);
   }
   const observe = runsProcessor ? processorObservers(metrics) : undefined;
+  const hooks = (w: WebhookPublisher) => ({
+    afterStore: (rows: string) => w.stored(rows),
+    onAdopted: (partition: number) => w.resume([partition]),
+  });
 
   if (config.kafka === null && runsProcessor) {
     const recovered = await recover(store!, config.partitions);
-    processor = new Processor(processorOptions(config, log, store!, sink!, observe), recovered);
+    processor = new Processor(
+      { ...processorOptions(config, log, store!, sink!, observe), ...hooks(webhooks!) },
+      recovered,
+    );
+    // What webhook rules selected before a crash and was not delivered goes out now.
+    await webhooks!.resume(Array.from({ length: config.partitions }, (_, p) => p));
     const log_ = await EmbeddedLog.open(
       join(config.dataDir, 'log'),
       {
@@ -116,6 +141,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       const p = new Processor(
         {
           ...processorOptions(config, log, store!, sink!, observe),
+          ...hooks(webhooks!),
           publishNotifications: (rows) =>
             kafka.send(kafka.topics.notifications, notificationMessages(rows)),
         },
@@ -249,6 +275,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       while ((bus?.lag() ?? 0) > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
       sink?.close();
+      await webhooks?.close();
       for (const stop of stops) await stop();
       await store?.close();
     },

@@ -6,6 +6,8 @@ ALTER TABLE notifications ADD COLUMN IF NOT EXISTS notification_id String DEFAUL
 ALTER TABLE notifications ADD COLUMN IF NOT EXISTS rule_id LowCardinality(String) DEFAULT '' AFTER customer_id;
 ALTER TABLE notifications ADD COLUMN IF NOT EXISTS publisher LowCardinality(String) DEFAULT 'log' AFTER rule_id;
 ALTER TABLE notifications ADD COLUMN IF NOT EXISTS receiver String DEFAULT '' AFTER publisher;
+-- When the row was stored (ts is the event's time on the charger's clock, which may be old).
+ALTER TABLE notifications ADD COLUMN IF NOT EXISTS stored_at DateTime64(3, 'UTC') DEFAULT now64(3);
 
 -- Webhook deliveries: one row per delivered (or finally failed) notification. At start the
 -- processor sends again what a webhook rule selected and this table does not hold (a crash

@@ -254,6 +254,14 @@ const PIPELINE: readonly PanelSpec[] = [
     ],
   },
   {
+    title: 'Webhook notifications',
+    unit: 'reqps',
+    prom: [
+      { expr: rate('chargestream_webhook_deliveries_total', 'outcome'), legend: '{{outcome}}' },
+      { expr: rate('chargestream_webhook_attempts_total'), legend: 'attempts' },
+    ],
+  },
+  {
     title: 'Store insert latency by table (p99)',
     unit: 's',
     prom: [

@@ -1,6 +1,7 @@
 import type { Bus } from '../bus/bus.js';
 import type { FrameMetrics, Gateway } from '../gateway/server.js';
 import type { Processor } from '../processor/processor.js';
+import type { WebhookPublisher } from '../notifications/webhook.js';
 import type { Sink } from '../store/sink.js';
 import { LATENCY_BUCKETS_S, Metrics, Tally } from './registry.js';
 
@@ -259,4 +260,28 @@ export function observeSink(metrics: Metrics, sink: Sink): void {
     'Rows waiting in the write buffer',
     () => sink.buffered().rows,
   );
+}
+
+/** N2's webhook publisher: deliveries by outcome, attempts. */
+export function observeWebhooks(metrics: Metrics, w: WebhookPublisher): void {
+  metrics.counter(
+    'chargestream_webhook_deliveries_total',
+    'Webhook notifications by outcome: delivered, or failed after every attempt',
+    () => [
+      [{ outcome: 'delivered' }, sum(w.stats.sent)],
+      [{ outcome: 'failed' }, sum(w.stats.failed)],
+    ],
+    ['outcome'],
+  );
+  metrics.counter(
+    'chargestream_webhook_attempts_total',
+    'Webhook delivery attempts (retries included)',
+    () => w.stats.attempts,
+  );
+}
+
+function sum(tally: Tally): number {
+  let total = 0;
+  for (const n of tally.values()) total += n;
+  return total;
 }

@@ -90,6 +90,10 @@ export interface ProcessorOptions {
    * stored is (its notifications then go out a second time, with the same keys).
    */
   readonly publishNotifications?: (rows: string) => Promise<void>;
+  /** Called with a batch's notifications (JSONEachRow) once the store has them. */
+  readonly afterStore?: (notifications: string) => void;
+  /** Called when this process takes over a partition (distributed mode), after its state is rebuilt. */
+  readonly onAdopted?: (partition: number) => Promise<unknown>;
   /** Where task durations (seconds, queue wait included) and batch sizes (events) go. */
   readonly observe?: {
     readonly taskSeconds: (seconds: number) => void;
@@ -121,6 +125,8 @@ export class Processor {
   };
   readonly #observe: ProcessorOptions['observe'];
   readonly #publishNotifications: ProcessorOptions['publishNotifications'];
+  readonly #afterStore: ProcessorOptions['afterStore'];
+  readonly #onAdopted: ProcessorOptions['onAdopted'];
 
   readonly #store: Store;
   readonly #index: NetworkIndex;
@@ -141,6 +147,8 @@ export class Processor {
     this.#log = options.log;
     this.#observe = options.observe;
     this.#publishNotifications = options.publishNotifications;
+    this.#afterStore = options.afterStore;
+    this.#onAdopted = options.onAdopted;
     this.#owned = recovered === null ? new Set() : null;
     recovered ??= { committed: new Map(), highWater: new Map(), states: new Map() };
     this.#sink = options.sink;
@@ -214,6 +222,7 @@ export class Processor {
         for (const [key, state] of recovered.states) this.#states.set(key, state);
         this.#highWater.set(partition, recovered.highWater.get(partition) ?? NOTHING_STORED);
         this.#owned?.add(partition);
+        await this.#onAdopted?.(partition);
         this.#log.info(
           { partition, openSessions: recovered.states.size, ms: Date.now() - started },
           'partition state rebuilt',
@@ -257,6 +266,7 @@ export class Processor {
       sessions: output.sessions,
       cdrs: output.cdrs,
     });
+    if (output.notifications !== '') this.#afterStore?.(output.notifications);
     this.stats.batches += 1;
     this.stats.events += entries.length;
     this.stats.readingsValid += output.readingsValid;

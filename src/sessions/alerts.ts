@@ -46,16 +46,21 @@ export function thresholdReached(
   }
 }
 
-/** The rules of an event that a notification with `payload` passes (status filters). */
+/**
+ * The rules selecting an event, but thresholds (raised apart): a rule's `statuses` filter
+ * applies to its status_changed notifications only.
+ */
 export function selectedBy(
   rules: readonly NotificationRule[] | undefined,
+  event: string,
   payload: { readonly status?: string },
 ): NotificationRule[] {
   if (rules === undefined) return [];
   return rules.filter(
     (rule) =>
       rule.threshold === undefined &&
-      (rule.statuses === undefined ||
+      (event !== 'status_changed' ||
+        rule.statuses === undefined ||
         (payload.status !== undefined && rule.statuses.includes(payload.status))),
   );
 }

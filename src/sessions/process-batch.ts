@@ -565,7 +565,7 @@ class BatchRun {
    */
   #notify(ts: number, event: string, session: SessionState, offset: number, payload: object): void {
     this.#emit(ts, event, session, session, offset, payload, null);
-    for (const rule of selectedBy(this.#index.rules.get(event), payload)) {
+    for (const rule of selectedBy(this.#index.rules.get(event), event, payload)) {
       session.fired ??= [];
       const key = `${rule.id}:${event}`;
       if (session.fired.includes(key)) continue;
@@ -581,7 +581,11 @@ class BatchRun {
       errorCode: event.errorCode,
       highlighted: event.status === 'Faulted',
     };
-    for (const rule of selectedBy(this.#index.rules.get('status_changed'), payload))
+    for (const rule of selectedBy(
+      this.#index.rules.get('status_changed'),
+      'status_changed',
+      payload,
+    ))
       this.#emit(event.ts, 'status_changed', event, session, offset, payload, rule);
   }
 
