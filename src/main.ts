@@ -189,7 +189,11 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
           energy.startWh === null
             ? null
             : startKey(chargerId, connectorId, startedAt, tokenId, energy.startWh);
-        transactions.restore(transactionId, { chargerId, connectorId }, start);
+        const home =
+          session.status === 'in_progress' && session.tokenId !== ''
+            ? { chargerId, connectorId, tokenId: session.tokenId.toUpperCase() }
+            : { chargerId, connectorId };
+        transactions.restore(transactionId, home, start);
       }
     }
     const g = new Gateway({

@@ -115,6 +115,10 @@ export interface Customer {
   readonly paymentType: 'prepaid' | 'postpaid' | 'pay_now';
   readonly balance?: string;
   readonly ratePlan?: string;
+  /** pay_now: a payment method is on file (absent: yes). */
+  readonly paymentMethod?: boolean;
+  /** postpaid: the contract is active (absent: yes). */
+  readonly contractActive?: boolean;
 }
 export interface Token {
   readonly id: string;

@@ -14,6 +14,8 @@ import { ChargestreamError } from '../lib/errors.js';
 export interface TransactionHome {
   readonly chargerId: string;
   readonly connectorId: number;
+  /** The token of an accepted start (upper-cased): in use until the transaction ends (A2). */
+  readonly tokenId?: string;
 }
 
 /** What identifies a start: a resent StartTransaction repeats all of it. */
@@ -44,6 +46,8 @@ export class TransactionRegistry {
   #next: number;
   #limit: number;
   readonly #homes = new Map<string, TransactionHome>();
+  /** Running transactions per token, for ConcurrentTx (A2). */
+  readonly #tokens = new Map<string, number>();
   readonly #recentStarts = new Map<string, string>();
 
   readonly #gateway: { readonly index: number; readonly count: number };
@@ -83,7 +87,7 @@ export class TransactionRegistry {
     if (known !== undefined) return known;
     if (this.#next > this.#limit) this.#reserve();
     const id = String(this.#next++ * this.#gateway.count + this.#gateway.index);
-    this.#homes.set(`${home.chargerId}|${id}`, home);
+    this.#setHome(`${home.chargerId}|${id}`, home);
     this.#recentStarts.set(startKey, id);
     this.journal(home.chargerId, id, home, startKey);
     if (this.#recentStarts.size > RECENT_STARTS) {
@@ -113,13 +117,28 @@ export class TransactionRegistry {
   remember(transactionId: string, home: TransactionHome): void {
     const key = `${home.chargerId}|${transactionId}`;
     const known = this.#homes.get(key);
-    if (known?.connectorId === home.connectorId) return;
-    this.#homes.set(key, home);
+    if (known?.connectorId === home.connectorId && known.tokenId === home.tokenId) return;
+    this.#setHome(key, home);
     this.journal(home.chargerId, transactionId, home, null);
   }
 
+  /** The start was accepted: its token is in use until the transaction ends (A2). */
+  claimToken(chargerId: string, transactionId: string, tokenId: string): void {
+    const home = this.#homes.get(`${chargerId}|${transactionId}`);
+    if (home === undefined || home.tokenId === tokenId.toUpperCase()) return;
+    this.remember(transactionId, { ...home, tokenId: tokenId.toUpperCase() });
+  }
+
+  /** Whether the token is in a running transaction other than this charger's `transactionId`. */
+  tokenInUse(tokenId: string, chargerId = '', transactionId = ''): boolean {
+    const token = tokenId.toUpperCase();
+    const running = this.#tokens.get(token) ?? 0;
+    const own = this.#homes.get(`${chargerId}|${transactionId}`)?.tokenId === token ? 1 : 0;
+    return running - own > 0;
+  }
+
   ended(chargerId: string, transactionId: string): void {
-    if (this.#homes.delete(`${chargerId}|${transactionId}`))
+    if (this.#deleteHome(`${chargerId}|${transactionId}`))
       this.journal(chargerId, transactionId, null, null);
   }
 
@@ -131,11 +150,30 @@ export class TransactionRegistry {
     start: string | null,
   ): void {
     if (home === null) {
-      this.#homes.delete(`${chargerId}|${transactionId}`);
+      this.#deleteHome(`${chargerId}|${transactionId}`);
       return;
     }
-    this.#homes.set(`${chargerId}|${transactionId}`, home);
+    this.#setHome(`${chargerId}|${transactionId}`, home);
     if (start !== null) this.#recentStarts.set(start, transactionId);
+  }
+
+  #setHome(key: string, home: TransactionHome): void {
+    this.#deleteHome(key);
+    this.#homes.set(key, home);
+    if (home.tokenId !== undefined)
+      this.#tokens.set(home.tokenId, (this.#tokens.get(home.tokenId) ?? 0) + 1);
+  }
+
+  #deleteHome(key: string): boolean {
+    const home = this.#homes.get(key);
+    if (home === undefined) return false;
+    this.#homes.delete(key);
+    if (home.tokenId !== undefined) {
+      const left = (this.#tokens.get(home.tokenId) ?? 1) - 1;
+      if (left > 0) this.#tokens.set(home.tokenId, left);
+      else this.#tokens.delete(home.tokenId);
+    }
+    return true;
   }
 
   /**

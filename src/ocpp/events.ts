@@ -43,6 +43,8 @@ export interface TransactionStarted extends EventBase, TransactionEventFacts {
   transactionId: string;
   tokenId: string;
   authorization: AuthorizationStatus;
+  /** Why a refused start was refused (S4: token_invalid, insufficient_balance, …). */
+  refusal?: string;
   customerId: string;
   /** Null when the protocol gives none (2.0.1): the first register reading is the start. */
   meterStartWh: number | null;

@@ -301,7 +301,7 @@ class BatchRun {
     noteFacts(session, event);
     if (event.authorization !== 'Accepted') {
       session.status = 'rejected';
-      session.reason = REJECTION[event.authorization];
+      session.reason = event.refusal || REJECTION[event.authorization];
       session.endedAt = event.ts;
     }
     if (event.meterStartWh !== null)

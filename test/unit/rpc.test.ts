@@ -10,6 +10,7 @@ import { parseFrame } from '../../src/ocpp/rpc.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { TransactionRegistry } from '../../src/gateway/transactions.js';
+import { authorize } from '../../src/sessions/authorization.js';
 import { tempDir } from '../helpers/engine.js';
 import { aMeterValues, aStartTransaction, aStopTransaction } from '../helpers/builders.js';
 
@@ -119,15 +120,79 @@ describe('OCPP 1.6 actions', () => {
   });
 
   it('A2 authorizes from memory: unknown Invalid, blocked Blocked, case-insensitive ids', () => {
+    const fresh = { ...ctx, transactions: new TransactionRegistry(tempDir()) };
     const status = (idTag: string) =>
       (
-        handleCall('Authorize', { idTag }, 'CP1', now, ctx) as {
+        handleCall('Authorize', { idTag }, 'CP1', now, fresh) as {
           payload: { idTagInfo: { status: string } };
         }
       ).payload.idTagInfo.status;
     expect(status('aabb')).toBe('Accepted');
     expect(status('NOPE')).toBe('Invalid');
     expect(status('BLOCKED')).toBe('Blocked');
+  });
+
+  it('A2 ConcurrentTx: a token running on one connector is refused on another, not on a resend, and free after its stop', () => {
+    const fresh = { ...ctx, transactions: new TransactionRegistry(tempDir()) };
+    const start = (connectorId: number, ts: string) =>
+      handleCall(
+        'StartTransaction',
+        aStartTransaction({ idTag: 'aabb', connectorId, timestamp: ts }),
+        'CP1',
+        now,
+        fresh,
+      ) as {
+        payload: { transactionId: number; idTagInfo: { status: string } };
+        event: { refusal: string };
+      };
+    const first = start(1, '2026-11-20T08:30:00Z');
+    expect(first.payload.idTagInfo.status).toBe('Accepted');
+    expect(start(1, '2026-11-20T08:30:00Z').payload.idTagInfo.status).toBe('Accepted'); // resent
+    const second = start(2, '2026-11-20T08:31:00Z');
+    expect(second.payload.idTagInfo.status).toBe('ConcurrentTx');
+    expect(second.event.refusal).toBe('concurrent_tx');
+    const authorize = () =>
+      (
+        handleCall('Authorize', { idTag: 'AABB' }, 'CP1', now, fresh) as {
+          payload: { idTagInfo: { status: string } };
+        }
+      ).payload.idTagInfo.status;
+    expect(authorize()).toBe('ConcurrentTx');
+    fresh.transactions.ended('CP1', String(first.payload.transactionId));
+    expect(authorize()).toBe('Accepted');
+    expect(start(2, '2026-11-20T08:40:00Z').payload.idTagInfo.status).toBe('Accepted');
+  });
+
+  it('A3 funding: prepaid below the minimum, pay-now without a payment method, postpaid without a contract are Blocked with their own reason', () => {
+    const funded = indexNetwork(
+      parseNetwork({
+        settings: { minimumStartBalance: '5.00' },
+        organizations: [{ id: 'o', type: 'cpo' }],
+        customers: [
+          { id: 'poor', organization: 'o', paymentType: 'prepaid', balance: '4.99' },
+          { id: 'rich', organization: 'o', paymentType: 'prepaid', balance: '5.00' },
+          { id: 'nocard', organization: 'o', paymentType: 'pay_now', paymentMethod: false },
+          { id: 'card', organization: 'o', paymentType: 'pay_now' },
+          { id: 'ended', organization: 'o', paymentType: 'postpaid', contractActive: false },
+        ],
+        tokens: ['poor', 'rich', 'nocard', 'card', 'ended'].map((c) => ({
+          id: c.toUpperCase(),
+          type: 'RFID',
+          customer: c,
+        })),
+      }),
+    );
+    const decide = (token: string) => authorize(funded, token, now);
+    expect(decide('POOR')).toEqual({
+      status: 'Blocked',
+      customerId: 'poor',
+      reason: 'insufficient_balance',
+    });
+    expect(decide('RICH').status).toBe('Accepted');
+    expect(decide('NOCARD')).toMatchObject({ status: 'Blocked', reason: 'no_payment_method' });
+    expect(decide('CARD').status).toBe('Accepted');
+    expect(decide('ENDED')).toMatchObject({ status: 'Blocked', reason: 'no_contract' });
+    expect(decide('NOBODY')).toMatchObject({ status: 'Invalid', reason: 'token_invalid' });
   });
 
   it('a resent StartTransaction gets the same transactionId (reliability.md 1)', () => {

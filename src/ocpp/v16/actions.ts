@@ -24,7 +24,9 @@ const handlers: Readonly<Record<string, Handler>> = {
   Heartbeat: (_p, _c, at) => ({ kind: 'reply', payload: { currentTime: nowIso(at) } }),
 
   Authorize: (p, _c, at, ctx) => {
-    const decision = authorize(ctx.index, p['idTag'] as string, at);
+    const decision = authorize(ctx.index, p['idTag'] as string, at, (t) =>
+      ctx.transactions.tokenInUse(t),
+    );
     return { kind: 'reply', payload: { idTagInfo: { status: decision.status } } };
   },
 
@@ -49,7 +51,6 @@ const handlers: Readonly<Record<string, Handler>> = {
     const tokenId = p['idTag'] as string;
     const ts = Date.parse(p['timestamp'] as string);
     const meterStart = p['meterStart'] as number;
-    const decision = authorize(ctx.index, tokenId, at);
     const transactionId = ctx.transactions.allocate(
       startKey(chargerId, connectorId, ts, tokenId, meterStart),
       {
@@ -57,6 +58,12 @@ const handlers: Readonly<Record<string, Handler>> = {
         connectorId,
       },
     );
+    // A2: the token may not run on another connector (a resent start is not "another").
+    const decision = authorize(ctx.index, tokenId, at, (t) =>
+      ctx.transactions.tokenInUse(t, chargerId, transactionId),
+    );
+    if (decision.status === 'Accepted')
+      ctx.transactions.claimToken(chargerId, transactionId, tokenId);
     return {
       kind: 'durable',
       payload: { transactionId: Number(transactionId), idTagInfo: { status: decision.status } },
@@ -68,6 +75,7 @@ const handlers: Readonly<Record<string, Handler>> = {
         transactionId,
         tokenId,
         authorization: decision.status,
+        refusal: decision.reason,
         customerId: decision.customerId,
         meterStartWh: meterStart,
         ts,

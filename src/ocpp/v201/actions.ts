@@ -38,7 +38,12 @@ const handlers: Readonly<Record<string, Handler>> = {
     const token = p['idToken'] as IdToken;
     return {
       kind: 'reply',
-      payload: { idTokenInfo: { status: authorize(ctx.index, token.idToken, at).status } },
+      payload: {
+        idTokenInfo: {
+          status: authorize(ctx.index, token.idToken, at, (t) => ctx.transactions.tokenInUse(t))
+            .status,
+        },
+      },
     };
   },
 
@@ -95,7 +100,12 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
   const connectorId = evse?.id ?? known?.connectorId ?? 0;
   const ts = Date.parse(p['timestamp'] as string);
   const token = p['idToken'] as IdToken | undefined;
-  const decision = token === undefined ? null : authorize(ctx.index, token.idToken, at);
+  const decision =
+    token === undefined
+      ? null
+      : authorize(ctx.index, token.idToken, at, (t) =>
+          ctx.transactions.tokenInUse(t, chargerId, transactionId),
+        );
   const payload = decision === null ? {} : { idTokenInfo: { status: decision.status } };
   const values = samples((p['meterValue'] as MeterValue[] | undefined) ?? []);
   const chargingState = (p['transactionInfo'] as { chargingState?: string }).chargingState;
@@ -109,6 +119,8 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
   switch (p['eventType'] as 'Started' | 'Updated' | 'Ended') {
     case 'Started': {
       if (connectorId > 0) ctx.transactions.remember(transactionId, { chargerId, connectorId });
+      if (decision?.status === 'Accepted' && token !== undefined)
+        ctx.transactions.claimToken(chargerId, transactionId, token.idToken);
       const startReading = energyReading(values.filter((s) => s.ts === ts));
       return {
         kind: 'durable' as const,
@@ -123,6 +135,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           // Authorization may follow the start (cable plugged in first); until then the
           // session runs without a customer.
           authorization: decision?.status ?? 'Accepted',
+          refusal: decision?.reason ?? '',
           customerId: decision?.customerId ?? '',
           // 2.0.1 has no meterStart: the register reading of the start, if sent, else the
           // first register reading of the transaction.
