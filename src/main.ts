@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CommandLog, runCommand, type CommandSender } from './api/commands.js';
 import { ApiKeys } from './api/auth.js';
+import { requestRetry } from './api/retry.js';
 import { Api } from './api/server.js';
 import type { Bus } from './bus/bus.js';
 import { EmbeddedLog } from './bus/embedded-log.js';
@@ -156,7 +157,10 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   if (bus !== null) {
     const b = bus;
     stops.push(() => b.close());
-    if (processor !== null) stops.unshift(expireIdleSessions(processor, b, config, log));
+    if (processor !== null) {
+      stops.unshift(expireIdleSessions(processor, b, config, log));
+      stops.unshift(retryFailedRatings(processor, b, log));
+    }
     observeBus(metrics, b, config.kafka === null ? 'embedded' : 'kafka');
   }
   if (processor !== null) {
@@ -247,6 +251,9 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     log,
     ready: () => true,
     metrics: () => metrics.text(),
+    ...(store === null || bus === null
+      ? {}
+      : { retry: (sessionId: string) => requestRetry(store!, bus!, sessionId, Date.now()) }),
     ...(send === null
       ? {}
       : {
@@ -323,6 +330,22 @@ function expireIdleSessions(
     },
     Math.max(250, Math.min(30_000, shortestMs / 4)),
   );
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** S8, the automatic retry job: every 30 s, failed sessions whose backoff passed are sent again. */
+function retryFailedRatings(processor: Processor, bus: Bus, log: Logger): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    processor
+      .failedRatings(Date.now())
+      .then((due) => Promise.all(due.map((event) => bus.publish(event))))
+      .catch((error: unknown) => log.warn({ err: String(error) }, 'rating retry job failed'))
+      .finally(() => (running = false));
+  }, 30_000);
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -18,6 +18,8 @@ export interface ApiOptions {
   readonly ready: () => boolean;
   /** Prometheus text exposition of the engine's metrics. */
   readonly metrics: () => Promise<string>;
+  /** S8: a failed session sent to be rated again; absent where this process has no bus. */
+  readonly retry?: (sessionId: string) => Promise<{ status: string; body: object }>;
   /** Engine-initiated OCPP calls; absent where no gateway runs in this process. */
   readonly commands?: (request: {
     chargerId: string;
@@ -31,6 +33,7 @@ export interface ApiOptions {
 const MAX_BODY = 1024 * 1024;
 const SQL_ROLES: ReadonlySet<Role> = new Set(['admin', 'analyst', 'financial_support', 'operator']);
 const COMMAND_ROLES: ReadonlySet<Role> = new Set(['admin', 'operator']);
+const RETRY_ROLES: ReadonlySet<Role> = new Set(['admin', 'operator', 'financial_support']);
 
 const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   UNAUTHORIZED: '401 Unauthorized',
@@ -46,6 +49,8 @@ const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   CHARGER_CALL_ERROR: '502 Bad Gateway',
   CHARGER_TIMEOUT: '504 Gateway Timeout',
   CHARGER_BUSY: '429 Too Many Requests',
+  SESSION_NOT_FAILED: '409 Conflict',
+  NO_BUS: '503 Service Unavailable',
   STORE_QUERY_FAILED: '500 Internal Server Error',
 };
 
@@ -105,6 +110,23 @@ export class Api {
             );
           }
           const reply = await options.commands({ chargerId, action, body, timeoutMs, caller });
+          return {
+            status: reply.status,
+            type: 'application/json',
+            body: JSON.stringify(reply.body),
+          };
+        });
+      })
+      .post('/api/v1/sessions/:id/retry', (res, req) => {
+        if (this.#caller(res, req.getHeader('authorization'), RETRY_ROLES) === null) return;
+        const sessionId = safeDecode(req.getParameter(0));
+        this.#respond(res, false, async () => {
+          if (options.retry === undefined)
+            throw new ChargestreamError(
+              'NO_BUS',
+              'no bus in this process: ask a processor, or give --kafka',
+            );
+          const reply = await options.retry(sessionId);
           return {
             status: reply.status,
             type: 'application/json',

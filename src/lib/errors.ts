@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   CHARGER_CALL_ERROR: 'the charger answered the command with a CALLERROR',
   CHARGER_TIMEOUT: 'the charger did not answer the command in time',
   CHARGER_BUSY: 'too many commands are waiting for this charger',
+  SESSION_NOT_FAILED: 'only a session whose rating or billing failed can be retried',
+  NO_BUS: 'this process has no bus to send the request through',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

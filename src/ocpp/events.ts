@@ -93,12 +93,26 @@ export interface SessionExpired extends EventBase {
   lastEventAt: number;
 }
 
+/**
+ * S8: rate again a session whose rating failed — from the API (manual) or the processor's
+ * retry job — carrying the failed session as stored. `stale`: the processor found the session
+ * no longer failed when the batch ran (an earlier retry went through): nothing to do.
+ */
+export interface RatingRetried extends EventBase {
+  kind: 'retry';
+  sessionId: string;
+  /** The session's stored state (JSON of the worker's session state). */
+  state: string;
+  stale?: boolean;
+}
+
 export type ChargerEvent =
   | TransactionStarted
   | MeterValuesReported
   | TransactionStopped
   | ConnectorStatusChanged
-  | SessionExpired;
+  | SessionExpired
+  | RatingRetried;
 
 /** The partition key of an event: every event of one connector lands in one partition. */
 export function connectorKey(chargerId: string, connectorId: number): string {

@@ -6,7 +6,7 @@ import type { Network } from '../config/network.js';
 import { expirationsAt, indexNetwork, type NetworkIndex } from '../config/network-index.js';
 import { projectRoot, runningFromSource } from '../lib/paths.js';
 import { partitionFor } from '../bus/partitioner.js';
-import { connectorKey, type SessionExpired } from '../ocpp/events.js';
+import { connectorKey, type RatingRetried, type SessionExpired } from '../ocpp/events.js';
 import type {
   BatchInput,
   BatchOutput,
@@ -24,6 +24,25 @@ export interface Recovered {
   readonly committed: Map<number, number>;
   readonly highWater: Map<number, HighWater>;
   readonly states: Map<string, ConnectorState>;
+}
+
+/** S8: attempts of the automatic retry job; past them a failed session waits for an operator. */
+export const MAX_RATING_ATTEMPTS = 10;
+
+/** The retry event of a failed session, on its connector's partition. */
+export function retryOf(session: SessionState, state: string, now: number): RatingRetried {
+  return {
+    kind: 'retry',
+    chargerId: session.chargerId,
+    connectorId: session.connectorId,
+    receivedAt: now,
+    sessionId: session.sessionId,
+    state,
+  };
+}
+
+function quote(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 const NOTHING_STORED: HighWater = { readings: -1, statuses: -1, cdrs: -1, notifications: -1 };
@@ -233,8 +252,9 @@ export class Processor {
     await loading;
   }
 
-  readonly handle: BatchHandler = async (partition: number, entries: readonly LogEntry[]) => {
+  readonly handle: BatchHandler = async (partition: number, given: readonly LogEntry[]) => {
     await this.#adopt(partition);
+    const entries = await this.#markStaleRetries(given);
     const states: Record<string, ConnectorState> = {};
     for (const { event } of entries) {
       const key = connectorKey(event.chargerId, event.connectorId);
@@ -280,6 +300,55 @@ export class Processor {
     c.ratingSeconds += output.counters.ratingSeconds;
     c.busySeconds += output.counters.busySeconds;
   };
+
+  /**
+   * S8: retries of sessions no longer failed (an earlier retry went through) are marked
+   * stale before the batch runs, so a session is never rated, nor billed, twice. Retries of
+   * one session share its connector's partition, so the earlier one is stored by now.
+   */
+  async #markStaleRetries(entries: readonly LogEntry[]): Promise<readonly LogEntry[]> {
+    const ids = entries.flatMap(({ event }) => (event.kind === 'retry' ? [event.sessionId] : []));
+    if (ids.length === 0) return entries;
+    const rows = await this.#store.rows<{ session_id: string; status: string }>(
+      `SELECT session_id, argMax(status, version) AS status FROM sessions_log
+       WHERE session_id IN (${ids.map(quote).join(',')}) GROUP BY session_id`,
+    );
+    const failed = new Set(
+      rows
+        .filter((r) => r.status === 'rating_failed' || r.status === 'billing_failed')
+        .map((r) => r.session_id),
+    );
+    return entries.map((entry) =>
+      entry.event.kind === 'retry' && !failed.has(entry.event.sessionId)
+        ? { offset: entry.offset, event: { ...entry.event, stale: true } }
+        : entry,
+    );
+  }
+
+  /**
+   * S8, the automatic retry job: failed sessions of this process's partitions whose backoff
+   * has passed (1 min after the first failure, doubling up to 1 h; at most
+   * `MAX_RATING_ATTEMPTS` attempts), as the retry events to publish.
+   */
+  async failedRatings(now: number): Promise<RatingRetried[]> {
+    const owned = this.#owned === null ? null : [...this.#owned];
+    if (owned !== null && owned.length === 0) return [];
+    const rows = await this.#store.rows<{ session_id: string; state: string }>(
+      `SELECT session_id, argMax(state, version) AS state FROM sessions_log
+       ${owned === null ? '' : `WHERE log_partition IN (${owned.join(',')})`}
+       GROUP BY session_id HAVING argMax(status, version) IN ('rating_failed', 'billing_failed')`,
+    );
+    const due: RatingRetried[] = [];
+    for (const row of rows) {
+      const session = JSON.parse(row.state) as SessionState;
+      const attempts = session.ratingAttempts ?? 1;
+      if (attempts >= MAX_RATING_ATTEMPTS) continue;
+      const wait = Math.min(3_600_000, 60_000 * 2 ** (attempts - 1));
+      if (now - (session.failedAt ?? 0) < wait) continue;
+      due.push(retryOf(session, row.state, now));
+    }
+    return due;
+  }
 
   /** Tasks waiting for a worker thread. */
   get queueSize(): number {

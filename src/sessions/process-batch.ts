@@ -4,6 +4,7 @@ import type {
   AuthorizationStatus,
   ChargerEvent,
   ConnectorStatusChanged,
+  RatingRetried,
   MeterValuesReported,
   Sample,
   TransactionStarted,
@@ -81,6 +82,10 @@ export interface SessionState extends SignalState {
   fired?: string[];
   /** The latest state of charge reported, %. */
   soc?: number | null;
+  /** S8: why rating failed (the session is then rating_failed), attempts so far, and when. */
+  ratingError?: string;
+  ratingAttempts?: number;
+  failedAt?: number;
 }
 
 export interface ConnectorState {
@@ -157,6 +162,8 @@ class BatchRun {
   readonly #cdrs: string[] = [];
   /** Sessions changed in this batch but not by a state change: one row each at the end. */
   readonly #touched = new Map<string, { session: SessionState; offset: number }>();
+  /** Sessions a retry rated in this batch: a second retry of one does nothing. */
+  readonly #retried = new Set<string>();
   /** The event being applied: every row it produces names its charger and connector. */
   #event: ChargerEvent | null = null;
   #valid = 0;
@@ -184,7 +191,12 @@ class BatchRun {
     const key = connectorKey(event.chargerId, event.connectorId);
     const state = (this.#states[key] ??= { appliedOffset: -1, session: null });
     if (offset <= state.appliedOffset) return;
-    if (event.kind !== 'expire' && state.session !== null && isOpen(state.session.status)) {
+    if (
+      event.kind !== 'expire' &&
+      event.kind !== 'retry' &&
+      state.session !== null &&
+      isOpen(state.session.status)
+    ) {
       state.session.lastEventAt = Math.max(state.session.lastEventAt ?? 0, event.receivedAt);
     }
     switch (event.kind) {
@@ -196,6 +208,9 @@ class BatchRun {
         break;
       case 'tx_stopped':
         this.#stop(state, event, offset);
+        break;
+      case 'retry':
+        this.#retry(event, offset);
         break;
       case 'expire': {
         const session = state.session;
@@ -410,7 +425,7 @@ class BatchRun {
       addStatus(session.statuses, ts, status);
       session.charged ||= status === 'Charging';
       // A change of scope is a tariff boundary too (TIME / PARKING_TIME), at the energy so far.
-      observe(session.rating, {
+      this.#observe(session, {
         ts,
         energyWh: session.energy.energyWh,
         state: ratedState(currentScope(session)),
@@ -432,23 +447,66 @@ class BatchRun {
     session.endedAt = Math.max(endedAt, session.startedAt);
     this.#touched.delete(session.sessionId);
     this.#sessionRow(session, offset, step);
-    const final = finalCost(session.rating, session.endedAt, `${session.sessionId}-1`);
-    session.cost = final.money;
-    session.lines = final.lines;
+    this.#rate(session, offset, step + 1);
+  }
+
+  /**
+   * The final rating and the CDR: ended → rated. A rating that throws leaves the session
+   * rating_failed with the error (S8), its state kept for a retry; the batch goes on, so one
+   * session's failure never holds up its partition.
+   */
+  #rate(session: SessionState, offset: number, step: number): void {
+    try {
+      if (session.ratingError !== undefined) throw new Error(session.ratingError);
+      const final = finalCost(session.rating, session.endedAt!, `${session.sessionId}-1`);
+      session.cost = final.money;
+      session.lines = final.lines;
+    } catch (error) {
+      session.status = 'rating_failed';
+      session.ratingError = error instanceof Error ? error.message : String(error);
+      session.ratingAttempts = (session.ratingAttempts ?? 0) + 1;
+      session.failedAt = this.#event?.receivedAt ?? session.endedAt ?? session.startedAt;
+      this.#sessionRow(session, offset, step);
+      return;
+    }
+    delete session.ratingError;
     flagInadequate(session);
-    this.#thresholds(session, session.endedAt, offset);
+    this.#thresholds(session, session.endedAt!, offset);
     session.status = 'rated';
-    this.#notify(session.endedAt, 'session_ended', session, offset, {
+    this.#notify(session.endedAt!, 'session_ended', session, offset, {
       reason: session.reason,
       energyWh: session.energy.energyWh,
       totalInclVat: session.cost.totalInclVat,
       currency: session.cost.currency,
     });
-    this.#sessionRow(session, offset, step + 1);
+    this.#sessionRow(session, offset, step);
     if (offset > this.#input.highWater.cdrs)
       this.#cdrs.push(
         cdrRow(session, placeOf(this.#index, session.chargerId), offset, this.#input.partition),
       );
+  }
+
+  /** S8: a failed session, as stored, rated again (unless an earlier retry went through). */
+  #retry(event: RatingRetried, offset: number): void {
+    if (event.stale === true || this.#retried.has(event.sessionId)) return;
+    const session = JSON.parse(event.state) as SessionState;
+    if (session.status !== 'rating_failed' && session.status !== 'billing_failed') return;
+    this.#retried.add(event.sessionId);
+    session.status = 'ended';
+    // A failure of the final rating is tried again; one while readings came in is not (the
+    // running rating missed them: rating again would under-bill), it stays for an operator.
+    if (!(session.ratingError ?? '').startsWith('reading: ')) delete session.ratingError;
+    this.#rate(session, offset, 3);
+  }
+
+  /** R5.1: a reading (or a scope change) into the running rating; a failure marks the session (S8). */
+  #observe(session: SessionState, observation: Parameters<typeof observe>[1]): void {
+    if (session.ratingError !== undefined) return;
+    try {
+      observe(session.rating, observation);
+    } catch (error) {
+      session.ratingError = `reading: ${error instanceof Error ? error.message : String(error)}`;
+    }
   }
 
   /** Stores samples; those of `energyOf` are validated against and may move its energy. */
@@ -486,7 +544,7 @@ class BatchRun {
         const soc = total(group, 'SoC');
         if (soc !== undefined) session.soc = soc;
         const rating = performance.now();
-        observe(session.rating, {
+        this.#observe(session, {
           ts: reading.ts,
           energyWh: session.energy.energyWh,
           ...instantaneous(group),
@@ -701,6 +759,10 @@ const REJECTION: Readonly<Record<AuthorizationStatus, string>> = {
   Accepted: '',
 };
 
+function isFailed(status: SessionStatus): boolean {
+  return status === 'rating_failed' || status === 'billing_failed';
+}
+
 function isOpen(status: SessionStatus): boolean {
   return status === 'ready' || status === 'in_progress';
 }
@@ -787,7 +849,9 @@ function sessionRow(s: SessionState, place: Place, version: number, partition: n
     cost_incl_vat: s.cost.totalInclVat,
     currency: s.cost.currency,
     flags: s.flags,
-    state: isOpen(s.status) ? JSON.stringify(s) : '',
+    error: s.ratingError ?? '',
+    // Open sessions resume from it after a restart; failed ones are rated again from it (S8).
+    state: isOpen(s.status) || isFailed(s.status) ? JSON.stringify(s) : '',
     log_partition: partition,
   });
 }

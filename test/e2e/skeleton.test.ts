@@ -225,6 +225,28 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
     ).rejects.toThrow('400');
   });
 
+  it('S8 retry through the API: a key that may, a session that exists, and only a failed one', async () => {
+    const retry = (key: string, id: string) =>
+      fetch(`${engine.apiUrl}/api/v1/sessions/${encodeURIComponent(id)}/retry`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}` },
+      });
+    expect((await retry(VIEWER_KEY, 'E4-1-1')).status).toBe(403);
+    const unknown = await retry(API_KEY, 'NO-SUCH-SESSION');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    const [rated] = await sql<{ session_id: string }>(
+      engine,
+      API_KEY,
+      "SELECT session_id FROM sessions WHERE status = 'rated' LIMIT 1",
+    );
+    const conflict = await retry(API_KEY, rated!.session_id);
+    expect(conflict.status).toBe(409);
+    expect(await conflict.json()).toMatchObject({
+      error: { code: 'SESSION_NOT_FAILED', message: expect.stringContaining('is rated') as string },
+    });
+  });
+
   it('the analyst endpoint needs a key, a role that may, and one read-only statement', async () => {
     const post = (key: string | null, body: string) =>
       fetch(`${engine.apiUrl}/api/v1/sql`, {

@@ -336,3 +336,74 @@ describe('session processing of a batch', () => {
     expect(replay.notifications).toBe('');
   });
 });
+
+describe('S8 rating failures and retries', () => {
+  const running = () => {
+    const out = processBatch(index, batch([start(), values(2025, 30)]));
+    return structuredClone(out.states['CP1/1']!);
+  };
+  const failedSession = () => {
+    const state = running();
+    const good = structuredClone(state.session!.rating);
+    // A rating state that cannot be finished: the final rating throws.
+    (state.session!.rating as { state: unknown }).state = { broken: true };
+    const out = processBatch(index, batch([stop(2050, 60)], { 'CP1/1': state }, 2));
+    return { out, good };
+  };
+  const retry = (stateJson: string, sessionId = 'CP1-1', stale = false): ChargerEvent => ({
+    kind: 'retry',
+    chargerId: 'CP1',
+    connectorId: 1,
+    receivedAt: T0 + 600_000,
+    sessionId,
+    state: stateJson,
+    ...(stale ? { stale } : {}),
+  });
+
+  it('S8 a final rating that throws leaves the session rating_failed with the error and its state; no CDR; the partition goes on', () => {
+    const { out } = failedSession();
+    const rows = lines(out.sessions);
+    expect(rows.map((r) => r['status'])).toEqual(['ended', 'rating_failed']);
+    expect(rows[1]!['error']).not.toBe('');
+    expect(rows[1]!['state']).not.toBe('');
+    expect(out.cdrs).toBe('');
+    expect(out.states['CP1/1']!.session).toBeNull(); // the connector is free for the next session
+  });
+
+  it('S8 a retry with a rating that now works rates the session once; a second retry in the batch, or a stale one, does nothing', () => {
+    const { out, good } = failedSession();
+    const stored = JSON.parse(String(lines(out.sessions)[1]!['state'])) as Record<string, unknown>;
+    expect(stored['ratingAttempts']).toBe(1);
+    const fixed = JSON.stringify({ ...stored, rating: good });
+    const retried = processBatch(
+      index,
+      batch([retry(fixed), retry(fixed), retry(fixed, 'CP1-1', true)], {}, 10),
+    );
+    expect(lines(retried.sessions).map((r) => r['status'])).toEqual(['rated']);
+    expect(lines(retried.cdrs)).toHaveLength(1);
+    expect(lines(retried.cdrs)[0]).toMatchObject({ session_id: 'CP1-1', energy_wh: '50.000' });
+    const stale = processBatch(index, batch([retry(fixed, 'CP1-1', true)], {}, 20));
+    expect(stale.sessions).toBe('');
+  });
+
+  it('S8 a retry that fails again counts the attempt; a failure while readings came in is not retried into a wrong amount', () => {
+    const { out } = failedSession();
+    const stored = String(lines(out.sessions)[1]!['state']);
+    const again = processBatch(index, batch([retry(stored)], {}, 10));
+    const row = lines(again.sessions)[0]!;
+    expect(row['status']).toBe('rating_failed');
+    expect((JSON.parse(String(row['state'])) as { ratingAttempts: number }).ratingAttempts).toBe(2);
+    const state = running();
+    (state.session!.rating as { state: unknown }).state = { broken: true };
+    const midway = processBatch(
+      index,
+      batch([values(2040, 45), stop(2050, 60)], { 'CP1/1': state }, 2),
+    );
+    const failed = lines(midway.sessions).at(-1)!;
+    expect(failed['status']).toBe('rating_failed');
+    expect(String(failed['error'])).toMatch(/^reading: /);
+    const stillFailed = processBatch(index, batch([retry(String(failed['state']))], {}, 10));
+    expect(lines(stillFailed.sessions)[0]!['status']).toBe('rating_failed');
+    expect(stillFailed.cdrs).toBe('');
+  });
+});

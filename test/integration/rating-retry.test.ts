@@ -1,0 +1,125 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNetwork } from '../../src/config/network.js';
+import { MAX_RATING_ATTEMPTS, Processor } from '../../src/processor/processor.js';
+import { ChdbStore } from '../../src/store/chdb-store.js';
+import { Sink } from '../../src/store/sink.js';
+import { tempDir } from '../helpers/engine.js';
+
+/**
+ * S8 in the processor, on a real store and worker pool: the automatic retry job picks failed
+ * sessions by their backoff (a controllable clock, no sleeps), and a retry of a session that
+ * an earlier retry already rated is marked stale before it reaches a worker.
+ */
+const network = parseNetwork({
+  settings: { defaultTariff: 't' },
+  organizations: [{ id: 'o', type: 'cpo' }],
+  sites: [{ id: 's', operator: 'o' }],
+  chargers: [{ id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] }],
+  tariffs: [
+    {
+      id: 't',
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+    },
+  ],
+});
+const FAILED_AT = Date.parse('2026-11-20T10:00:00Z');
+let store: ChdbStore;
+let processor: Processor;
+
+const sessionRow = (id: string, version: number, status: string, attempts: number) =>
+  JSON.stringify({
+    session_id: id,
+    version,
+    charger_id: 'CP1',
+    connector_id: 1,
+    transaction_id: id,
+    status,
+    reason: 'Local',
+    started_at: '2026-11-20 09:00:00.000',
+    energy_wh: '100',
+    cost_excl_vat: '0',
+    vat: '0',
+    cost_incl_vat: '0',
+    currency: 'EUR',
+    flags: [],
+    error: status === 'rated' ? '' : 'boom',
+    state: JSON.stringify({
+      sessionId: id,
+      chargerId: 'CP1',
+      connectorId: 1,
+      status,
+      ratingAttempts: attempts,
+      failedAt: FAILED_AT,
+    }),
+    log_partition: 0,
+  }) + '\n';
+
+beforeAll(async () => {
+  store = new ChdbStore(join(tempDir(), 'store'));
+  await store.migrate();
+  processor = new Processor(
+    {
+      network,
+      workers: 1,
+      sink: new Sink(store, pino({ level: 'silent' })),
+      log: pino({ level: 'silent' }),
+      store,
+      partitions: 4,
+    },
+    { committed: new Map(), highWater: new Map(), states: new Map() },
+  );
+  await store.insert(
+    'sessions_log',
+    sessionRow('FIRST', 10, 'rating_failed', 1) +
+      sessionRow('THIRD', 10, 'rating_failed', 3) +
+      sessionRow('GIVEN-UP', 10, 'rating_failed', MAX_RATING_ATTEMPTS) +
+      sessionRow('DONE', 10, 'rating_failed', 1) +
+      sessionRow('DONE', 20, 'rated', 1),
+    'retry-test',
+  );
+});
+
+afterAll(async () => {
+  await processor.close();
+  await store.close();
+});
+
+describe('S8 rating retries in the processor', () => {
+  it('S8 the retry job sends failed sessions once their backoff passed (1 min, doubling), never past the last attempt nor a rated one', async () => {
+    const due = async (afterMs: number) =>
+      (await processor.failedRatings(FAILED_AT + afterMs)).map((e) => e.sessionId).sort();
+    expect(await due(30_000)).toEqual([]);
+    expect(await due(60_000)).toEqual(['FIRST']);
+    expect(await due(239_000)).toEqual(['FIRST']);
+    expect(await due(240_000)).toEqual(['FIRST', 'THIRD']); // third attempt: 4 min
+    const [event] = await processor.failedRatings(FAILED_AT + 60_000);
+    expect(event).toMatchObject({ kind: 'retry', chargerId: 'CP1', connectorId: 1 });
+  });
+
+  it('S8 a retry of a session no longer failed is stale before any worker sees it', async () => {
+    const versions = () =>
+      store.rows<{ n: string; status: string }>(
+        "SELECT toString(count()) AS n, argMax(status, version) AS status FROM sessions_log WHERE session_id = 'DONE'",
+      );
+    const [before] = await versions();
+    expect(before?.status).toBe('rated');
+    await processor.handle(0, [
+      {
+        offset: 100,
+        event: {
+          kind: 'retry',
+          chargerId: 'CP1',
+          connectorId: 1,
+          receivedAt: FAILED_AT,
+          sessionId: 'DONE',
+          // Not a session a worker could rate: were it not stale, a rating_failed row would follow.
+          state: JSON.stringify({ sessionId: 'DONE', status: 'rating_failed' }),
+        },
+      },
+    ]);
+    expect((await versions())[0]).toEqual(before);
+  });
+});
