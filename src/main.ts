@@ -253,7 +253,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     metrics: () => metrics.text(),
     ...(store === null || bus === null
       ? {}
-      : { retry: (sessionId: string) => requestRetry(store!, bus!, sessionId, Date.now()) }),
+      : { retry: (sessionId: string) => requestRetry(store, bus, sessionId, Date.now()) }),
     ...(send === null
       ? {}
       : {

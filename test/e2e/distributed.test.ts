@@ -10,6 +10,8 @@ import {
   aStartTransaction,
   aStopTransaction,
   at,
+  tokenOf,
+  withTokenPerCharger,
 } from '../helpers/builders.js';
 import {
   eventually,
@@ -26,20 +28,22 @@ import { driveSession } from '../helpers/sessions.js';
  * The distributed deployment on the real broker: two gateway processes and a processor
  * process, the same rules as the embedded mode, and a processor killed under load.
  */
-const network = aNetwork({
-  chargers: [
-    ...E4_SCENARIOS.map((s) =>
-      aCharger(`D-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
-    ),
-    aCharger('ROAMER', {
-      connectors: [
-        { id: 1, maxPowerW: 22_000 },
-        { id: 2, maxPowerW: 22_000 },
-      ],
-    }),
-    ...['LOAD-1', 'LOAD-2', 'LOAD-3'].map((id) => aCharger(id)),
-  ],
-});
+const network = withTokenPerCharger(
+  aNetwork({
+    chargers: [
+      ...E4_SCENARIOS.map((s) =>
+        aCharger(`D-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
+      ),
+      aCharger('ROAMER', {
+        connectors: [
+          { id: 1, maxPowerW: 22_000 },
+          { id: 2, maxPowerW: 22_000 },
+        ],
+      }),
+      ...['LOAD-1', 'LOAD-2', 'LOAD-3'].map((id) => aCharger(id)),
+    ],
+  }),
+);
 
 const dir = tempDir();
 const config = writeNetwork(dir, network);
@@ -97,7 +101,7 @@ describe('distributed mode on Kafka', () => {
     await Promise.all(
       E4_SCENARIOS.map(async (s) => {
         const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/D-E4-${s.n}`);
-        await driveSession(charger, s.readings);
+        await driveSession(charger, s.readings, { idTag: tokenOf(`D-E4-${s.n}`) });
         charger.close();
       }),
     );
@@ -190,10 +194,10 @@ describe('distributed mode on Kafka', () => {
       ),
     );
     const transactions = await Promise.all(
-      chargers.map(async (c) => {
+      chargers.map(async (c, i) => {
         const started = await c.call(
           'StartTransaction',
-          aStartTransaction({ idTag: 'TAG', meterStart: 0 }),
+          aStartTransaction({ idTag: tokenOf(['LOAD-1', 'LOAD-2', 'LOAD-3'][i]!), meterStart: 0 }),
         );
         if (!started.ok) throw new Error(started.description);
         return started.payload['transactionId'] as number;

@@ -12,6 +12,8 @@ import {
   aStartTransaction,
   aStopTransaction,
   at,
+  tokenOf,
+  withTokenPerCharger,
 } from '../helpers/builders.js';
 import {
   CLI,
@@ -32,14 +34,16 @@ import { driveSession } from '../helpers/sessions.js';
  * HTTP store of @clickhouse/client, since this machine has no ClickHouse server).
  */
 const LOAD = ['SL-1', 'SL-2', 'SL-3', 'SL-4'];
-const network = aNetwork({
-  chargers: [
-    ...E4_SCENARIOS.map((s) =>
-      aCharger(`S-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
-    ),
-    ...LOAD.map((id) => aCharger(id)),
-  ],
-});
+const network = withTokenPerCharger(
+  aNetwork({
+    chargers: [
+      ...E4_SCENARIOS.map((s) =>
+        aCharger(`S-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
+      ),
+      ...LOAD.map((id) => aCharger(id)),
+    ],
+  }),
+);
 
 const dir = tempDir();
 const config = writeNetwork(dir, network);
@@ -133,7 +137,7 @@ describe('two gateways, two processors and an API process on one shared store', 
     await Promise.all(
       E4_SCENARIOS.map(async (s) => {
         const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/S-E4-${s.n}`);
-        await driveSession(charger, s.readings);
+        await driveSession(charger, s.readings, { idTag: tokenOf(`S-E4-${s.n}`) });
         charger.close();
       }),
     );
@@ -198,10 +202,10 @@ describe('two gateways, two processors and an API process on one shared store', 
       LOAD.map((id, i) => TestCharger.connect(`${gateways[i % 2]!.ocppUrl}/${id}`)),
     );
     const transactions = await Promise.all(
-      chargers.map(async (c) => {
+      chargers.map(async (c, i) => {
         const started = await c.call(
           'StartTransaction',
-          aStartTransaction({ idTag: 'TAG', meterStart: 0 }),
+          aStartTransaction({ idTag: tokenOf(LOAD[i]!), meterStart: 0 }),
         );
         if (!started.ok) throw new Error(started.description);
         return started.payload['transactionId'] as number;

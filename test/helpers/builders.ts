@@ -82,3 +82,20 @@ export function aNetwork(overrides: Record<string, unknown> = {}) {
     ...overrides,
   };
 }
+
+/** One token per charger, `TAG-<chargerId>` (customer `c`): a token charges one car at a time (A2). */
+export const tokenOf = (chargerId: string): string => `TAG-${chargerId}`;
+
+export function withTokenPerCharger(network: ReturnType<typeof aNetwork>) {
+  return {
+    ...network,
+    tokens: [
+      ...(network['tokens'] as object[]),
+      ...(network['chargers'] as Array<{ id: string }>).map((c) => ({
+        id: tokenOf(c.id),
+        type: 'RFID',
+        customer: 'c',
+      })),
+    ],
+  };
+}
