@@ -5,31 +5,35 @@ import {
   aMeterValues,
   aNetwork,
   aStartTransaction,
+  tokenOf,
+  withTokenPerCharger,
 } from '../helpers/builders.js';
 import { eventually, sql, useEngine } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
 
 const run = useEngine(
-  aNetwork({
-    settings: { defaultTariff: 't', ongoingSessionExpirationS: 2 },
-    chargers: [aCharger('QUIET-1'), aCharger('BUSY-1')],
-  }),
+  withTokenPerCharger(
+    aNetwork({
+      settings: { defaultTariff: 't', ongoingSessionExpirationS: 2 },
+      chargers: [aCharger('QUIET-1'), aCharger('BUSY-1')],
+    }),
+  ),
 );
 
 describe('ongoing-session expiration', () => {
   it('S3 a session silent for the expiration is rated and closed with its last valid reading (idle_timeout); an active one is not', async () => {
     const quiet = await TestCharger.connect(`${run.engine.ocppUrl}/QUIET-1`);
     const busy = await TestCharger.connect(`${run.engine.ocppUrl}/BUSY-1`);
-    const start = async (cp: TestCharger) => {
+    const start = async (cp: TestCharger, chargerId: string) => {
       const answer = await cp.call(
         'StartTransaction',
-        aStartTransaction({ idTag: 'TAG', meterStart: 1000 }),
+        aStartTransaction({ idTag: tokenOf(chargerId), meterStart: 1000 }),
       );
       if (!answer.ok) throw new Error(answer.description);
       return answer.payload['transactionId'] as number;
     };
-    const quietTx = await start(quiet);
-    const busyTx = await start(busy);
+    const quietTx = await start(quiet, 'QUIET-1');
+    const busyTx = await start(busy, 'BUSY-1');
     expect(
       (
         await quiet.call(

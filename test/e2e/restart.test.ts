@@ -29,7 +29,8 @@ const network = aNetwork({
       ],
     }),
   ),
-  tokens: [{ id: 'TOKEN-1', type: 'RFID', customer: 'c' }],
+  // One token per car: both sessions run at once (A2).
+  tokens: ['TOKEN-A', 'TOKEN-B'].map((id) => ({ id, type: 'RFID', customer: 'c' })),
 });
 
 const running: RunningEngine[] = [];
@@ -37,10 +38,14 @@ afterAll(async () => {
   for (const engine of running) await engine.stop('SIGKILL');
 });
 
-async function transactionOf(charger: TestCharger, connectorId: number): Promise<number> {
+async function transactionOf(
+  charger: TestCharger,
+  connectorId: number,
+  idTag: string,
+): Promise<number> {
   const started = await charger.call(
     'StartTransaction',
-    aStartTransaction({ connectorId, idTag: 'TOKEN-1', meterStart: 5000 }),
+    aStartTransaction({ connectorId, idTag, meterStart: 5000 }),
   );
   if (!started.ok) throw new Error(started.description);
   return started.payload['transactionId'] as number;
@@ -55,13 +60,13 @@ describe('acknowledge after durable, across a crash', () => {
     running.push(first);
 
     const a = await TestCharger.connect(`${first.ocppUrl}/A`);
-    const txA = await transactionOf(a, 1);
+    const txA = await transactionOf(a, 1, 'TOKEN-A');
     expect(
       (await a.call('MeterValues', aMeterValues({ transactionId: txA, wh: 6000, seconds: 600 })))
         .ok,
     ).toBe(true);
     const b = await TestCharger.connect(`${first.ocppUrl}/B`);
-    const txB = await transactionOf(b, 2);
+    const txB = await transactionOf(b, 2, 'TOKEN-B');
     expect(
       (
         await b.call(
@@ -86,7 +91,7 @@ describe('acknowledge after durable, across a crash', () => {
     const b2 = await TestCharger.connect(`${second.ocppUrl}/B`);
     // reliability.md 1 across a restart: the StartTransaction resent because its answer was
     // lost gets the same id (one session, no superseded duplicate).
-    expect(await transactionOf(b2, 2)).toBe(txB);
+    expect(await transactionOf(b2, 2, 'TOKEN-B')).toBe(txB);
     // A 1.6 stop has no connectorId: it must reach connector 2's session through the restored mapping.
     expect(
       (
@@ -111,7 +116,7 @@ describe('acknowledge after durable, across a crash', () => {
       { session_id: `B-${txB}`, energy: '4000', total: '1.46' },
     ]);
     // New transactions after the restart never reuse an id handed out before it.
-    const txNew = await transactionOf(b2, 1);
+    const txNew = await transactionOf(b2, 1, 'TOKEN-A');
     expect(txNew).toBeGreaterThan(Math.max(txA, txB));
     const [readings] = await sql<{ n: string }>(
       second,

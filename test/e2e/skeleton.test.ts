@@ -51,7 +51,11 @@ const network = {
     },
   ],
   customers: [{ id: 'cust-1', organization: 'emp-1', paymentType: 'postpaid' }],
-  tokens: [{ id: '04A1B2C3', type: 'RFID', customer: 'cust-1' }],
+  // The driver's card, and one per E4 charger: those sessions run at once (A2).
+  tokens: [
+    { id: '04A1B2C3', type: 'RFID', customer: 'cust-1' },
+    ...E4_SCENARIOS.map((s) => ({ id: `E4-TAG-${s.n}`, type: 'RFID', customer: 'cust-1' })),
+  ],
   apiKeys: [
     { key: API_KEY, role: 'admin', organization: 'cpo-1' },
     { key: VIEWER_KEY, role: 'viewer', organization: 'cpo-1' },
@@ -78,7 +82,7 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
         const charger = await TestCharger.connect(`${engine.ocppUrl}/E4-${s.n}`);
         expect(charger.protocol).toBe('ocpp1.6');
         expect((await charger.call('BootNotification', aBootNotification())).ok).toBe(true);
-        ids.set(s.n, await driveSession(charger, s.readings, { idTag: '04A1B2C3' }));
+        ids.set(s.n, await driveSession(charger, s.readings, { idTag: `E4-TAG-${s.n}` }));
         charger.close();
       }),
     );
@@ -101,7 +105,8 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
         sql<{ event: string; n: string }>(
           engine,
           API_KEY,
-          "SELECT event, toString(count()) AS n FROM notifications WHERE charger_id LIKE 'E4-%' GROUP BY event ORDER BY event",
+          // (E4's readings carry energy only: E5's measurands_missing is raised too, tested apart.)
+          "SELECT event, toString(count()) AS n FROM notifications WHERE charger_id LIKE 'E4-%' AND event LIKE 'session_%' GROUP BY event ORDER BY event",
         ),
       (r) => r.length === 2,
     );

@@ -8,20 +8,24 @@ import {
   aNetwork,
   aCharger,
   ADMIN_KEY,
+  tokenOf,
+  withTokenPerCharger,
 } from '../helpers/builders.js';
 import { eventually, sql, useEngine } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
 
 /** Gateway scenarios of reliability.md about transactions and late answers, with their figures. */
 const KEY = ADMIN_KEY;
-const network = aNetwork({ chargers: ['T1', 'T2', 'T3', 'T4'].map((id) => aCharger(id)) });
+const network = withTokenPerCharger(
+  aNetwork({ chargers: ['T1', 'T2', 'T3', 'T4'].map((id) => aCharger(id)) }),
+);
 
 const run = useEngine(network);
 
-async function start(charger: TestCharger, meterStart = 1000): Promise<number> {
+async function start(charger: TestCharger, chargerId: string, meterStart = 1000): Promise<number> {
   const answer = await charger.call(
     'StartTransaction',
-    aStartTransaction({ idTag: 'TAG', meterStart }),
+    aStartTransaction({ idTag: tokenOf(chargerId), meterStart }),
   );
   if (!answer.ok) throw new Error(answer.description);
   return answer.payload['transactionId'] as number;
@@ -30,7 +34,7 @@ async function start(charger: TestCharger, meterStart = 1000): Promise<number> {
 describe('transactions at the gateway', () => {
   it('reliability.md 2: a retried StopTransaction yields exactly one CDR', async () => {
     const cp = await TestCharger.connect(`${run.engine.ocppUrl}/T1`);
-    const tx = await start(cp);
+    const tx = await start(cp, 'T1');
     const stop = aStopTransaction({ transactionId: tx, meterStop: 3000, timestamp: at(1800) });
     for (let i = 0; i < 3; i++) expect((await cp.call('StopTransaction', stop)).ok).toBe(true);
     cp.close();
@@ -56,7 +60,7 @@ describe('transactions at the gateway', () => {
 
   it("reliability.md 3: -1, unknown and another charger's ids are acknowledged and applied to nothing", async () => {
     const victim = await TestCharger.connect(`${run.engine.ocppUrl}/T2`);
-    const running = await start(victim);
+    const running = await start(victim, 'T2');
     const other = await TestCharger.connect(`${run.engine.ocppUrl}/T3`);
     for (const transactionId of [-1, 987_654_321, running]) {
       expect(
@@ -104,7 +108,7 @@ describe('transactions at the gateway', () => {
         2,
         'late-1',
         'StartTransaction',
-        aStartTransaction({ idTag: 'TAG', meterStart: 42 }),
+        aStartTransaction({ idTag: tokenOf('T4'), meterStart: 42 }),
       ]),
     );
     ws.terminate(); // gone before the event is durable
