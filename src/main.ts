@@ -368,13 +368,13 @@ function processorOptions(
   };
 }
 
-/** Notification rows as Kafka messages keyed by session and event (a repeat has the same key). */
+/** Notification rows as Kafka messages keyed by their stable id (a repeat has the same key). */
 function notificationMessages(rows: string): Array<{ key: string; value: string }> {
   return rows
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => {
-      const n = JSON.parse(line) as { session_id: string; event: string };
-      return { key: `${n.session_id}|${n.event}`, value: line };
-    });
+    .map((line) => ({
+      key: (JSON.parse(line) as { notification_id: string }).notification_id,
+      value: line,
+    }));
 }

@@ -123,8 +123,8 @@ export class KafkaBus implements Bus {
           configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
         },
         { topic: this.#topics.parking, numPartitions: 1, replicationFactor },
-        // N1's bus publisher: every notification, keyed by session and event (consumers drop
-        // a repeat by key: a notification published just before a crash is published again).
+        // N2's bus publisher: every notification, keyed by its stable id (consumers drop a
+        // repeat by key: a notification published just before a crash is published again).
         { topic: this.#topics.notifications, numPartitions: this.partitions, replicationFactor },
         // Engine-initiated OCPP calls for the gateway holding the charger, and their results.
         { topic: this.#topics.commands, numPartitions: 1, replicationFactor },
