@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * The small built-in network `npm start` runs when there is no `network.yaml`: one operator,
- * two sites, 300 chargers with two 22 kW connectors each, a per-kWh tariff, a few drivers.
+ * two sites, 300 chargers with two 22 kW connectors each, a per-kWh tariff, a driver (and a
+ * card) per charger, so that simulated sessions run at once without sharing a card (A2).
  * Its API key is made fresh at every start and printed, so no key lives in the source.
  */
 export function demoNetwork(): { network: unknown; apiKey: string } {
@@ -15,7 +16,7 @@ export function demoNetwork(): { network: unknown; apiKey: string } {
       { id: 2, maxPowerW: 22_000 },
     ],
   }));
-  const customers = Array.from({ length: 10 }, (_, i) => ({
+  const customers = Array.from({ length: chargers.length }, (_, i) => ({
     id: `driver-${i + 1}`,
     organization: 'emp-demo',
     paymentType: 'postpaid',

@@ -8,6 +8,9 @@ export type NotificationEvent =
   | 'session_ended'
   | ThresholdEvent
   | 'status_changed'
+  | 'station_connected'
+  | 'station_disconnected'
+  | 'station_booted'
   | 'power_limit_suspect'
   | 'energy_not_progressing'
   | 'measurands_missing';

@@ -3,7 +3,7 @@ import { listen } from '../lib/uws.js';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import type { NetworkIndex } from '../config/network-index.js';
-import type { ChargerEvent } from '../ocpp/events.js';
+import type { ChargerEvent, StationChanged } from '../ocpp/events.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Tally } from '../metrics/registry.js';
 import {
@@ -364,14 +364,40 @@ export class Gateway {
     }
     this.#connections.set(connection.chargerId, ws);
     this.stats.connections += 1;
+    this.#station(connection.chargerId, 'connected', { protocol: connection.protocol });
+  }
+
+  /** N1 charger scope, published only when a notification rule asks for it; never awaited. */
+  #station(
+    chargerId: string,
+    change: StationChanged['change'],
+    details: Record<string, string>,
+  ): void {
+    if (!this.#options.index.rules.has(`station_${change}`)) return;
+    const event: StationChanged = {
+      kind: 'station',
+      chargerId,
+      connectorId: 0,
+      receivedAt: Date.now(),
+      change,
+      details,
+    };
+    this.#options.bus.publish(event).catch((error: unknown) => {
+      this.#options.log.warn(
+        { chargerId, change, err: errorMessage(error) },
+        'station event not published',
+      );
+    });
   }
 
   #close(ws: uWS.WebSocket<Connection>): void {
     const connection = ws.getUserData();
     connection.closed = true;
     connection.outbound?.close();
-    if (this.#connections.get(connection.chargerId) === ws)
+    if (this.#connections.get(connection.chargerId) === ws) {
       this.#connections.delete(connection.chargerId);
+      this.#station(connection.chargerId, 'disconnected', { protocol: connection.protocol });
+    }
   }
 
   #message(ws: uWS.WebSocket<Connection>, message: ArrayBuffer, isBinary: boolean): void {
@@ -448,6 +474,7 @@ export class Gateway {
           (outcome.payload as { status?: string }).status === 'Accepted'
         ) {
           connection.booted = true;
+          this.#station(connection.chargerId, 'booted', bootDetails(frame.payload));
           this.#provision(connection);
         }
         return;
@@ -548,6 +575,20 @@ export class Gateway {
       this.stats.peakBufferedBytes = Math.max(this.stats.peakBufferedBytes, ws.getBufferedAmount());
     }
   }
+}
+
+/** Vendor, model and firmware of a BootNotification, in either version's fields. */
+function bootDetails(payload: Record<string, unknown>): Record<string, string> {
+  const station = (payload['chargingStation'] ?? payload) as Record<string, unknown>;
+  const pick = (...names: string[]) => {
+    for (const name of names) if (typeof station[name] === 'string') return station[name];
+    return '';
+  };
+  return {
+    vendor: pick('chargePointVendor', 'vendorName'),
+    model: pick('chargePointModel', 'model'),
+    firmware: pick('firmwareVersion'),
+  };
 }
 
 const REFUSAL_STATUS: Readonly<Record<Refusal, string>> = {

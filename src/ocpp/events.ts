@@ -106,13 +106,24 @@ export interface RatingRetried extends EventBase {
   stale?: boolean;
 }
 
+/**
+ * N1 charger scope: the charger's connection opened or closed, or its BootNotification was
+ * accepted. Informational: published without holding up the charger, on connector 0.
+ */
+export interface StationChanged extends EventBase {
+  kind: 'station';
+  change: 'connected' | 'disconnected' | 'booted';
+  details: Record<string, string>;
+}
+
 export type ChargerEvent =
   | TransactionStarted
   | MeterValuesReported
   | TransactionStopped
   | ConnectorStatusChanged
   | SessionExpired
-  | RatingRetried;
+  | RatingRetried
+  | StationChanged;
 
 /** The partition key of an event: every event of one connector lands in one partition. */
 export function connectorKey(chargerId: string, connectorId: number): string {

@@ -194,6 +194,7 @@ class BatchRun {
     if (
       event.kind !== 'expire' &&
       event.kind !== 'retry' &&
+      event.kind !== 'station' &&
       state.session !== null &&
       isOpen(state.session.status)
     ) {
@@ -211,6 +212,18 @@ class BatchRun {
         break;
       case 'retry':
         this.#retry(event, offset);
+        break;
+      case 'station':
+        for (const rule of selectedBy(this.#index.rules.get(`station_${event.change}`), '', {}))
+          this.#emit(
+            event.receivedAt,
+            `station_${event.change}`,
+            event,
+            null,
+            offset,
+            event.details,
+            rule,
+          );
         break;
       case 'expire': {
         const session = state.session;
@@ -697,8 +710,7 @@ class BatchRun {
         notification_id: `${this.#input.partition}-${offset}-${event}-${ruleId || 'log'}`,
         ts: chTime(ts),
         event,
-        scope:
-          session === null ? (event === 'status_changed' ? 'charger' : 'connector') : 'session',
+        scope: session === null ? 'charger' : 'session',
         charger_id: place.chargerId,
         connector_id: place.connectorId,
         session_id: session?.sessionId ?? '',

@@ -182,7 +182,9 @@ async function runCharger(
   );
   await status('Available', 'Available');
   for (let s = 0; s < o.sessionsPerCharger; s++) {
-    const token = o.tokens[Math.floor(rand() * o.tokens.length)] ?? 'UNKNOWN';
+    // The charger's own driver: a token charges one car at a time (A2), so simulated chargers
+    // share tokens only when the network has fewer tokens than chargers.
+    const token = o.tokens[index % Math.max(1, o.tokens.length)] ?? 'UNKNOWN';
     await call(
       'Authorize',
       v201 ? { idToken: { idToken: token, type: 'ISO14443' } } : { idTag: token },

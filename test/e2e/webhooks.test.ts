@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, aCharger, aNetwork, at } from '../helpers/builders.js';
+import { ADMIN_KEY, aBootNotification, aCharger, aNetwork, at } from '../helpers/builders.js';
 import {
   eventually,
   sql,
@@ -82,6 +82,11 @@ const network = () =>
         secret: SECRET,
       },
       {
+        id: 'stations',
+        events: ['station_connected', 'station_booted', 'station_disconnected'],
+        publisher: 'log',
+      },
+      {
         id: 'driver-energy',
         events: ['energy_limit'],
         threshold: 1000,
@@ -107,6 +112,9 @@ describe('webhook notifications', () => {
       dataDir: join(dir, 'data'),
     });
     const cp = await TestCharger.connect(`${engine.ocppUrl}/HOOK-1`);
+    expect(
+      (await cp.call('BootNotification', aBootNotification({ firmwareVersion: '1.2.3' }))).ok,
+    ).toBe(true);
     await driveSession(cp, [
       [0, 0],
       [600, 600],
@@ -155,6 +163,28 @@ describe('webhook notifications', () => {
       10_000,
     );
     expect(deliveries.every((d) => d.status === 'delivered' && d.attempts === 2)).toBe(true);
+    // N1 charger scope, for the rule that asks: connected, booted (with its details), disconnected.
+    const stations = await eventually(
+      () =>
+        sql<{ event: string; scope: string; payload: string }>(
+          engine,
+          ADMIN_KEY,
+          "SELECT event, scope, payload FROM notifications WHERE rule_id = 'stations' AND charger_id = 'HOOK-1' ORDER BY log_offset",
+        ),
+      (rows) => rows.length === 3,
+      10_000,
+    );
+    expect(stations.map((r) => r.event)).toEqual([
+      'station_connected',
+      'station_booted',
+      'station_disconnected',
+    ]);
+    expect(stations.every((r) => r.scope === 'charger')).toBe(true);
+    expect(JSON.parse(stations[1]!.payload)).toEqual({
+      vendor: 'chargestream-test',
+      model: 'e2e',
+      firmware: '1.2.3',
+    });
   });
 
   it('N2 a notification not delivered before a crash is delivered after the restart, once', async () => {

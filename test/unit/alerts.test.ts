@@ -55,6 +55,7 @@ const network = {
       publisher: 'log',
       receiver: 'ops@example.org',
     },
+    { id: 'stations', events: ['station_booted', 'station_disconnected'], publisher: 'log' },
   ],
 };
 const index = indexNetwork(parseNetwork(network));
@@ -227,6 +228,37 @@ describe('R7 thresholds and N2 rules', () => {
       status: 'Faulted',
       errorCode: 'GroundFailure',
       highlighted: true,
+    });
+  });
+
+  it('N1 station events go to the rules that select them, charger scope, with their details', () => {
+    const station = (change: 'connected' | 'booted' | 'disconnected', s: number): ChargerEvent => ({
+      kind: 'station',
+      chargerId: 'CP1',
+      connectorId: 0,
+      receivedAt: T0 + s * 1000,
+      change,
+      details:
+        change === 'booted' ? { vendor: 'v', model: 'm', firmware: '1' } : { protocol: 'ocpp1.6' },
+    });
+    const rows = notifications(
+      run([station('connected', 0), station('booted', 1), station('disconnected', 9)])
+        .notifications,
+    );
+    expect(rows.map((n) => `${n['event']}/${n['rule_id']}`)).toEqual([
+      'station_booted/stations',
+      'station_disconnected/stations',
+    ]);
+    expect(rows[0]).toMatchObject({
+      scope: 'charger',
+      charger_id: 'CP1',
+      connector_id: 0,
+      session_id: '',
+    });
+    expect(JSON.parse(String(rows[0]!['payload']))).toEqual({
+      vendor: 'v',
+      model: 'm',
+      firmware: '1',
     });
   });
 
