@@ -188,6 +188,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       settle = () => follower.settle();
     } else {
       for (const session of processor!.openSessions()) {
+        if (session.status !== 'in_progress') continue; // ready: no transaction yet
         const { chargerId, connectorId, transactionId, startedAt, tokenId, energy } = session;
         const start =
           energy.startWh === null
@@ -309,9 +310,11 @@ function expireIdleSessions(
   const shortestMs =
     Math.min(
       network.settings.ongoingSessionExpirationS,
-      ...[...network.organizations, ...network.sites, ...network.chargers].map(
-        (o) => o.ongoingSessionExpirationS ?? Infinity,
-      ),
+      network.settings.readySessionExpirationS,
+      ...[...network.organizations, ...network.sites, ...network.chargers].flatMap((o) => [
+        o.ongoingSessionExpirationS ?? Infinity,
+        o.readySessionExpirationS ?? Infinity,
+      ]),
     ) * 1000;
   const sent = new Map<string, number>();
   const timer = setInterval(

@@ -2,7 +2,7 @@ import uWS from 'uWebSockets.js';
 import { listen } from '../lib/uws.js';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
-import type { NetworkIndex } from '../config/network-index.js';
+import { expirationsAt, type NetworkIndex } from '../config/network-index.js';
 import type { ChargerEvent, StationChanged } from '../ocpp/events.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Tally } from '../metrics/registry.js';
@@ -157,6 +157,8 @@ export class Gateway {
   readonly #app: uWS.TemplatedApp;
   readonly #connections = new Map<string, uWS.WebSocket<Connection>>();
   readonly #failures = new FailureLimiter(60, 60_000);
+  /** S2: starts awaited per charger and token: where their ready session is, until when. */
+  readonly #awaited = new Map<string, { connectorId: number; until: number }>();
   #listenSocket: uWS.us_listen_socket | null = null;
   readonly stats = {
     connections: 0,
@@ -279,7 +281,31 @@ export class Gateway {
         reason: `${error?.instancePath || 'payload'} ${error?.message ?? 'is invalid'}`,
       };
     }
-    return connection.outbound!.call(action, payload, timeoutMs, table.responses.get(action));
+    const result = connection.outbound!.call(
+      action,
+      payload,
+      timeoutMs,
+      table.responses.get(action),
+    );
+    if (action === 'RemoteStartTransaction' || action === 'RequestStartTransaction') {
+      void result.then((r) => {
+        if (r.status !== 'accepted' || (r.response as { status?: string }).status !== 'Accepted')
+          return;
+        const p = payload as {
+          idTag?: string;
+          idToken?: { idToken?: string };
+          connectorId?: number;
+          evseId?: number;
+        };
+        this.#awaitStart(
+          chargerId,
+          p.idTag ?? p.idToken?.idToken ?? '',
+          'remote_start',
+          p.connectorId ?? p.evseId,
+        );
+      });
+    }
+    return result;
   }
 
   #upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
@@ -367,25 +393,81 @@ export class Gateway {
     this.#station(connection.chargerId, 'connected', { protocol: connection.protocol });
   }
 
-  /** N1 charger scope, published only when a notification rule asks for it; never awaited. */
+  /** N1 charger scope, published only when a notification rule asks for it. */
   #station(
     chargerId: string,
     change: StationChanged['change'],
     details: Record<string, string>,
   ): void {
     if (!this.#options.index.rules.has(`station_${change}`)) return;
-    const event: StationChanged = {
+    this.#inform({
       kind: 'station',
       chargerId,
       connectorId: 0,
       receivedAt: Date.now(),
       change,
       details,
-    };
+    });
+  }
+
+  /**
+   * S1/S2: an authorized start (Authorize, or a remote start the charger accepted) is awaited:
+   * a ready session on its connector — the one named, else the charger's only one, else
+   * connector 0 — until the start comes or the ready-session expiration passes.
+   */
+  #awaitStart(chargerId: string, tokenId: string, origin: string, connectorId?: number): void {
+    if (tokenId === '') return;
+    const { index } = this.#options;
+    const charger = index.chargers.get(chargerId);
+    const connector =
+      connectorId ?? (charger?.connectors.length === 1 ? charger.connectors[0]!.id : 0);
+    const token = tokenId.toUpperCase();
+    const now = Date.now();
+    if (this.#awaited.size > 100_000)
+      for (const [key, awaited] of this.#awaited)
+        if (awaited.until < now) this.#awaited.delete(key);
+    this.#awaited.set(`${chargerId}|${token}`, {
+      connectorId: connector,
+      until: now + expirationsAt(index, chargerId).readyS * 1000,
+    });
+    this.#inform({
+      kind: 'ready',
+      chargerId,
+      connectorId: connector,
+      receivedAt: now,
+      tokenId,
+      customerId: index.tokens.get(token)?.customer ?? '',
+      origin,
+    });
+  }
+
+  /** A start came: a ready session awaiting it on another connector (or 0) is told. */
+  #startArrived(event: ChargerEvent): void {
+    if (event.kind !== 'tx_started' || this.#awaited.size === 0) return;
+    const key = `${event.chargerId}|${event.tokenId.toUpperCase()}`;
+    const awaited = this.#awaited.get(key);
+    if (awaited === undefined) return;
+    this.#awaited.delete(key);
+    // On its own connector the start closes the ready session itself.
+    if (awaited.until < event.receivedAt || awaited.connectorId === event.connectorId) return;
+    this.#inform({
+      kind: 'ready',
+      chargerId: event.chargerId,
+      connectorId: awaited.connectorId,
+      receivedAt: event.receivedAt,
+      tokenId: event.tokenId,
+      customerId: event.customerId,
+      origin: '',
+      consumed: true,
+    });
+  }
+
+  /** Events the engine raises itself at the gateway: published, never awaited by a charger. */
+  #inform(event: ChargerEvent): void {
     this.#options.bus.publish(event).catch((error: unknown) => {
       this.#options.log.warn(
-        { chargerId, change, err: errorMessage(error) },
-        'station event not published',
+        { chargerId: event.chargerId, kind: event.kind, err: errorMessage(error) },
+        'event not published',
       );
     });
   }
@@ -469,6 +551,8 @@ export class Gateway {
     switch (outcome.kind) {
       case 'reply':
         this.#send(ws, connection, callResult(frame.id, outcome.payload), frame.action);
+        if (frame.action === 'Authorize')
+          this.#authorized(connection.chargerId, frame.payload, outcome.payload);
         if (
           frame.action === 'BootNotification' &&
           (outcome.payload as { status?: string }).status === 'Accepted'
@@ -483,6 +567,7 @@ export class Gateway {
         return;
       case 'durable': {
         const { event, payload } = outcome;
+        this.#startArrived(event);
         // A charger ignoring the one-outstanding-CALL rule gets a bounded share, not memory.
         if (connection.inFlight >= MAX_IN_FLIGHT) {
           this.#error(
@@ -521,6 +606,17 @@ export class Gateway {
           );
       }
     }
+  }
+
+  /** An accepted Authorize: its start is awaited (S2). */
+  #authorized(chargerId: string, request: Record<string, unknown>, answer: object): void {
+    const info = answer as { idTagInfo?: { status?: string }; idTokenInfo?: { status?: string } };
+    if ((info.idTagInfo ?? info.idTokenInfo)?.status !== 'Accepted') return;
+    const token =
+      (request['idTag'] as string | undefined) ??
+      (request['idToken'] as { idToken?: string } | undefined)?.idToken ??
+      '';
+    this.#awaitStart(chargerId, token, 'authorize');
   }
 
   /** H1: the integration profile, one call at a time, after the BootNotification answer. */

@@ -116,6 +116,20 @@ export interface StationChanged extends EventBase {
   details: Record<string, string>;
 }
 
+/**
+ * S1/S2: a start was authorized (Authorize, or a remote start the charger accepted) and is
+ * awaited on this connector (0: the charger's, for an Authorize on a charger of several
+ * connectors). `consumed`: the awaited start arrived (on any connector of the charger).
+ */
+export interface SessionReady extends EventBase {
+  kind: 'ready';
+  tokenId: string;
+  customerId: string;
+  /** How the start was authorized: `authorize` or `remote_start`. */
+  origin: string;
+  consumed?: boolean;
+}
+
 export type ChargerEvent =
   | TransactionStarted
   | MeterValuesReported
@@ -123,7 +137,8 @@ export type ChargerEvent =
   | ConnectorStatusChanged
   | SessionExpired
   | RatingRetried
-  | StationChanged;
+  | StationChanged
+  | SessionReady;
 
 /** The partition key of an event: every event of one connector lands in one partition. */
 export function connectorKey(chargerId: string, connectorId: number): string {

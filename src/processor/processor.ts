@@ -193,9 +193,13 @@ export class Processor {
   expired(now: number): SessionExpired[] {
     const events: SessionExpired[] = [];
     for (const { session } of this.#states.values()) {
-      if (session === null || session.status !== 'in_progress') continue;
+      if (session === null || (session.status !== 'in_progress' && session.status !== 'ready'))
+        continue;
       const last = session.lastEventAt ?? session.startedAt;
-      if (now - last < expirationsAt(this.#index, session.chargerId).ongoingS * 1000) continue;
+      const limits = expirationsAt(this.#index, session.chargerId);
+      // S2 for a ready session (its start never came), S3 for one in progress.
+      const limitS = session.status === 'ready' ? limits.readyS : limits.ongoingS;
+      if (now - last < limitS * 1000) continue;
       events.push({
         kind: 'expire',
         chargerId: session.chargerId,
@@ -208,7 +212,7 @@ export class Processor {
     return events;
   }
 
-  /** The open sessions, for the gateway to know where running transactions live. */
+  /** The open sessions (ready ones too), for the gateway to know where running transactions live. */
   openSessions(): SessionState[] {
     return [...this.#states.values()].flatMap((s) => (s.session === null ? [] : [s.session]));
   }

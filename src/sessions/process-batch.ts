@@ -5,6 +5,7 @@ import type {
   ChargerEvent,
   ConnectorStatusChanged,
   RatingRetried,
+  SessionReady,
   MeterValuesReported,
   Sample,
   TransactionStarted,
@@ -213,6 +214,9 @@ class BatchRun {
       case 'retry':
         this.#retry(event, offset);
         break;
+      case 'ready':
+        this.#ready(state, event, offset);
+        break;
       case 'station':
         for (const rule of selectedBy(this.#index.rules.get(`station_${event.change}`), '', {}))
           this.#emit(
@@ -234,7 +238,9 @@ class BatchRun {
           session.transactionId === event.transactionId &&
           session.lastEventAt === event.lastEventAt
         ) {
-          this.#finish(session, session.energy.lastTs, 'idle_timeout', offset, 2);
+          // S2: a ready session whose start never came is closed, not rated.
+          if (session.status === 'ready') this.#close(session, 'start_timeout', offset, 2);
+          else this.#finish(session, session.energy.lastTs, 'idle_timeout', offset, 2);
           this.#counters.expirations += 1;
         }
         break;
@@ -298,34 +304,21 @@ class BatchRun {
     if (last !== null && last.transactionId === event.transactionId) return;
     // The session stays in the connector's state until the batch ends, also once rated: only
     // a session still open is superseded by a new transaction.
-    if (last !== null && isOpen(last.status)) {
+    if (last !== null && last.status === 'ready') {
+      // S1: the awaited start came (another token's start takes the connector over).
+      const same = last.tokenId.toUpperCase() === event.tokenId.toUpperCase();
+      this.#close(last, same ? 'started' : 'superseded', offset, 0);
+    } else if (last !== null && isOpen(last.status)) {
       // A new transaction on a connector whose previous one never reported its stop.
       this.#finish(last, last.energy.lastTs, 'superseded', offset, 0);
     }
-    const rating = beginRating(this.#index, event.chargerId, event.customerId, event.ts);
-    const initialStatus = state.status?.[1] ?? 'Charging';
-    const session: SessionState = {
-      sessionId: `${event.chargerId}-${event.transactionId}`,
-      chargerId: event.chargerId,
-      connectorId: event.connectorId,
-      transactionId: event.transactionId,
-      status: 'in_progress',
-      reason: '',
-      customerId: event.customerId,
-      tokenId: event.tokenId,
-      startedAt: event.ts,
-      endedAt: null,
-      energy: startEnergy(event.meterStartWh, event.ts),
-      rating,
-      cost: liveCost(rating),
-      lines: [],
-      charged: initialStatus === 'Charging',
-      lastEventAt: event.receivedAt,
-      flags: event.ts < event.receivedAt - OFFLINE_AFTER_MS ? ['offline'] : [],
-      lastSeqNo: null,
-      initialStatus,
-      statuses: [],
-    };
+    const session = this.#newSession(
+      { ...event, initialStatus: state.status?.[1] ?? 'Charging' },
+      `${event.chargerId}-${event.transactionId}`,
+      event.transactionId,
+    );
+    session.energy = startEnergy(event.meterStartWh, event.ts);
+    if (event.ts < event.receivedAt - OFFLINE_AFTER_MS) session.flags.push('offline');
     noteFacts(session, event);
     if (event.authorization !== 'Accepted') {
       session.status = 'rejected';
@@ -360,6 +353,92 @@ class BatchRun {
     if (event.chargingState !== undefined)
       this.#status(state, event.ts, event.chargingState, offset);
     this.#sessionRow(session, offset, 1);
+  }
+
+  /**
+   * S1/S2: an authorized start is awaited on this connector: a `ready` session, closed when
+   * its start comes (`started`) or when the ready-session expiration passes
+   * (`start_timeout`). A remote start for a connector already charging is refused there
+   * (S4 `connector_busy`).
+   */
+  #ready(state: ConnectorState, event: SessionReady, offset: number): void {
+    const last = state.session;
+    if (event.consumed === true) {
+      if (last?.status === 'ready' && last.tokenId.toUpperCase() === event.tokenId.toUpperCase())
+        this.#close(last, 'started', offset, 1);
+      return;
+    }
+    const session = this.#newSession(
+      event,
+      `${event.chargerId}-${event.connectorId}-R${offset}`,
+      '',
+    );
+    if (last !== null && last.status === 'in_progress') {
+      session.status = 'rejected';
+      session.reason = 'connector_busy';
+      session.endedAt = event.receivedAt;
+      this.#notify(event.receivedAt, 'session_refused', session, offset, {
+        reason: session.reason,
+        tokenId: session.tokenId,
+      });
+      this.#sessionRow(session, offset, 1);
+      return;
+    }
+    if (last !== null && last.status === 'ready') this.#close(last, 'superseded', offset, 0);
+    session.status = 'ready';
+    session.reason = event.origin;
+    state.session = session;
+    this.#sessionRow(session, offset, 1);
+  }
+
+  /** A session in progress from `at.ts` (or its arrival), rated by the tariff in force then. */
+  #newSession(
+    at: {
+      readonly chargerId: string;
+      readonly connectorId: number;
+      readonly customerId: string;
+      readonly tokenId: string;
+      readonly receivedAt: number;
+      readonly ts?: number;
+      readonly initialStatus?: string;
+    },
+    sessionId: string,
+    transactionId: string,
+  ): SessionState {
+    const ts = at.ts ?? at.receivedAt;
+    const rating = beginRating(this.#index, at.chargerId, at.customerId, ts);
+    const initialStatus = at.initialStatus ?? 'Charging';
+    return {
+      sessionId,
+      chargerId: at.chargerId,
+      connectorId: at.connectorId,
+      transactionId,
+      status: 'in_progress',
+      reason: '',
+      customerId: at.customerId,
+      tokenId: at.tokenId,
+      startedAt: ts,
+      endedAt: null,
+      energy: startEnergy(null, ts),
+      rating,
+      cost: liveCost(rating),
+      lines: [],
+      charged: initialStatus === 'Charging',
+      lastEventAt: at.receivedAt,
+      flags: [],
+      lastSeqNo: null,
+      initialStatus,
+      statuses: [],
+    };
+  }
+
+  /** Ends a session that never charged (ready): closed, not rated, no CDR. */
+  #close(session: SessionState, reason: string, offset: number, step: number): void {
+    session.status = 'closed';
+    session.reason = reason;
+    session.endedAt = this.#event?.receivedAt ?? session.startedAt;
+    this.#touched.delete(session.sessionId);
+    this.#sessionRow(session, offset, step);
   }
 
   #meterValues(state: ConnectorState, event: MeterValuesReported, offset: number): void {

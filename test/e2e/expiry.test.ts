@@ -14,8 +14,8 @@ import { TestCharger } from '../helpers/ocpp-client.js';
 const run = useEngine(
   withTokenPerCharger(
     aNetwork({
-      settings: { defaultTariff: 't', ongoingSessionExpirationS: 2 },
-      chargers: [aCharger('QUIET-1'), aCharger('BUSY-1')],
+      settings: { defaultTariff: 't', ongoingSessionExpirationS: 2, readySessionExpirationS: 1 },
+      chargers: [aCharger('QUIET-1'), aCharger('BUSY-1'), aCharger('READY-1'), aCharger('READY-2')],
     }),
   ),
 );
@@ -85,4 +85,39 @@ describe('ongoing-session expiration', () => {
     quiet.close();
     busy.close();
   }, 40_000);
+
+  it('S2 an Authorize with no start: a ready session closed start_timeout; with its start: closed started, the session runs', async () => {
+    const idle = await TestCharger.connect(`${run.engine.ocppUrl}/READY-1`);
+    expect(await idle.call('Authorize', { idTag: tokenOf('READY-1') })).toMatchObject({
+      ok: true,
+      payload: { idTagInfo: { status: 'Accepted' } },
+    });
+    const prompt = await TestCharger.connect(`${run.engine.ocppUrl}/READY-2`);
+    expect((await prompt.call('Authorize', { idTag: tokenOf('READY-2') })).ok).toBe(true);
+    expect(
+      (
+        await prompt.call(
+          'StartTransaction',
+          aStartTransaction({ idTag: tokenOf('READY-2'), meterStart: 0 }),
+        )
+      ).ok,
+    ).toBe(true);
+    const rows = await eventually(
+      () =>
+        sql<{ charger_id: string; status: string; reason: string }>(
+          run.engine,
+          ADMIN_KEY,
+          "SELECT charger_id, status, reason FROM sessions WHERE charger_id LIKE 'READY-%' ORDER BY charger_id, started_at, session_id",
+        ),
+      (r) => r.some((x) => x.charger_id === 'READY-1' && x.status === 'closed'),
+      15_000,
+    );
+    expect(rows).toEqual([
+      { charger_id: 'READY-1', status: 'closed', reason: 'start_timeout' },
+      { charger_id: 'READY-2', status: 'in_progress', reason: '' },
+      { charger_id: 'READY-2', status: 'closed', reason: 'started' },
+    ]);
+    idle.close();
+    prompt.close();
+  }, 30_000);
 });

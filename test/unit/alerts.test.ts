@@ -328,3 +328,78 @@ describe('notification rules in the network file', () => {
     );
   });
 });
+
+describe('S1/S2 ready sessions', () => {
+  const ready = (s: number, connectorId = 1, consumed = false): ChargerEvent => ({
+    kind: 'ready',
+    chargerId: 'CP1',
+    connectorId,
+    receivedAt: T0 + s * 1000,
+    tokenId: 'tag-1',
+    customerId: 'c',
+    origin: 'authorize',
+    ...(consumed ? { consumed } : {}),
+  });
+  const statuses = (ndjson: string) =>
+    notifications(ndjson).map(
+      (r) => `${String(r['session_id']).replace(/-R\d+$/, '-R')}:${r['status']}:${r['reason']}`,
+    );
+  const sessionsOf = (events: ChargerEvent[], states = {}) =>
+    processBatch(index, {
+      partition: 2,
+      entries: events.map((event, offset) => ({ offset, event })),
+      states,
+      highWater: NONE,
+    });
+
+  it('S1 ready → the start comes on its connector: the ready session closes as started, the session runs', () => {
+    const out = sessionsOf([ready(0), { ...start(), tokenId: 'TAG-1' } as ChargerEvent]);
+    expect(statuses(out.sessions)).toEqual([
+      'CP1-1-R:ready:authorize',
+      'CP1-1-R:closed:started',
+      'CP1-1:in_progress:',
+    ]);
+  });
+
+  it('S2 ready and no start within the expiration: closed start_timeout, nothing rated', () => {
+    const first = sessionsOf([ready(0)]);
+    const state = first.states['CP1/1']!;
+    expect(state.session?.status).toBe('ready');
+    const expired = processBatch(index, {
+      partition: 2,
+      entries: [
+        {
+          offset: 5,
+          event: {
+            kind: 'expire',
+            chargerId: 'CP1',
+            connectorId: 1,
+            receivedAt: T0 + 31_000,
+            transactionId: '',
+            lastEventAt: state.session!.lastEventAt,
+          },
+        },
+      ],
+      states: { 'CP1/1': state },
+      highWater: NONE,
+    });
+    expect(statuses(expired.sessions)).toEqual(['CP1-1-R:closed:start_timeout']);
+    expect(expired.cdrs).toBe('');
+    expect(expired.states['CP1/1']!.session).toBeNull();
+  });
+
+  it('S2 a start on another connector consumes the ready session of connector 0', () => {
+    const out = sessionsOf([ready(0, 0), ready(5, 0, true)]);
+    expect(statuses(out.sessions)).toEqual(['CP1-0-R:ready:authorize', 'CP1-0-R:closed:started']);
+  });
+
+  it('S4 connector_busy: a remote start for a connector already charging is refused there', () => {
+    const out = sessionsOf([start(), { ...ready(10), origin: 'remote_start' } as ChargerEvent]);
+    expect(statuses(out.sessions)).toEqual([
+      'CP1-1:in_progress:',
+      'CP1-1-R:rejected:connector_busy',
+    ]);
+    expect(notifications(out.notifications).map((n) => n['event'])).toContain('session_refused');
+    expect(out.states['CP1/1']!.session?.status).toBe('in_progress');
+  });
+});

@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNetwork } from '../../src/config/network.js';
+import { Processor } from '../../src/processor/processor.js';
+import type { ConnectorState, SessionState } from '../../src/sessions/process-batch.js';
+import { ChdbStore } from '../../src/store/chdb-store.js';
+import { Sink } from '../../src/store/sink.js';
+import { tempDir } from '../helpers/engine.js';
+
+/**
+ * S2 and S3 as the processor decides them, with a controllable clock: ready sessions after
+ * the ready-session expiration, sessions in progress after the ongoing one, each in force at
+ * its charger (its own, its site's, its operator's, the network's).
+ */
+const network = parseNetwork({
+  settings: { readySessionExpirationS: 30, ongoingSessionExpirationS: 3600 },
+  organizations: [{ id: 'o', type: 'cpo', ongoingSessionExpirationS: 1200 }],
+  sites: [{ id: 's', operator: 'o', readySessionExpirationS: 20 }],
+  chargers: [
+    { id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] },
+    {
+      id: 'CP2',
+      site: 's',
+      connectors: [{ id: 1, maxPowerW: 22000 }],
+      ongoingSessionExpirationS: 600,
+    },
+    { id: 'CP3', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] },
+  ],
+});
+const T = Date.parse('2026-11-20T08:00:00Z');
+const state = (chargerId: string, status: 'ready' | 'in_progress'): [string, ConnectorState] => [
+  `${chargerId}/1`,
+  {
+    appliedOffset: 1,
+    session: {
+      sessionId: `${chargerId}-x`,
+      chargerId,
+      connectorId: 1,
+      transactionId: status === 'ready' ? '' : '7',
+      status,
+      startedAt: T,
+      lastEventAt: T,
+    } as SessionState,
+  },
+];
+let store: ChdbStore;
+let processor: Processor;
+
+beforeAll(async () => {
+  store = new ChdbStore(join(tempDir(), 'store'));
+  await store.migrate();
+  processor = new Processor(
+    {
+      network,
+      workers: 1,
+      sink: new Sink(store, pino({ level: 'silent' })),
+      log: pino({ level: 'silent' }),
+      store,
+      partitions: 4,
+    },
+    {
+      committed: new Map(),
+      highWater: new Map(),
+      states: new Map([
+        state('CP1', 'ready'),
+        state('CP2', 'in_progress'),
+        state('CP3', 'in_progress'),
+      ]),
+    },
+  );
+});
+
+afterAll(async () => {
+  await processor.close();
+  await store.close();
+});
+
+describe('expirations decided by the processor', () => {
+  it('S2/S3 each session expires after the expiration in force at its charger, not before', () => {
+    const expiring = (afterS: number) =>
+      processor
+        .expired(T + afterS * 1000)
+        .map((e) => e.chargerId)
+        .sort();
+    expect(expiring(19)).toEqual([]);
+    expect(expiring(20)).toEqual(['CP1']); // ready: the site's 20 s
+    expect(expiring(599)).toEqual(['CP1']);
+    expect(expiring(600)).toEqual(['CP1', 'CP2']); // the charger's own 600 s
+    expect(expiring(1199)).toEqual(['CP1', 'CP2']);
+    expect(expiring(1200)).toEqual(['CP1', 'CP2', 'CP3']); // the operator's 1,200 s
+    const [ready] = processor.expired(T + 20_000);
+    expect(ready).toMatchObject({
+      kind: 'expire',
+      chargerId: 'CP1',
+      transactionId: '',
+      lastEventAt: T,
+    });
+  });
+});
