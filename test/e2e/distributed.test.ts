@@ -5,7 +5,6 @@ import { E4_MAX_POWER_W, E4_SCENARIOS } from '../fixtures/e4-scenarios.js';
 import {
   ADMIN_KEY,
   aCharger,
-  aMeterValues,
   aNetwork,
   aStartTransaction,
   aStopTransaction,
@@ -22,7 +21,7 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
-import { driveSession } from '../helpers/sessions.js';
+import { driveSession, driveSessionsUnderLoad } from '../helpers/sessions.js';
 
 /**
  * The distributed deployment on the real broker: two gateway processes and a processor
@@ -193,50 +192,14 @@ describe('distributed mode on Kafka', () => {
         TestCharger.connect(`${gateways[i % 2]!.ocppUrl}/${id}`),
       ),
     );
-    const transactions = await Promise.all(
-      chargers.map(async (c, i) => {
-        const started = await c.call(
-          'StartTransaction',
-          aStartTransaction({ idTag: tokenOf(['LOAD-1', 'LOAD-2', 'LOAD-3'][i]!), meterStart: 0 }),
-        );
-        if (!started.ok) throw new Error(started.description);
-        return started.payload['transactionId'] as number;
-      }),
-    );
     const readings = 120;
-    let killed = false;
-    await Promise.all(
-      chargers.map(async (c, i) => {
-        for (let n = 1; n <= readings; n++) {
-          if (i === 0 && n === readings / 2 && !killed) {
-            killed = true;
-            await processor.stop('SIGKILL');
-            processor = await startProcessor();
-          }
-          // 10 Wh every 10 s: 3.6 kW, within the connector's 22 kW.
-          expect(
-            (
-              await c.call(
-                'MeterValues',
-                aMeterValues({ transactionId: transactions[i]!, wh: n * 10, seconds: n * 10 }),
-              )
-            ).ok,
-          ).toBe(true);
-        }
-        expect(
-          (
-            await c.call(
-              'StopTransaction',
-              aStopTransaction({
-                transactionId: transactions[i]!,
-                meterStop: readings * 10 + 10,
-                timestamp: at(readings * 10 + 10),
-              }),
-            )
-          ).ok,
-        ).toBe(true);
-        c.close();
-      }),
+    const energy = await driveSessionsUnderLoad(
+      chargers.map((cp, i) => ({ cp, token: tokenOf(['LOAD-1', 'LOAD-2', 'LOAD-3'][i]!) })),
+      readings,
+      async () => {
+        await processor.stop('SIGKILL');
+        processor = await startProcessor();
+      },
     );
     const cdrs = await eventually(
       () =>
@@ -249,7 +212,7 @@ describe('distributed mode on Kafka', () => {
       90_000,
     );
     for (const cdr of cdrs)
-      expect(cdr, cdr.session_id).toMatchObject({ energy: String(readings * 10 + 10), n: '1' });
+      expect(cdr, cdr.session_id).toMatchObject({ energy: String(energy), n: '1' });
     const [duplicates] = await sql<{ rows: string; distinct: string }>(
       processor,
       ADMIN_KEY,

@@ -92,11 +92,16 @@ describe('rating in the pipeline', () => {
       nets: ['7.5', '3.75'],
       dimensions: ['TIME', 'PARKING_TIME'],
     });
-    const [session] = await sql<{ charging_s: number; parking_s: number }>(
-      run.engine,
-      ADMIN_KEY,
-      `SELECT charging_s, parking_s FROM sessions WHERE session_id = 'TIME-1-${transactionId}'`,
+    // The sink writes sessions after CDRs: wait for the rated version, not the first CDR.
+    const [session] = await eventually(
+      () =>
+        sql<{ status: string; charging_s: number; parking_s: number }>(
+          run.engine,
+          ADMIN_KEY,
+          `SELECT status, charging_s, parking_s FROM sessions WHERE session_id = 'TIME-1-${transactionId}'`,
+        ),
+      (rows) => rows[0]?.status === 'rated',
     );
-    expect(session).toEqual({ charging_s: 9000, parking_s: 2520 });
+    expect(session).toEqual({ status: 'rated', charging_s: 9000, parking_s: 2520 });
   });
 });

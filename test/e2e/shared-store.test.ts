@@ -7,11 +7,7 @@ import { E4_MAX_POWER_W, E4_SCENARIOS } from '../fixtures/e4-scenarios.js';
 import {
   ADMIN_KEY,
   aCharger,
-  aMeterValues,
   aNetwork,
-  aStartTransaction,
-  aStopTransaction,
-  at,
   tokenOf,
   withTokenPerCharger,
 } from '../helpers/builders.js';
@@ -25,7 +21,7 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
-import { driveSession } from '../helpers/sessions.js';
+import { driveSession, driveSessionsUnderLoad } from '../helpers/sessions.js';
 
 /**
  * The whole distributed deployment on one machine: the real Kafka broker, two gateway
@@ -200,48 +196,13 @@ describe('two gateways, two processors and an API process on one shared store', 
     const chargers = await Promise.all(
       LOAD.map((id, i) => TestCharger.connect(`${gateways[i % 2]!.ocppUrl}/${id}`)),
     );
-    const transactions = await Promise.all(
-      chargers.map(async (c, i) => {
-        const started = await c.call(
-          'StartTransaction',
-          aStartTransaction({ idTag: tokenOf(LOAD[i]!), meterStart: 0 }),
-        );
-        if (!started.ok) throw new Error(started.description);
-        return started.payload['transactionId'] as number;
-      }),
-    );
     const readings = 120;
-    let killed = false;
-    await Promise.all(
-      chargers.map(async (c, i) => {
-        for (let n = 1; n <= readings; n++) {
-          if (i === 0 && n === readings / 2 && !killed) {
-            killed = true;
-            await processors[0]!.stop('SIGKILL');
-          }
-          expect(
-            (
-              await c.call(
-                'MeterValues',
-                aMeterValues({ transactionId: transactions[i]!, wh: n * 10, seconds: n * 10 }),
-              )
-            ).ok,
-          ).toBe(true);
-        }
-        expect(
-          (
-            await c.call(
-              'StopTransaction',
-              aStopTransaction({
-                transactionId: transactions[i]!,
-                meterStop: readings * 10 + 10,
-                timestamp: at(readings * 10 + 10),
-              }),
-            )
-          ).ok,
-        ).toBe(true);
-        c.close();
-      }),
+    const energy = await driveSessionsUnderLoad(
+      chargers.map((cp, i) => ({ cp, token: tokenOf(LOAD[i]!) })),
+      readings,
+      async () => {
+        await processors[0]!.stop('SIGKILL');
+      },
     );
     const cdrs = await eventually(
       () =>
@@ -254,7 +215,7 @@ describe('two gateways, two processors and an API process on one shared store', 
       120_000,
     );
     for (const cdr of cdrs)
-      expect(cdr, cdr.session_id).toMatchObject({ energy: String(readings * 10 + 10), n: '1' });
+      expect(cdr, cdr.session_id).toMatchObject({ energy: String(energy), n: '1' });
     const [rows] = await sql<{ rows: string; distinct: string }>(
       api,
       ADMIN_KEY,

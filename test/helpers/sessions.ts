@@ -33,3 +33,51 @@ export async function driveSession(
   expect(stopped.ok).toBe(true);
   return transactionId;
 }
+
+/**
+ * One 1.6 session per charger, all at once: start (meterStart 0, the charger's own token),
+ * `readings` MeterValues of 10 Wh every 10 s (3.6 kW), then a stop at `readings × 10 + 10` Wh.
+ * `midway` runs once, when the first charger is halfway through (to inject a fault under load).
+ * Every call must be acknowledged. Returns the energy each session must end with.
+ */
+export async function driveSessionsUnderLoad(
+  chargers: ReadonlyArray<{ readonly cp: TestCharger; readonly token: string }>,
+  readings: number,
+  midway: () => Promise<void>,
+): Promise<number> {
+  const transactions = await Promise.all(
+    chargers.map(async ({ cp, token }) => {
+      const started = await cp.call(
+        'StartTransaction',
+        aStartTransaction({ idTag: token, meterStart: 0 }),
+      );
+      if (!started.ok) throw new Error(started.description);
+      return started.payload['transactionId'] as number;
+    }),
+  );
+  let faulted = false;
+  await Promise.all(
+    chargers.map(async ({ cp }, i) => {
+      const transactionId = transactions[i]!;
+      for (let n = 1; n <= readings; n++) {
+        if (i === 0 && n === readings / 2 && !faulted) {
+          faulted = true;
+          await midway();
+        }
+        const answer = await cp.call(
+          'MeterValues',
+          aMeterValues({ transactionId, wh: n * 10, seconds: n * 10 }),
+        );
+        expect(answer.ok).toBe(true);
+      }
+      const end = readings * 10 + 10;
+      const stopped = await cp.call(
+        'StopTransaction',
+        aStopTransaction({ transactionId, meterStop: end, timestamp: at(end) }),
+      );
+      expect(stopped.ok).toBe(true);
+      cp.close();
+    }),
+  );
+  return readings * 10 + 10;
+}

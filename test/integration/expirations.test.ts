@@ -1,12 +1,8 @@
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetwork } from '../../src/config/network.js';
-import { Processor } from '../../src/processor/processor.js';
+import type { Processor } from '../../src/processor/processor.js';
 import type { ConnectorState, SessionState } from '../../src/sessions/process-batch.js';
-import { ChdbStore } from '../../src/store/chdb-store.js';
-import { Sink } from '../../src/store/sink.js';
-import { tempDir } from '../helpers/engine.js';
+import { openTestProcessor } from '../helpers/processor.js';
 
 /**
  * S2 and S3 as the processor decides them, with a controllable clock: ready sessions after
@@ -44,37 +40,22 @@ const state = (chargerId: string, status: 'ready' | 'in_progress'): [string, Con
     } as SessionState,
   },
 ];
-let store: ChdbStore;
 let processor: Processor;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  store = new ChdbStore(join(tempDir(), 'store'));
-  await store.migrate();
-  processor = new Processor(
-    {
-      network,
-      workers: 1,
-      sink: new Sink(store, pino({ level: 'silent' })),
-      log: pino({ level: 'silent' }),
-      store,
-      partitions: 4,
-    },
-    {
-      committed: new Map(),
-      highWater: new Map(),
-      states: new Map([
-        state('CP1', 'ready'),
-        state('CP2', 'in_progress'),
-        state('CP3', 'in_progress'),
-      ]),
-    },
-  );
+  ({ processor, close } = await openTestProcessor(network, {
+    committed: new Map(),
+    highWater: new Map(),
+    states: new Map([
+      state('CP1', 'ready'),
+      state('CP2', 'in_progress'),
+      state('CP3', 'in_progress'),
+    ]),
+  }));
 });
 
-afterAll(async () => {
-  await processor.close();
-  await store.close();
-});
+afterAll(() => close());
 
 describe('expirations decided by the processor', () => {
   it('S2/S3 each session expires after the expiration in force at its charger, not before', () => {

@@ -1,11 +1,8 @@
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetwork } from '../../src/config/network.js';
-import { MAX_RATING_ATTEMPTS, Processor } from '../../src/processor/processor.js';
-import { ChdbStore } from '../../src/store/chdb-store.js';
-import { Sink } from '../../src/store/sink.js';
-import { tempDir } from '../helpers/engine.js';
+import { MAX_RATING_ATTEMPTS, type Processor } from '../../src/processor/processor.js';
+import type { ChdbStore } from '../../src/store/chdb-store.js';
+import { openTestProcessor } from '../helpers/processor.js';
 
 /**
  * S8 in the processor, on a real store and worker pool: the automatic retry job picks failed
@@ -57,20 +54,10 @@ const sessionRow = (id: string, version: number, status: string, attempts: numbe
     log_partition: 0,
   }) + '\n';
 
+let close: () => Promise<void>;
+
 beforeAll(async () => {
-  store = new ChdbStore(join(tempDir(), 'store'));
-  await store.migrate();
-  processor = new Processor(
-    {
-      network,
-      workers: 1,
-      sink: new Sink(store, pino({ level: 'silent' })),
-      log: pino({ level: 'silent' }),
-      store,
-      partitions: 4,
-    },
-    { committed: new Map(), highWater: new Map(), states: new Map() },
-  );
+  ({ store, processor, close } = await openTestProcessor(network));
   await store.insert(
     'sessions_log',
     sessionRow('FIRST', 10, 'rating_failed', 1) +
@@ -82,10 +69,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  await processor.close();
-  await store.close();
-});
+afterAll(() => close());
 
 describe('S8 rating retries in the processor', () => {
   it('S8 the retry job sends failed sessions once their backoff passed (1 min, doubling), never past the last attempt nor a rated one', async () => {
