@@ -158,7 +158,7 @@ export class Gateway {
   readonly #connections = new Map<string, uWS.WebSocket<Connection>>();
   readonly #failures = new FailureLimiter(60, 60_000);
   /** S2: starts awaited per charger and token: where their ready session is, until when. */
-  readonly #awaited = new Map<string, { connectorId: number; until: number }>();
+  readonly #awaited = new Map<string, Map<string, { connectorId: number; until: number }>>();
   #listenSocket: uWS.us_listen_socket | null = null;
   readonly stats = {
     connections: 0,
@@ -423,10 +423,10 @@ export class Gateway {
       connectorId ?? (charger?.connectors.length === 1 ? charger.connectors[0]!.id : 0);
     const token = tokenId.toUpperCase();
     const now = Date.now();
-    if (this.#awaited.size > 100_000)
-      for (const [key, awaited] of this.#awaited)
-        if (awaited.until < now) this.#awaited.delete(key);
-    this.#awaited.set(`${chargerId}|${token}`, {
+    let ofCharger = this.#awaited.get(chargerId);
+    if (ofCharger === undefined) this.#awaited.set(chargerId, (ofCharger = new Map()));
+    for (const [key, awaited] of ofCharger) if (awaited.until < now) ofCharger.delete(key);
+    ofCharger.set(token, {
       connectorId: connector,
       until: now + expirationsAt(index, chargerId).readyS * 1000,
     });
@@ -444,21 +444,46 @@ export class Gateway {
   /** A start came: a ready session awaiting it on another connector (or 0) is told. */
   #startArrived(event: ChargerEvent): void {
     if (event.kind !== 'tx_started' || this.#awaited.size === 0) return;
-    const key = `${event.chargerId}|${event.tokenId.toUpperCase()}`;
-    const awaited = this.#awaited.get(key);
+    const ofCharger = this.#awaited.get(event.chargerId);
+    const token = event.tokenId.toUpperCase();
+    const awaited = ofCharger?.get(token);
     if (awaited === undefined) return;
-    this.#awaited.delete(key);
+    ofCharger!.delete(token);
+    if (ofCharger!.size === 0) this.#awaited.delete(event.chargerId);
     // On its own connector the start closes the ready session itself.
     if (awaited.until < event.receivedAt || awaited.connectorId === event.connectorId) return;
+    this.#endReady(event.chargerId, awaited.connectorId, event.tokenId, event.receivedAt, '');
+  }
+
+  /** S4 charger_offline: the charger dropped its connection while starts were awaited. */
+  #dropAwaited(chargerId: string): void {
+    const ofCharger = this.#awaited.get(chargerId);
+    if (ofCharger === undefined) return;
+    this.#awaited.delete(chargerId);
+    const now = Date.now();
+    for (const [token, awaited] of ofCharger)
+      if (awaited.until >= now)
+        this.#endReady(chargerId, awaited.connectorId, token, now, 'charger_offline');
+  }
+
+  /** Tells a ready session its wait is over: its start came (`outcome` ''), or it is refused. */
+  #endReady(
+    chargerId: string,
+    connectorId: number,
+    tokenId: string,
+    at: number,
+    outcome: string,
+  ): void {
     this.#inform({
       kind: 'ready',
-      chargerId: event.chargerId,
-      connectorId: awaited.connectorId,
-      receivedAt: event.receivedAt,
-      tokenId: event.tokenId,
-      customerId: event.customerId,
+      chargerId,
+      connectorId,
+      receivedAt: at,
+      tokenId,
+      customerId: '',
       origin: '',
       consumed: true,
+      ...(outcome === '' ? {} : { outcome }),
     });
   }
 
@@ -478,6 +503,7 @@ export class Gateway {
     connection.outbound?.close();
     if (this.#connections.get(connection.chargerId) === ws) {
       this.#connections.delete(connection.chargerId);
+      this.#dropAwaited(connection.chargerId);
       this.#station(connection.chargerId, 'disconnected', { protocol: connection.protocol });
     }
   }

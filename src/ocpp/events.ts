@@ -128,6 +128,8 @@ export interface SessionReady extends EventBase {
   /** How the start was authorized: `authorize` or `remote_start`. */
   origin: string;
   consumed?: boolean;
+  /** With `consumed`: the wait ended without a start, for this reason (S4 charger_offline). */
+  outcome?: string;
 }
 
 export type ChargerEvent =

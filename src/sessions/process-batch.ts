@@ -78,6 +78,8 @@ export interface SessionState extends SignalState {
   lastSeqNo: number | null;
   /** The connector's status at the start, and its changes since (S5). */
   readonly initialStatus: string;
+  /** The initial status was reported by the charger (not the default). */
+  initialReported?: boolean;
   readonly statuses: StatusChange[];
   /** N2/R7: rules already fired for the session (each once per rule and session). */
   fired?: string[];
@@ -318,6 +320,7 @@ class BatchRun {
       event.transactionId,
     );
     session.energy = startEnergy(event.meterStartWh, event.ts);
+    if (state.status != null) session.initialReported = true;
     if (event.ts < event.receivedAt - OFFLINE_AFTER_MS) session.flags.push('offline');
     noteFacts(session, event);
     if (event.authorization !== 'Accepted') {
@@ -364,8 +367,10 @@ class BatchRun {
   #ready(state: ConnectorState, event: SessionReady, offset: number): void {
     const last = state.session;
     if (event.consumed === true) {
-      if (last?.status === 'ready' && last.tokenId.toUpperCase() === event.tokenId.toUpperCase())
-        this.#close(last, 'started', offset, 1);
+      if (last?.status === 'ready' && last.tokenId.toUpperCase() === event.tokenId.toUpperCase()) {
+        if (event.outcome === undefined) this.#close(last, 'started', offset, 1);
+        else this.#refuse(last, event.outcome, offset, 1);
+      }
       return;
     }
     const session = this.#newSession(
@@ -374,14 +379,7 @@ class BatchRun {
       '',
     );
     if (last !== null && last.status === 'in_progress') {
-      session.status = 'rejected';
-      session.reason = 'connector_busy';
-      session.endedAt = event.receivedAt;
-      this.#notify(event.receivedAt, 'session_refused', session, offset, {
-        reason: session.reason,
-        tokenId: session.tokenId,
-      });
-      this.#sessionRow(session, offset, 1);
+      this.#refuse(session, 'connector_busy', offset, 1);
       return;
     }
     if (last !== null && last.status === 'ready') this.#close(last, 'superseded', offset, 0);
@@ -430,6 +428,19 @@ class BatchRun {
       initialStatus,
       statuses: [],
     };
+  }
+
+  /** S4: a session that never delivered energy is rejected with its reason (session_refused). */
+  #refuse(session: SessionState, reason: string, offset: number, step: number): void {
+    session.status = 'rejected';
+    session.reason = reason;
+    session.endedAt = this.#event?.receivedAt ?? session.startedAt;
+    this.#touched.delete(session.sessionId);
+    this.#notify(session.endedAt, 'session_refused', session, offset, {
+      reason,
+      tokenId: session.tokenId,
+    });
+    this.#sessionRow(session, offset, step);
   }
 
   /** Ends a session that never charged (ready): closed, not rated, no CDR. */
@@ -503,6 +514,11 @@ class BatchRun {
     const changed = state.status?.[1] !== status;
     if (state.status == null || ts >= state.status[0]) state.status = [ts, status];
     const session = state.session;
+    if (changed && status === 'Available' && session?.status === 'ready') {
+      // S4: the awaited start was given up at the charger (the car unplugged, the start cancelled).
+      this.#refuse(session, 'cancelled_by_user', offset, 1);
+      return;
+    }
     if (
       changed &&
       session !== null &&
@@ -534,9 +550,14 @@ class BatchRun {
     offset: number,
     step: number,
   ): void {
+    session.endedAt = Math.max(endedAt, session.startedAt);
+    const refused = neverDelivered(session);
+    if (refused !== null) {
+      this.#refuse(session, refused, offset, step);
+      return;
+    }
     session.status = 'ended';
     session.reason = reason;
-    session.endedAt = Math.max(endedAt, session.startedAt);
     this.#touched.delete(session.sessionId);
     this.#sessionRow(session, offset, step);
     this.#rate(session, offset, step + 1);
@@ -849,6 +870,34 @@ const REJECTION: Readonly<Record<AuthorizationStatus, string>> = {
   ConcurrentTx: 'concurrent_tx',
   Accepted: '',
 };
+
+/** Statuses in which a car is at the connector. */
+const CAR_PRESENT = new Set([
+  'Charging',
+  'SuspendedEV',
+  'SuspendedEVSE',
+  'Finishing',
+  'Occupied',
+  'EVConnected',
+]);
+
+/**
+ * S4 for a session that ends without energy, from its reported statuses: the car held it
+ * suspended throughout (`ev_refused`, e.g. a full battery), or no car was ever reported at the
+ * connector (`ev_not_connected`). Null when it delivered energy, or when nothing says why
+ * (no status reported: it is rated as any session).
+ */
+function neverDelivered(s: SessionState): string | null {
+  const seen = [
+    ...(s.initialReported === true ? [s.initialStatus] : []),
+    ...s.statuses.map(([, status]) => status),
+  ];
+  if (s.energy.energyWh !== 0 || seen.length === 0) return null;
+  if (seen.includes('Charging')) return null;
+  if (seen.includes('SuspendedEV')) return 'ev_refused';
+  if (!seen.some((status) => CAR_PRESENT.has(status))) return 'ev_not_connected';
+  return null;
+}
 
 function isFailed(status: SessionStatus): boolean {
   return status === 'rating_failed' || status === 'billing_failed';

@@ -403,3 +403,61 @@ describe('S1/S2 ready sessions', () => {
     expect(out.states['CP1/1']!.session?.status).toBe('in_progress');
   });
 });
+
+describe('S4 rejected reasons of sessions that never delivered energy', () => {
+  const outcome = (events: ChargerEvent[]) => {
+    const out = run(events);
+    const rows = notifications(out.sessions);
+    const last = rows.at(-1)!;
+    return {
+      status: `${last['status']}:${last['reason']}`,
+      cdrs: out.cdrs,
+      refused: notifications(out.notifications).some((n) => n['event'] === 'session_refused'),
+    };
+  };
+  const readyEvent = (s: number, extra: object = {}): ChargerEvent =>
+    ({
+      kind: 'ready',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0 + s * 1000,
+      tokenId: 'T',
+      customerId: 'c',
+      origin: 'remote_start',
+      ...extra,
+    }) as ChargerEvent;
+
+  it('S4 ev_refused: the car held the session suspended and took no energy', () => {
+    expect(outcome([start(), status('SuspendedEV', 5), values(0, 60), stop(0, 120)])).toEqual({
+      status: 'rejected:ev_refused',
+      cdrs: '',
+      refused: true,
+    });
+  });
+
+  it('S4 ev_not_connected: no car was ever reported at the connector', () => {
+    expect(outcome([status('Preparing', 0), start(), stop(0, 120)])).toMatchObject({
+      status: 'rejected:ev_not_connected',
+      cdrs: '',
+    });
+  });
+
+  it('S4 cancelled_by_user: the connector went back to Available while the start was awaited', () => {
+    expect(outcome([status('Preparing', 0), readyEvent(1), status('Available', 20)])).toMatchObject(
+      {
+        status: 'rejected:cancelled_by_user',
+        refused: true,
+      },
+    );
+  });
+
+  it('S4 charger_offline: the charger dropped its connection while the start was awaited', () => {
+    expect(
+      outcome([readyEvent(1), readyEvent(5, { consumed: true, outcome: 'charger_offline' })]),
+    ).toMatchObject({ status: 'rejected:charger_offline' });
+  });
+
+  it('a session without energy and without any status is rated as any other', () => {
+    expect(outcome([start(), stop(0, 120)]).status).toBe('rated:Local');
+  });
+});
