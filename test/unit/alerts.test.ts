@@ -425,7 +425,7 @@ describe('S4 rejected reasons of sessions that never delivered energy', () => {
       customerId: 'c',
       origin: 'remote_start',
       ...extra,
-    }) as ChargerEvent;
+    });
 
   it('S4 ev_refused: the car held the session suspended and took no energy', () => {
     expect(outcome([start(), status('SuspendedEV', 5), values(0, 60), stop(0, 120)])).toEqual({
