@@ -424,7 +424,10 @@ export class Gateway {
     const token = tokenId.toUpperCase();
     const now = Date.now();
     let ofCharger = this.#awaited.get(chargerId);
-    if (ofCharger === undefined) this.#awaited.set(chargerId, (ofCharger = new Map()));
+    if (ofCharger === undefined) {
+      ofCharger = new Map<string, { connectorId: number; until: number }>();
+      this.#awaited.set(chargerId, ofCharger);
+    }
     for (const [key, awaited] of ofCharger) if (awaited.until < now) ofCharger.delete(key);
     ofCharger.set(token, {
       connectorId: connector,
