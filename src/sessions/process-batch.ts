@@ -669,11 +669,15 @@ class BatchRun {
       } else {
         this.#rejected += 1;
       }
+      const energyRose = verdict.valid && session.energy.energyWh > before;
+      const scope = currentScope(session);
+      // S7: energy kept rising while the statuses said the car was parked.
+      if (energyRose && scope === 'parking') addFlag(session, 'inconsistent_times');
       const signals = signalsOf(session, {
         valid: verdict.valid,
         ...(verdict.valid ? {} : { reason: verdict.reason }),
-        energyRose: verdict.valid && session.energy.energyWh > before,
-        charging: currentScope(session) === 'charging',
+        energyRose,
+        charging: scope === 'charging',
         hasPowerOrCurrent:
           total(group, 'Power.Active.Import') !== undefined ||
           total(group, 'Current.Import') !== undefined,

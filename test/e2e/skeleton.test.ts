@@ -161,13 +161,19 @@ describe('walking skeleton, OCPP 1.6 end to end', () => {
       currency: 'EUR',
       kind: 'debit',
     });
-    const [session] = await sql<Record<string, string>>(
-      engine,
-      API_KEY,
-      `SELECT toString(cost_excl_vat) AS net, toString(vat) AS vat, toString(cost_incl_vat) AS total, customer_id, token_id
-       FROM sessions WHERE session_id = 'CP-10K-${transactionId}'`,
+    // The sink writes sessions after CDRs: wait for the rated version, not the first CDR.
+    const [session] = await eventually(
+      () =>
+        sql<Record<string, string>>(
+          engine,
+          API_KEY,
+          `SELECT status, toString(cost_excl_vat) AS net, toString(vat) AS vat, toString(cost_incl_vat) AS total, customer_id, token_id
+           FROM sessions WHERE session_id = 'CP-10K-${transactionId}'`,
+        ),
+      (rows) => rows[0]?.['status'] === 'rated',
     );
     expect(session).toEqual({
+      status: 'rated',
       net: '3',
       vat: '0.66',
       total: '3.66',

@@ -415,17 +415,16 @@ describe('S4 rejected reasons of sessions that never delivered energy', () => {
       refused: notifications(out.notifications).some((n) => n['event'] === 'session_refused'),
     };
   };
-  const readyEvent = (s: number, extra: object = {}): ChargerEvent =>
-    ({
-      kind: 'ready',
-      chargerId: 'CP1',
-      connectorId: 1,
-      receivedAt: T0 + s * 1000,
-      tokenId: 'T',
-      customerId: 'c',
-      origin: 'remote_start',
-      ...extra,
-    });
+  const readyEvent = (s: number, extra: object = {}): ChargerEvent => ({
+    kind: 'ready',
+    chargerId: 'CP1',
+    connectorId: 1,
+    receivedAt: T0 + s * 1000,
+    tokenId: 'T',
+    customerId: 'c',
+    origin: 'remote_start',
+    ...extra,
+  });
 
   it('S4 ev_refused: the car held the session suspended and took no energy', () => {
     expect(outcome([start(), status('SuspendedEV', 5), values(0, 60), stop(0, 120)])).toEqual({
@@ -459,5 +458,29 @@ describe('S4 rejected reasons of sessions that never delivered energy', () => {
 
   it('a session without energy and without any status is rated as any other', () => {
     expect(outcome([start(), stop(0, 120)]).status).toBe('rated:Local');
+  });
+});
+
+describe('S7 inadequate-session flags', () => {
+  it('S7 inconsistent_times: energy kept rising while the connector reported parking', () => {
+    const out = run([
+      start(),
+      status('Charging', 1),
+      values(300, 60),
+      status('SuspendedEV', 90),
+      values(600, 120),
+      stop(600, 180),
+    ]);
+    const last = notifications(out.sessions).at(-1)!;
+    expect(last['flags']).toContain('inconsistent_times');
+    const fine = run([
+      start(),
+      status('Charging', 1),
+      values(300, 60),
+      status('SuspendedEV', 90),
+      values(300, 120),
+      stop(300, 180),
+    ]);
+    expect(notifications(fine.sessions).at(-1)!['flags']).not.toContain('inconsistent_times');
   });
 });
