@@ -76,7 +76,12 @@ async function main(): Promise<void> {
         },
       ],
       customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
-      tokens: [{ id: 'BENCH', type: 'RFID', customer: 'c' }],
+      // A card per charger: a card charges one car at a time (A2).
+      tokens: Array.from({ length: chargers }, (_, i) => ({
+        id: `BENCH${i}`,
+        type: 'RFID',
+        customer: 'c',
+      })),
     }),
   );
   let broker: { brokers: string; stop(): Promise<void> } | null = null;
@@ -209,7 +214,7 @@ async function generator(o: {
   );
   const deadline = performance.now() + o.seconds * 1000;
   await Promise.all(
-    sockets.map(async (ws) => {
+    sockets.map(async (ws, i) => {
       let id = 0;
       const call = (action: string, payload: object) =>
         new Promise<unknown[]>((resolve) => {
@@ -229,7 +234,7 @@ async function generator(o: {
         });
       const start = await call('StartTransaction', {
         connectorId: 1,
-        idTag: 'BENCH',
+        idTag: `BENCH${o.first + i}`,
         meterStart: 0,
         timestamp: new Date(T0).toISOString(),
       });

@@ -320,7 +320,12 @@ function writeNetwork(dir: string, chargers: number): string {
         },
       ],
       customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
-      tokens: [{ id: 'BENCH', type: 'RFID', customer: 'c' }],
+      // A card per charger: a card charges one car at a time (A2).
+      tokens: Array.from({ length: chargers }, (_, i) => ({
+        id: `BENCH${i}`,
+        type: 'RFID',
+        customer: 'c',
+      })),
     }),
   );
   return file;
@@ -991,7 +996,7 @@ function generator(task: GeneratorTask): void {
         if (charger === null) return;
         const start = await charger.call('StartTransaction', {
           connectorId: 1,
-          idTag: 'BENCH',
+          idTag: `BENCH${task.first + i}`,
           meterStart: 0,
           timestamp: new Date(T0).toISOString(),
         });

@@ -22,6 +22,8 @@ export interface NetworkIndex {
   readonly organizations: ReadonlyMap<string, Organization>;
   /** N2: the rules selecting each event. */
   readonly rules: ReadonlyMap<string, readonly NotificationRule[]>;
+  /** Some rule has a threshold (R7): only then are sessions measured against them. */
+  readonly hasThresholds: boolean;
 }
 
 export function indexNetwork(network: Network): NetworkIndex {
@@ -38,6 +40,7 @@ export function indexNetwork(network: Network): NetworkIndex {
     tokens: new Map(network.tokens.map((t) => [t.id.toUpperCase(), t])),
     organizations: byId(network.organizations),
     rules: rulesByEvent(network.notificationRules),
+    hasThresholds: network.notificationRules.some((r) => r.threshold !== undefined),
   };
 }
 

@@ -766,6 +766,7 @@ class BatchRun {
 
   /** R7: thresholds of a running session, each rule once. */
   #thresholds(session: SessionState, ts: number, offset: number): void {
+    if (!this.#index.hasThresholds) return;
     const measures = (() => {
       const d = scopes(session);
       return {
