@@ -21,7 +21,8 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
-import { driveSession, driveSessionsUnderLoad } from '../helpers/sessions.js';
+import { expectE4Energies } from '../helpers/e4.js';
+import { driveSessionsUnderLoad } from '../helpers/sessions.js';
 
 /**
  * The distributed deployment on the real broker: two gateway processes and a processor
@@ -97,27 +98,7 @@ afterAll(async () => {
 
 describe('distributed mode on Kafka', () => {
   it('E4 through two gateways and a processor gives the same energies as the embedded mode', async () => {
-    await Promise.all(
-      E4_SCENARIOS.map(async (s) => {
-        const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/D-E4-${s.n}`);
-        await driveSession(charger, s.readings, { idTag: tokenOf(`D-E4-${s.n}`) });
-        charger.close();
-      }),
-    );
-    const rows = await eventually(
-      () =>
-        sql<{ charger_id: string; status: string; energy: string }>(
-          processor,
-          ADMIN_KEY,
-          "SELECT charger_id, status, toString(energy_wh) AS energy FROM sessions WHERE charger_id LIKE 'D-E4-%' ORDER BY charger_id",
-        ),
-      (r) => r.length === 9 && r.every((s) => s.status === 'rated'),
-      60_000,
-    );
-    for (const s of E4_SCENARIOS)
-      expect(Number(rows.find((r) => r.charger_id === `D-E4-${s.n}`)?.energy), `E4.${s.n}`).toBe(
-        s.energyWh,
-      );
+    await expectE4Energies(gateways, processor, 'D-E4-');
   });
 
   it('every role serves /metrics on its API port: gateways their frames and produced events, the processor its consumed events and lag per partition', async () => {

@@ -21,7 +21,8 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
-import { driveSession, driveSessionsUnderLoad } from '../helpers/sessions.js';
+import { expectE4Energies } from '../helpers/e4.js';
+import { driveSessionsUnderLoad } from '../helpers/sessions.js';
 
 /**
  * The whole distributed deployment on one machine: the real Kafka broker, two gateway
@@ -130,27 +131,7 @@ async function assigned(p: RunningEngine): Promise<number[]> {
 
 describe('two gateways, two processors and an API process on one shared store', () => {
   it('E4 through both gateways, processed by both processors, read through the API process: the energies of the embedded mode', async () => {
-    await Promise.all(
-      E4_SCENARIOS.map(async (s) => {
-        const charger = await TestCharger.connect(`${gateways[s.n % 2]!.ocppUrl}/S-E4-${s.n}`);
-        await driveSession(charger, s.readings, { idTag: tokenOf(`S-E4-${s.n}`) });
-        charger.close();
-      }),
-    );
-    const rows = await eventually(
-      () =>
-        sql<{ charger_id: string; status: string; energy: string }>(
-          api,
-          ADMIN_KEY,
-          "SELECT charger_id, status, toString(energy_wh) AS energy FROM sessions WHERE charger_id LIKE 'S-E4-%' ORDER BY charger_id",
-        ),
-      (r) => r.length === 9 && r.every((s) => s.status === 'rated'),
-      60_000,
-    );
-    for (const s of E4_SCENARIOS)
-      expect(Number(rows.find((r) => r.charger_id === `S-E4-${s.n}`)?.energy), `E4.${s.n}`).toBe(
-        s.energyWh,
-      );
+    await expectE4Energies(gateways, api, 'S-E4-');
     // Both processors hold partitions, together all four.
     const shares = await Promise.all(processors.map(assigned));
     console.log(`shared store: partitions per processor ${JSON.stringify(shares)}`);
