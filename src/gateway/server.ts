@@ -545,7 +545,11 @@ export class Gateway {
       );
       return;
     }
-    metrics?.framesIn.add(frame.action);
+    // Only actions of the protocol are labels: a charger inventing names must not grow the
+    // metric without bound.
+    metrics?.framesIn.add(
+      Object.hasOwn(TABLES[connection.protocol].handlers, frame.action) ? frame.action : 'unknown',
+    );
     const receivedAt = Date.now();
     const arrived = metrics === undefined ? 0 : performance.now();
     let outcome: CallOutcome;

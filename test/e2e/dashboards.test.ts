@@ -153,6 +153,11 @@ describe('Grafana dashboards against a live engine', () => {
     const used = new Set(prom.flatMap((q) => metricNames(q.query)));
     const missing = [...used].filter((name) => !exported.has(name));
     expect(missing, 'metrics the dashboards use but the engine does not export').toEqual([]);
+    // An action the protocol does not have is counted, but not as a label of its own.
+    expect(exposition).toContain(
+      'chargestream_gateway_frames_total{direction="in",action="unknown"} 1',
+    );
+    expect(exposition).not.toContain('NoSuchAction');
     expect(used.size).toBeGreaterThan(30);
 
     // Let Prometheus scrape the state after the load a few times.
