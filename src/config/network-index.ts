@@ -22,7 +22,10 @@ export interface NetworkIndex {
   readonly organizations: ReadonlyMap<string, Organization>;
   /** N2: the rules selecting each event. */
   readonly rules: ReadonlyMap<string, readonly NotificationRule[]>;
-  /** Some rule has a threshold (R7): only then are sessions measured against them. */
+  /**
+   * Some rule has a threshold (R7), or a roaming platform an authorized amount (R3): only
+   * then are sessions measured against them.
+   */
   readonly hasThresholds: boolean;
 }
 
@@ -40,7 +43,9 @@ export function indexNetwork(network: Network): NetworkIndex {
     tokens: new Map(network.tokens.map((t) => [t.id.toUpperCase(), t])),
     organizations: byId(network.organizations),
     rules: rulesByEvent(network.notificationRules),
-    hasThresholds: network.notificationRules.some((r) => r.threshold !== undefined),
+    hasThresholds:
+      network.notificationRules.some((r) => r.threshold !== undefined) ||
+      network.organizations.some((o) => o.maxAuthorizedAmount !== undefined),
   };
 }
 
@@ -89,9 +94,10 @@ export function maxPowerW(index: NetworkIndex, chargerId: string, connectorId: n
 }
 
 /**
- * Tariff resolution (domain R3), most specific first: the customer's rate plan, the charger,
- * the site, the network default. (Roaming platform and operator tariffs come with the
- * rating engine.) Null when nothing applies: the session is free.
+ * Tariff resolution (domain R3), most specific first: the customer's rate plan, the roaming
+ * platform's tariff (the customer belongs to a roaming partner or payment-terminal
+ * organization with `roamingTariff`), the charger, the site, the site's operator, the network
+ * default. Null when nothing applies: the session is free.
  */
 export function resolveTariff(
   index: NetworkIndex,
@@ -99,11 +105,15 @@ export function resolveTariff(
   customerId: string,
 ): Tariff | null {
   const charger = index.chargers.get(chargerId);
-  const ratePlanId = index.customers.get(customerId)?.ratePlan;
+  const customer = index.customers.get(customerId);
+  const ratePlanId = customer?.ratePlan;
+  const site = charger === undefined ? undefined : index.sites.get(charger.site);
   const candidates = [
     ratePlanId === undefined ? undefined : index.ratePlans.get(ratePlanId)?.tariff,
+    roamingPlatformOf(index, customerId)?.roamingTariff,
     charger?.tariff,
-    charger === undefined ? undefined : index.sites.get(charger.site)?.tariff,
+    site?.tariff,
+    site === undefined ? undefined : index.organizations.get(site.operator)?.tariff,
     index.network.settings.defaultTariff,
   ];
   for (const id of candidates) {
@@ -111,4 +121,15 @@ export function resolveTariff(
     if (tariff !== undefined) return tariff;
   }
   return null;
+}
+
+/** The roaming platform (or payment terminal) organization a customer's sessions come through. */
+export function roamingPlatformOf(
+  index: NetworkIndex,
+  customerId: string,
+): Organization | undefined {
+  const customer = index.customers.get(customerId);
+  const organization =
+    customer === undefined ? undefined : index.organizations.get(customer.organization);
+  return organization?.roamingTariff === undefined ? undefined : organization;
 }

@@ -66,6 +66,14 @@ export interface Organization extends Expirations {
   readonly id: string;
   readonly type: 'cpo' | 'emp';
   readonly parent?: string | null;
+  /** R3: an operator's tariff, for its sites that name none. */
+  readonly tariff?: string;
+  /**
+   * R3: a roaming partner's (or payment terminal's) platform tariff for the sessions of its
+   * customers, and the most a session may cost (its authorized amount), watched as a threshold.
+   */
+  readonly roamingTariff?: string;
+  readonly maxAuthorizedAmount?: string;
 }
 export interface Site extends Expirations {
   readonly id: string;
@@ -232,7 +240,10 @@ function normalize(raw: RawNetwork): Network {
         raw.settings?.minimumStartBalance ?? DEFAULT_SETTINGS.minimumStartBalance,
       ),
     },
-    organizations: raw.organizations ?? [],
+    organizations: (raw.organizations ?? []).map((o) => ({
+      ...o,
+      maxAuthorizedAmount: optText(o.maxAuthorizedAmount),
+    })),
     sites: (raw.sites ?? []).map((s) => ({ ...s, timezone: s.timezone ?? 'UTC' })),
     chargers: raw.chargers ?? [],
     tariffs: (raw.tariffs ?? []).map((t) => ({
@@ -288,9 +299,11 @@ function checkReferences(n: Network): string | null {
   const has = (field: string, id: string | null | undefined) =>
     id == null || (sets[field]?.has(id) ?? false);
   const refs: Array<[string, string | null | undefined, string]> = [];
-  n.organizations.forEach((o, i) =>
-    refs.push([`organizations[${i}].parent`, o.parent, 'organizations']),
-  );
+  n.organizations.forEach((o, i) => {
+    refs.push([`organizations[${i}].parent`, o.parent, 'organizations']);
+    refs.push([`organizations[${i}].tariff`, o.tariff, 'tariffs']);
+    refs.push([`organizations[${i}].roamingTariff`, o.roamingTariff, 'tariffs']);
+  });
   n.sites.forEach((s, i) => {
     refs.push([`sites[${i}].operator`, s.operator, 'organizations']);
     refs.push([`sites[${i}].tariff`, s.tariff, 'tariffs']);

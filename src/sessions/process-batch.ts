@@ -1,4 +1,4 @@
-import { maxPowerW, type NetworkIndex } from '../config/network-index.js';
+import { maxPowerW, roamingPlatformOf, type NetworkIndex } from '../config/network-index.js';
 import { chTime } from '../lib/time.js';
 import type {
   AuthorizationStatus,
@@ -778,6 +778,25 @@ class BatchRun {
         soc: session.soc ?? null,
       };
     })();
+    // R3: the amount a roaming platform authorized for the session is a monetary limit of the
+    // stored log (once), whatever the rules say.
+    const authorized = roamingPlatformOf(this.#index, session.customerId)?.maxAuthorizedAmount;
+    if (
+      authorized !== undefined &&
+      !session.fired?.includes(':authorized') &&
+      thresholdReached('monetary_limit', authorized, measures)
+    ) {
+      (session.fired ??= []).push(':authorized');
+      this.#emit(
+        ts,
+        'monetary_limit',
+        session,
+        session,
+        offset,
+        { threshold: authorized, authorized: true, ...measures },
+        null,
+      );
+    }
     for (const event of THRESHOLD_EVENTS) {
       for (const rule of this.#index.rules.get(event) ?? []) {
         if (rule.threshold === undefined || session.fired?.includes(`${rule.id}:${event}`))

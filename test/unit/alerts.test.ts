@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expirationsAt, indexNetwork } from '../../src/config/network-index.js';
+import { expirationsAt, indexNetwork, resolveTariff } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
 import { processBatch, type HighWater } from '../../src/sessions/process-batch.js';
@@ -482,5 +482,75 @@ describe('S7 inadequate-session flags', () => {
       stop(300, 180),
     ]);
     expect(notifications(fine.sessions).at(-1)!['flags']).not.toContain('inconsistent_times');
+  });
+});
+
+describe('R3 tariff resolution and the authorized amount of a roaming platform', () => {
+  const tariff = (id: string, price: string) => ({
+    id,
+    currency: 'EUR',
+    elements: [{ components: [{ type: 'ENERGY', price, vat: '0' }] }],
+  });
+  const r3 = indexNetwork(
+    parseNetwork({
+      settings: { defaultTariff: 't-default' },
+      organizations: [
+        { id: 'cpo', type: 'cpo', tariff: 't-operator' },
+        { id: 'roamer', type: 'emp', roamingTariff: 't-roaming', maxAuthorizedAmount: '1.00' },
+        { id: 'home', type: 'emp' },
+      ],
+      sites: [
+        { id: 'plain', operator: 'cpo' },
+        { id: 'priced', operator: 'cpo', tariff: 't-site' },
+      ],
+      chargers: [
+        { id: 'A', site: 'plain', connectors: [{ id: 1, maxPowerW: 50000 }] },
+        { id: 'B', site: 'priced', connectors: [{ id: 1, maxPowerW: 50000 }] },
+        { id: 'C', site: 'priced', tariff: 't-charger', connectors: [{ id: 1, maxPowerW: 50000 }] },
+      ],
+      tariffs: ['t-default', 't-operator', 't-roaming', 't-site', 't-charger', 't-member'].map(
+        (id, i) => tariff(id, `0.${i + 1}0`),
+      ),
+      ratePlans: [{ id: 'member', tariff: 't-member' }],
+      customers: [
+        { id: 'local', organization: 'home', paymentType: 'postpaid' },
+        { id: 'member', organization: 'home', paymentType: 'postpaid', ratePlan: 'member' },
+        { id: 'guest', organization: 'roamer', paymentType: 'postpaid' },
+      ],
+    }),
+  );
+
+  it('R3 rate plan, roaming platform, charger, site, operator, network default — most specific first', () => {
+    const id = (charger: string, customer: string) => resolveTariff(r3, charger, customer)?.id;
+    expect(id('A', 'local')).toBe('t-operator');
+    expect(id('B', 'local')).toBe('t-site');
+    expect(id('C', 'local')).toBe('t-charger');
+    expect(id('C', 'guest')).toBe('t-roaming');
+    expect(id('C', 'member')).toBe('t-member');
+  });
+
+  it('R3 the roaming platform authorized amount raises monetary_limit once in the stored log', () => {
+    const guestStart = { ...start(), chargerId: 'A', customerId: 'guest' } as ChargerEvent;
+    const reading = (wh: number, s: number) =>
+      ({ ...values(wh, s), chargerId: 'A' }) as ChargerEvent;
+    // t-roaming: 0.30 EUR/kWh, no VAT: 1.00 EUR at 3.34 kWh.
+    const out = processBatch(r3, {
+      partition: 1,
+      entries: [guestStart, reading(2000, 600), reading(4000, 1200), reading(6000, 1800)].map(
+        (event, offset) => ({
+          offset,
+          event,
+        }),
+      ),
+      states: {},
+      highWater: NONE,
+    });
+    const limits = notifications(out.notifications).filter((n) => n['event'] === 'monetary_limit');
+    expect(limits).toHaveLength(1);
+    expect(limits[0]).toMatchObject({ rule_id: '', publisher: 'log', customer_id: 'guest' });
+    expect(JSON.parse(String(limits[0]!['payload']))).toMatchObject({
+      threshold: '1.00',
+      authorized: true,
+    });
   });
 });
