@@ -319,7 +319,6 @@ class BatchRun {
       `${event.chargerId}-${event.transactionId}`,
       event.transactionId,
     );
-    session.energy = startEnergy(event.meterStartWh, event.ts);
     if (state.status != null) session.initialReported = true;
     if (event.ts < event.receivedAt - OFFLINE_AFTER_MS) session.flags.push('offline');
     noteFacts(session, event);
@@ -398,6 +397,7 @@ class BatchRun {
       readonly tokenId: string;
       readonly receivedAt: number;
       readonly ts?: number;
+      readonly meterStartWh?: number | null;
       readonly initialStatus?: string;
     },
     sessionId: string,
@@ -417,7 +417,7 @@ class BatchRun {
       tokenId: at.tokenId,
       startedAt: ts,
       endedAt: null,
-      energy: startEnergy(null, ts),
+      energy: startEnergy(at.meterStartWh ?? null, ts),
       rating,
       cost: liveCost(rating),
       lines: [],
@@ -431,12 +431,15 @@ class BatchRun {
   }
 
   /** S4: a session that never delivered energy is rejected with its reason (session_refused). */
-  #refuse(session: SessionState, reason: string, offset: number, step: number): void {
-    session.status = 'rejected';
-    session.reason = reason;
-    session.endedAt = this.#event?.receivedAt ?? session.startedAt;
-    this.#touched.delete(session.sessionId);
-    this.#notify(session.endedAt, 'session_refused', session, offset, {
+  #refuse(
+    session: SessionState,
+    reason: string,
+    offset: number,
+    step: number,
+    endedAt?: number,
+  ): void {
+    this.#end(session, 'rejected', reason, endedAt);
+    this.#notify(session.endedAt!, 'session_refused', session, offset, {
       reason,
       tokenId: session.tokenId,
     });
@@ -445,11 +448,16 @@ class BatchRun {
 
   /** Ends a session that never charged (ready): closed, not rated, no CDR. */
   #close(session: SessionState, reason: string, offset: number, step: number): void {
-    session.status = 'closed';
-    session.reason = reason;
-    session.endedAt = this.#event?.receivedAt ?? session.startedAt;
-    this.#touched.delete(session.sessionId);
+    this.#end(session, 'closed', reason);
     this.#sessionRow(session, offset, step);
+  }
+
+  /** A session ends without rating, at `endedAt` (the current event's arrival by default). */
+  #end(session: SessionState, status: SessionStatus, reason: string, endedAt?: number): void {
+    session.status = status;
+    session.reason = reason;
+    session.endedAt = endedAt ?? this.#event?.receivedAt ?? session.startedAt;
+    this.#touched.delete(session.sessionId);
   }
 
   #meterValues(state: ConnectorState, event: MeterValuesReported, offset: number): void {
@@ -553,7 +561,7 @@ class BatchRun {
     session.endedAt = Math.max(endedAt, session.startedAt);
     const refused = neverDelivered(session);
     if (refused !== null) {
-      this.#refuse(session, refused, offset, step);
+      this.#refuse(session, refused, offset, step, session.endedAt);
       return;
     }
     session.status = 'ended';
@@ -651,6 +659,9 @@ class BatchRun {
           ? judgeRegister(session.energy, reading.valueWh, reading.ts, limit)
           : judgeInterval(session.energy, reading.valueWh, reading.ts, limit);
       const before = session.energy.energyWh;
+      // Once per reading: the scope the session is in, and power and current sent with it.
+      const scope = currentScope(session);
+      const measured = instantaneous(group);
       if (verdict.valid) {
         this.#valid += 1;
         session.energy = applyVerdict(session.energy, verdict, reading.ts);
@@ -660,8 +671,8 @@ class BatchRun {
         this.#observe(session, {
           ts: reading.ts,
           energyWh: session.energy.energyWh,
-          ...instantaneous(group),
-          state: ratedState(currentScope(session)),
+          ...measured,
+          state: ratedState(scope),
         });
         this.#counters.ratingSeconds += (performance.now() - rating) / 1000;
         this.#counters.ratedReadings += 1;
@@ -670,7 +681,6 @@ class BatchRun {
         this.#rejected += 1;
       }
       const energyRose = verdict.valid && session.energy.energyWh > before;
-      const scope = currentScope(session);
       // S7: energy kept rising while the statuses said the car was parked.
       if (energyRose && scope === 'parking') addFlag(session, 'inconsistent_times');
       const signals = signalsOf(session, {
@@ -678,9 +688,7 @@ class BatchRun {
         ...(verdict.valid ? {} : { reason: verdict.reason }),
         energyRose,
         charging: scope === 'charging',
-        hasPowerOrCurrent:
-          total(group, 'Power.Active.Import') !== undefined ||
-          total(group, 'Current.Import') !== undefined,
+        hasPowerOrCurrent: measured.powerW !== undefined || measured.currentA !== undefined,
       });
       for (const signal of signals)
         this.#notify(reading.ts, signal, session, offset, {
