@@ -95,15 +95,11 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     observeWebhooks(metrics, webhooks);
   }
   const observe = runsProcessor ? processorObservers(metrics) : undefined;
-  const hooks = (w: WebhookPublisher) => ({
-    afterStore: (rows: string) => w.stored(rows),
-    onAdopted: (partition: number) => w.resume([partition]),
-  });
 
   if (config.kafka === null && runsProcessor) {
     const recovered = await recover(store!, config.partitions);
     processor = new Processor(
-      { ...processorOptions(config, log, store!, sink!, observe), ...hooks(webhooks!) },
+      processorOptions(config, log, store!, sink!, observe, webhooks!),
       recovered,
     );
     // What webhook rules selected before a crash and was not delivered goes out now.
@@ -141,8 +137,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     if (runsProcessor) {
       const p = new Processor(
         {
-          ...processorOptions(config, log, store!, sink!, observe),
-          ...hooks(webhooks!),
+          ...processorOptions(config, log, store!, sink!, observe, webhooks!),
           publishNotifications: (rows) =>
             kafka.send(kafka.topics.notifications, notificationMessages(rows)),
         },
@@ -195,9 +190,9 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
             ? null
             : startKey(chargerId, connectorId, startedAt, tokenId, energy.startWh);
         const home =
-          session.status === 'in_progress' && session.tokenId !== ''
-            ? { chargerId, connectorId, tokenId: session.tokenId.toUpperCase() }
-            : { chargerId, connectorId };
+          tokenId === ''
+            ? { chargerId, connectorId }
+            : { chargerId, connectorId, tokenId: tokenId.toUpperCase() };
         transactions.restore(transactionId, home, start);
       }
     }
@@ -359,6 +354,7 @@ function processorOptions(
   store: Store,
   sink: Sink,
   observe: ProcessorOptions['observe'],
+  webhooks: WebhookPublisher,
 ): ProcessorOptions {
   return {
     network: config.network,
@@ -368,6 +364,9 @@ function processorOptions(
     store,
     partitions: config.partitions,
     ...(observe === undefined ? {} : { observe }),
+    // Stored notifications of webhook rules go out; a partition taken over resends its own.
+    afterStore: (rows) => webhooks.stored(rows),
+    onAdopted: (partition) => webhooks.resume([partition]),
   };
 }
 

@@ -2,7 +2,7 @@ import type { Bus } from '../bus/bus.js';
 import { ChargestreamError } from '../lib/errors.js';
 import { retryOf } from '../processor/processor.js';
 import type { SessionState } from '../sessions/process-batch.js';
-import type { Store } from '../store/store.js';
+import { sqlString, type Store } from '../store/store.js';
 
 /**
  * S8, the manual retry: a session whose rating (or billing) failed is sent through the bus to
@@ -17,7 +17,7 @@ export async function requestRetry(
 ): Promise<{ status: string; body: object }> {
   const [row] = await store.rows<{ n: string; status: string; state: string }>(
     `SELECT toString(count()) AS n, argMax(status, version) AS status, argMax(state, version) AS state
-     FROM sessions_log WHERE session_id = '${sessionId.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
+     FROM sessions_log WHERE session_id = ${sqlString(sessionId)}`,
   );
   if (row === undefined || row.n === '0')
     throw new ChargestreamError('NOT_FOUND', `no session ${sessionId}`);

@@ -16,7 +16,7 @@ import type {
 } from '../sessions/process-batch.js';
 import { Tally } from '../metrics/registry.js';
 import type { Sink } from '../store/sink.js';
-import type { Store } from '../store/store.js';
+import { sqlString, type Store } from '../store/store.js';
 
 /** What the store says about where each partition stands, read once at start. */
 export interface Recovered {
@@ -39,10 +39,6 @@ export function retryOf(session: SessionState, state: string, now: number): Rati
     sessionId: session.sessionId,
     state,
   };
-}
-
-function quote(text: string): string {
-  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 const NOTHING_STORED: HighWater = { readings: -1, statuses: -1, cdrs: -1, notifications: -1 };
@@ -315,7 +311,7 @@ export class Processor {
     if (ids.length === 0) return entries;
     const rows = await this.#store.rows<{ session_id: string; status: string }>(
       `SELECT session_id, argMax(status, version) AS status FROM sessions_log
-       WHERE session_id IN (${ids.map(quote).join(',')}) GROUP BY session_id`,
+       WHERE session_id IN (${ids.map(sqlString).join(',')}) GROUP BY session_id`,
     );
     const failed = new Set(
       rows

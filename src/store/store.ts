@@ -61,3 +61,8 @@ export async function applyReadingsRetention(store: Store, days: number): Promis
   if (/\sTTL\s/.test(table?.engine_full ?? ''))
     await store.execute('ALTER TABLE meter_readings REMOVE TTL');
 }
+
+/** A ClickHouse string literal of `text` (backslashes and quotes escaped). */
+export function sqlString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
