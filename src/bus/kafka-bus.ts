@@ -275,6 +275,8 @@ export class KafkaBus implements Bus {
       const assigned = payload.memberAssignment[this.#topics.events] ?? [];
       for (const p of [...this.#partitionLag.keys()])
         if (!assigned.includes(p)) this.#partitionLag.delete(p);
+      // Every partition held shows, also before its first batch (nothing read yet: no lag known).
+      for (const p of assigned) if (!this.#partitionLag.has(p)) this.#partitionLag.set(p, 0);
       this.onAssignment(assigned);
     });
     await consumer.connect();
