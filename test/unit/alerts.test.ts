@@ -531,8 +531,7 @@ describe('R3 tariff resolution and the authorized amount of a roaming platform',
 
   it('R3 the roaming platform authorized amount raises monetary_limit once in the stored log', () => {
     const guestStart = { ...start(), chargerId: 'A', customerId: 'guest' } as ChargerEvent;
-    const reading = (wh: number, s: number) =>
-      ({ ...values(wh, s), chargerId: 'A' });
+    const reading = (wh: number, s: number) => ({ ...values(wh, s), chargerId: 'A' });
     // t-roaming: 0.30 EUR/kWh, no VAT: 1.00 EUR at 3.34 kWh.
     const out = processBatch(r3, {
       partition: 1,
