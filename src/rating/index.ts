@@ -2,6 +2,7 @@
  * The OCPI tariff engine (rating.md): pure, no I/O and no clock, for the worker threads.
  *
  *   const tariff = compileTariff(networkTariff, site.timezone);   // once per tariff and zone
+ *                                     // (OCPI `elements`, or the seed's `details`: R2)
  *   let state = startRating(tariff, startTs, { ratePlan });         // once per session
  *   state = addObservation(state, reading);                         // every valid reading
  *   runningCost(state).totalInclVat;                                // R5.1 live cost
@@ -15,9 +16,11 @@ export {
   type DayOfWeek,
   type Dimension,
   type Restrictions,
+  type TariffDetailsInput,
   type TariffElementInput,
   type TariffInput,
 } from './tariff.js';
+export { compileDetails, type Recurrence, type TariffDetail } from './tariff-details.js';
 export {
   addObservation,
   addObservations,

@@ -2,6 +2,7 @@ import type { ComponentType, PriceComponent } from '../config/network.js';
 import { ChargestreamError } from '../lib/errors.js';
 import { Big, minorUnits } from '../lib/decimal.js';
 import { checkTimeZone, DAY_MS } from './local-time.js';
+import { compileDetails, type TariffDetail } from './tariff-details.js';
 
 /**
  * The tariff the rater reads (OCPI 2.2.1 shape, rating.md "Model") and its compiled form.
@@ -42,13 +43,24 @@ export interface TariffElementInput {
   readonly restrictions?: Restrictions | Readonly<Record<string, unknown>>;
 }
 
-/** Structurally compatible with the network file's `Tariff`. */
-export interface TariffInput {
+interface TariffHead {
   readonly id?: string;
   readonly currency: string;
-  readonly elements: readonly TariffElementInput[];
   readonly minPrice?: { readonly exclVat: string; readonly inclVat?: string };
   readonly maxPrice?: { readonly exclVat: string; readonly inclVat?: string };
+}
+
+/** Structurally compatible with the network file's `Tariff`. */
+export interface TariffInput extends TariffHead {
+  readonly elements: readonly TariffElementInput[];
+}
+
+/**
+ * A tariff written with the seed's roaming tariff details (domain R2) instead of elements;
+ * `compileTariff` compiles them to elements with `compileDetails`.
+ */
+export interface TariffDetailsInput extends TariffHead {
+  readonly details: readonly TariffDetail[];
 }
 
 /** Dimension indexes used throughout the compiled form and the rating state. */
@@ -163,7 +175,10 @@ const DATE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
  * Compiles a tariff for a site's time zone. Throws CONFIG_INVALID naming the field when the
  * tariff cannot be rated (the network schema normally catches these first).
  */
-export function compileTariff(tariff: TariffInput, timeZone: string): CompiledTariff {
+export function compileTariff(
+  tariff: TariffInput | TariffDetailsInput,
+  timeZone: string,
+): CompiledTariff {
   const where = `tariff ${tariff.id ?? '(inline)'}`;
   const fail = (field: string, why: string): never => {
     throw new ChargestreamError('CONFIG_INVALID', `${where}: ${field}: ${why}`);
@@ -174,9 +189,9 @@ export function compileTariff(tariff: TariffInput, timeZone: string): CompiledTa
     fail('timeZone', `unknown IANA time zone ${timeZone}`);
   }
   if (!/^[A-Z]{3}$/.test(tariff.currency)) fail('currency', 'must be an ISO 4217 code');
-  if (tariff.elements.length === 0) fail('elements', 'at least one element is required');
+  const source = elementsOf(tariff, fail);
 
-  const elements = tariff.elements.map((element, i) =>
+  const elements = source.map((element, i) =>
     compileElement(element, (field, why) => fail(`elements[${i}].${field}`, why)),
   );
   const candidates: number[][] = DIMENSIONS.map(() => []);
@@ -215,9 +230,25 @@ export function compileTariff(tariff: TariffInput, timeZone: string): CompiledTa
   };
 }
 
+/** The tariff's elements, or those its details compile to. */
+function elementsOf(
+  tariff: TariffInput | TariffDetailsInput,
+  fail: (field: string, why: string) => never,
+): readonly TariffElementInput[] {
+  const given = tariff as Partial<TariffInput & TariffDetailsInput>;
+  if (given.details !== undefined) {
+    if (given.elements !== undefined) fail('details', 'give elements or details, not both');
+    return compileDetails(given.details, fail);
+  }
+  if (given.elements === undefined || given.elements.length === 0) {
+    return fail('elements', 'at least one element (or details) is required');
+  }
+  return given.elements;
+}
+
 /** minPrice / maxPrice, refused when they contradict each other (R4.3 could not hold). */
 function priceBounds(
-  tariff: TariffInput,
+  tariff: TariffHead,
   fail: (field: string, why: string) => never,
 ): { minPrice: PriceBound | null; maxPrice: PriceBound | null } {
   const minPrice = bound(tariff.minPrice, (why) => fail('minPrice', why));
@@ -244,7 +275,7 @@ function priceBounds(
   return { minPrice, maxPrice };
 }
 
-function bound(price: TariffInput['minPrice'], fail: (why: string) => never): PriceBound | null {
+function bound(price: TariffHead['minPrice'], fail: (why: string) => never): PriceBound | null {
   if (price === undefined) return null;
   return {
     exclVat: decimalText(price.exclVat) ?? fail('exclVat is not a decimal'),
