@@ -3,6 +3,7 @@ import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { compileTariff } from '../rating/tariff.js';
+import { compileDetails, type TariffDetail } from '../rating/tariff-details.js';
 import { schemaPath } from '../lib/paths.js';
 import { createAjv } from '../lib/ajv.js';
 import { THRESHOLD_EVENTS, type NotificationEvent } from './notification-events.js';
@@ -104,6 +105,10 @@ export interface TariffElement {
   readonly components: readonly PriceComponent[];
   readonly restrictions?: Readonly<Record<string, unknown>>;
 }
+/**
+ * A tariff as the engine holds it: OCPI elements. One written in the file with `details` (the
+ * seed's roaming tariff details, domain R2) holds the elements they compile to.
+ */
 export interface Tariff {
   readonly id: string;
   readonly currency: string;
@@ -183,6 +188,9 @@ export function parseNetwork(raw: unknown, source = 'network'): Network {
   if (!validate(raw)) {
     throw new ChargestreamError('CONFIG_INVALID', `${source}: ${describe(validate.errors?.[0])}`);
   }
+  const sourceProblem = checkTariffSources(raw as RawNetwork);
+  if (sourceProblem !== null)
+    throw new ChargestreamError('CONFIG_INVALID', `${source}: ${sourceProblem}`);
   const network = normalize(raw as RawNetwork);
   const problem = checkReferences(network) ?? checkTariffs(network);
   if (problem !== null) throw new ChargestreamError('CONFIG_INVALID', `${source}: ${problem}`);
@@ -223,7 +231,15 @@ function join(path: string, field: string): string {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type RawNetwork = Partial<Mutable<Network>> & { settings?: Partial<Settings> };
+/** A tariff as written in the file: `elements`, or `details` instead (R2). */
+type RawTariff = Omit<Tariff, 'elements'> & {
+  elements?: Tariff['elements'];
+  details?: readonly TariffDetail[];
+};
+type RawNetwork = Partial<Mutable<Omit<Network, 'tariffs'>>> & {
+  settings?: Partial<Settings>;
+  tariffs?: RawTariff[];
+};
 
 /** Decimal fields may be written as numbers: they are kept as their decimal text. */
 function normalize(raw: RawNetwork): Network {
@@ -246,15 +262,25 @@ function normalize(raw: RawNetwork): Network {
     })),
     sites: (raw.sites ?? []).map((s) => ({ ...s, timezone: s.timezone ?? 'UTC' })),
     chargers: raw.chargers ?? [],
-    tariffs: (raw.tariffs ?? []).map((t) => ({
-      ...t,
-      minPrice: price(t.minPrice),
-      maxPrice: price(t.maxPrice),
-      elements: t.elements.map((e) => ({
-        ...e,
-        components: e.components.map((c) => ({ ...c, price: text(c.price), vat: optText(c.vat) })),
-      })),
-    })),
+    tariffs: (raw.tariffs ?? []).map(({ details, elements, ...t }, i) => {
+      const components = (list: readonly PriceComponent[]) =>
+        list.map((c) => ({ ...c, price: text(c.price), vat: optText(c.vat) }));
+      return {
+        ...t,
+        minPrice: price(t.minPrice),
+        maxPrice: price(t.maxPrice),
+        // checkTariffSources has compiled the details once already: this cannot fail.
+        elements:
+          details === undefined
+            ? (elements ?? []).map((e) => ({ ...e, components: components(e.components) }))
+            : compileDetails(
+                details.map((d) => ({ ...d, components: components(d.components) })),
+                (field, why) => {
+                  throw new ChargestreamError('CONFIG_INVALID', `tariffs[${i}].${field}: ${why}`);
+                },
+              ),
+      };
+    }),
     ratePlans: (raw.ratePlans ?? []).map((r) => ({
       ...r,
       chargingTimeRefundPer15Min: optText(r.chargingTimeRefundPer15Min),
@@ -357,6 +383,25 @@ function checkReferences(n: Network): string | null {
   for (const [i, s] of n.sites.entries()) {
     if (!isTimeZone(s.timezone))
       return `sites[${i}].timezone: unknown IANA time zone ${s.timezone}`;
+  }
+  return null;
+}
+
+/** Each tariff gives elements or details (R2), and its details compile; the first problem. */
+function checkTariffSources(raw: RawNetwork): string | null {
+  for (const [i, t] of (raw.tariffs ?? []).entries()) {
+    if (t.details === undefined) {
+      if (t.elements === undefined) return `tariffs[${i}].elements: is required (or details)`;
+      continue;
+    }
+    if (t.elements !== undefined) return `tariffs[${i}]: give elements or details, not both`;
+    try {
+      compileDetails(t.details, (field, why) => {
+        throw new Error(`tariffs[${i}].${field}: ${why}`);
+      });
+    } catch (error) {
+      return errorMessage(error);
+    }
   }
   return null;
 }

@@ -1,6 +1,6 @@
 import type { ComponentType, PriceComponent } from '../config/network.js';
 import { DAY_MS } from './local-time.js';
-import type { DayOfWeek, Restrictions, TariffElementInput } from './tariff.js';
+import type { DayOfWeek, Restrictions } from './tariff.js';
 
 /**
  * Tariff details, the way the seed's roaming tariffs are written (domain R2), compiled to the
@@ -54,6 +54,18 @@ export interface TariffDetail {
 
 type Fail = (field: string, why: string) => never;
 
+/** The restrictions a detail's frame uses (a mapped type, so it is also a plain record). */
+export type FrameRestrictions = Pick<
+  Restrictions,
+  'startTime' | 'endTime' | 'startDate' | 'endDate' | 'daysOfWeek'
+>;
+
+/** An element compiled from a detail: an OCPI element the network file could have held. */
+export interface DetailElement {
+  readonly components: readonly PriceComponent[];
+  readonly restrictions?: FrameRestrictions;
+}
+
 const DAY_NAMES: readonly DayOfWeek[] = [
   'MONDAY',
   'TUESDAY',
@@ -86,7 +98,7 @@ const LOCAL_DATE_TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([01][0-9]|2[0-3]):([
 interface Frame {
   readonly priority: number;
   readonly components: readonly PriceComponent[];
-  readonly pieces: readonly Restrictions[];
+  readonly pieces: readonly FrameRestrictions[];
 }
 
 /**
@@ -96,7 +108,7 @@ interface Frame {
 export function compileDetails(
   details: readonly TariffDetail[],
   fail: Fail,
-): readonly TariffElementInput[] {
+): readonly DetailElement[] {
   const list: unknown = details;
   if (!Array.isArray(list) || list.length === 0) {
     return fail('details', 'at least one detail is required');
@@ -123,7 +135,7 @@ export function compileDetails(
       );
     }
   }
-  const elements: TariffElementInput[] = [];
+  const elements: DetailElement[] = [];
   for (const frame of order) {
     const own = frame.components;
     const components = [...own];
@@ -180,13 +192,18 @@ function frameOf(detail: TariffDetail, fail: Fail): Frame {
 }
 
 /** `start` ≤ t < `stop` on the local wall clock, in minutes since 1970-01-01 (local). */
-function oneTime(start: number, stop: number, days: number): Restrictions[] {
+function oneTime(start: number, stop: number, days: number): FrameRestrictions[] {
   const d0 = Math.floor(start / DAY_MIN);
   const t0 = start - d0 * DAY_MIN;
   const d1 = Math.floor(stop / DAY_MIN);
   const t1 = stop - d1 * DAY_MIN;
   const week = days === ALL_DAYS ? {} : { daysOfWeek: dayList(days) };
-  const span = (from: number, to: number, startTime: number, endTime: number): Restrictions => ({
+  const span = (
+    from: number,
+    to: number,
+    startTime: number,
+    endTime: number,
+  ): FrameRestrictions => ({
     startDate: dateText(from),
     endDate: dateText(to),
     ...(startTime > 0 ? { startTime: hhmm(startTime) } : {}),
@@ -195,7 +212,7 @@ function oneTime(start: number, stop: number, days: number): Restrictions[] {
   });
   // Within one day: a single window (t1 > t0 ≥ 0, so the end is never "00:00").
   if (d0 === d1) return [span(d0, d0 + 1, t0, t1)];
-  const pieces: Restrictions[] = [];
+  const pieces: FrameRestrictions[] = [];
   // The first day from t0 to midnight, merged with the whole days after it when t0 is 0.
   let wholeFrom = d0 + 1;
   if (t0 > 0) pieces.push(span(d0, d0 + 1, t0, 0));
@@ -206,7 +223,7 @@ function oneTime(start: number, stop: number, days: number): Restrictions[] {
 }
 
 /** A window `from` ≤ t < `to` (minutes of the day) that starts on each of `days`. */
-function daily(from: number, to: number, days: number): Restrictions[] {
+function daily(from: number, to: number, days: number): FrameRestrictions[] {
   const end = to === 0 ? DAY_MIN : to;
   const on = (mask: number) => (mask === ALL_DAYS ? {} : { daysOfWeek: dayList(mask) });
   const startTime = from > 0 ? { startTime: hhmm(from) } : {};
