@@ -96,10 +96,16 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   }
   const observe = runsProcessor ? processorObservers(metrics) : undefined;
 
+  // Declared before the processor, which hands it costs (R5.1) once it runs.
+  let gateway: Gateway | null = null;
   if (config.kafka === null && runsProcessor) {
     const recovered = await recover(store!, config.partitions);
     processor = new Processor(
-      processorOptions(config, log, store!, sink!, observe, webhooks!),
+      {
+        ...processorOptions(config, log, store!, sink!, observe, webhooks!),
+        // R5.1: the gateway of this process tells its 2.0.1 chargers their costs.
+        costs: (costs) => gateway?.costsRated(costs),
+      },
       recovered,
     );
     // What webhook rules selected before a crash and was not delivered goes out now.
@@ -140,6 +146,14 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
           ...processorOptions(config, log, store!, sink!, observe, webhooks!),
           publishNotifications: (rows) =>
             kafka.send(kafka.topics.notifications, notificationMessages(rows)),
+          // R5.1: to every gateway; the one holding the charger tells it (best effort: a lost
+          // final cost makes the Ended answer wait its time, then go without totalCost).
+          costs: (costs) =>
+            kafka.record(
+              kafka.topics.costs,
+              costs[0]!.chargerId,
+              Buffer.from(JSON.stringify(costs)),
+            ),
         },
         null,
       );
@@ -172,7 +186,6 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
         );
   if (commandLog !== null) stops.unshift(() => commandLog.flush());
   const index = indexNetwork(config.network);
-  let gateway: Gateway | null = null;
   let ocppPort: number | null = null;
   if (runsGateway) {
     const transactions = new TransactionRegistry(config.dataDir, config.gateway);
@@ -207,6 +220,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       log,
       ...(settle === undefined ? {} : { settleTransactions: settle }),
       frameMetrics: gatewayMetrics(metrics, config.frameMetrics),
+      costUpdatedIntervalS: config.network.settings.costUpdatedIntervalS,
       onProvisioningResult: (chargerId, action, payload, result) => {
         if (result.status !== 'accepted')
           log.warn(
@@ -226,7 +240,10 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   let relay: CommandRelay | null = null;
   if (bus instanceof KafkaBus) {
     const r = await CommandRelay.open(bus, log);
-    if (gateway !== null) await r.serve(gateway);
+    if (gateway !== null) {
+      await r.serve(gateway);
+      await r.serveCosts(gateway);
+    }
     stops.unshift(() => r.close());
     relay = r;
   }

@@ -38,6 +38,7 @@ export function topics(prefix: string) {
     commandResults: `${prefix}.command-results`,
     parking: `${prefix}.parking`,
     notifications: `${prefix}.notifications`,
+    costs: `${prefix}.costs`,
   };
 }
 
@@ -129,6 +130,13 @@ export class KafkaBus implements Bus {
         // Engine-initiated OCPP calls for the gateway holding the charger, and their results.
         { topic: this.#topics.commands, numPartitions: 1, replicationFactor },
         { topic: this.#topics.commandResults, numPartitions: 1, replicationFactor },
+        // R5.1: 2.0.1 transaction costs for the gateways; only the latest matter.
+        {
+          topic: this.#topics.costs,
+          numPartitions: 1,
+          replicationFactor,
+          configEntries: [{ name: 'retention.ms', value: String(3600_000) }],
+        },
       ];
       const existing = new Set(await admin.listTopics());
       const missing = wanted.filter((t) => !existing.has(t.topic));

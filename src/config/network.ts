@@ -62,6 +62,8 @@ export interface Settings {
   readonly minimumStartBalance: string;
   /** Raw meter readings are kept this many days (by reading time); 0: for ever. */
   readonly readingsRetentionDays: number;
+  /** R5.1: CostUpdated to a 2.0.1 charger at most this often per transaction (s); 0: never. */
+  readonly costUpdatedIntervalS: number;
 }
 export interface Organization extends Expirations {
   readonly id: string;
@@ -159,6 +161,7 @@ const DEFAULT_SETTINGS: Settings = {
   defaultMaxPowerW: 22_000,
   minimumStartBalance: '0',
   readingsRetentionDays: 0,
+  costUpdatedIntervalS: 60,
 };
 
 /** Reads and validates a network file; errors name the file, the field and why (exit code 2). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaBus } from '../bus/kafka-bus.js';
+import type { LiveCost } from '../sessions/process-batch.js';
 import type { CommandResult } from './outbound.js';
 import type { CommandRefusal, Gateway } from './server.js';
 
@@ -63,6 +64,13 @@ export class CommandRelay {
         gateway.command(request.chargerId, request.action, request.payload, request.timeoutMs),
       ).then((outcome) => this.#reply({ requestId: request.requestId, outcome }));
     });
+  }
+
+  /** Gateway side: the 2.0.1 transaction costs processors rated (R5.1). */
+  async serveCosts(gateway: Gateway): Promise<void> {
+    await this.#follow(this.#bus.topics.costs, (text) =>
+      gateway.costsRated(JSON.parse(text) as LiveCost[]),
+    );
   }
 
   /** Requester side: a call to a charger held by some gateway, anywhere. */

@@ -29,6 +29,8 @@ import { OutboundCalls, type CommandResult } from './outbound.js';
 import { provisioningCalls } from './provisioning.js';
 import { FailureLimiter, TokenBucket } from './rate-limit.js';
 import type { TransactionRegistry } from './transactions.js';
+import { LiveCosts } from './live-costs.js';
+import type { LiveCost } from '../sessions/process-batch.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -61,6 +63,10 @@ export interface GatewayOptions {
   readonly tls?: { readonly cert: string; readonly key: string } | null;
   /** Per-frame metrics; absent, they are not taken (to measure what they cost). */
   readonly frameMetrics?: FrameMetrics;
+  /** R5.1: CostUpdated at most this often per 2.0.1 transaction (s); 0 never. Default 60. */
+  readonly costUpdatedIntervalS?: number;
+  /** How long the answer to a 2.0.1 Ended event waits for its final cost. Default 10 s. */
+  readonly finalCostWaitMs?: number;
 }
 
 /** What the gateway measures per frame, for /metrics. */
@@ -160,6 +166,8 @@ export class Gateway {
   /** S2: starts awaited per charger and token: where their ready session is, until when. */
   readonly #awaited = new Map<string, Map<string, { connectorId: number; until: number }>>();
   #listenSocket: uWS.us_listen_socket | null = null;
+  /** R5.1: the rated costs of 2.0.1 transactions, for totalCost and CostUpdated. */
+  readonly costs: LiveCosts;
   readonly stats = {
     connections: 0,
     framesIn: 0,
@@ -176,6 +184,7 @@ export class Gateway {
 
   constructor(options: GatewayOptions) {
     this.#options = options;
+    this.costs = new LiveCosts(options.costUpdatedIntervalS ?? 60);
     this.#context = {
       index: options.index,
       transactions: options.transactions,
@@ -248,6 +257,22 @@ export class Gateway {
       const [protocol, state] = key.split('|') as [string, string];
       return [{ protocol, state }, n];
     });
+  }
+
+  /**
+   * R5.1: costs the processor rated for 2.0.1 transactions (any charger; those of chargers
+   * held elsewhere are ignored). Running costs due are sent as CostUpdated.
+   */
+  costsRated(costs: readonly LiveCost[]): void {
+    const held = costs.filter((c) => this.#connections.has(c.chargerId));
+    if (held.length === 0) return;
+    for (const cost of this.costs.update(held, Date.now())) {
+      const sent = this.command(cost.chargerId, 'CostUpdated', {
+        totalCost: Number(cost.totalCost),
+        transactionId: cost.transactionId,
+      });
+      if (!('refused' in sent)) this.costs.stats.costUpdatedSent += 1;
+    }
   }
 
   /** Whether this process holds the charger's connection. */
@@ -620,9 +645,11 @@ export class Gateway {
               connection.inFlight -= 1;
               if (published.kind === 'tx_stopped' && !published.orphan)
                 this.#options.transactions.ended(published.chargerId, published.transactionId);
-              this.stats.acks += 1;
-              metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
-              this.#send(ws, connection, callResult(frame.id, payload), frame.action);
+              return this.#withCost(connection, frame.action, published, payload).then((answer) => {
+                this.stats.acks += 1;
+                metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
+                this.#send(ws, connection, callResult(frame.id, answer), frame.action);
+              });
             },
             (error: unknown) => {
               connection.inFlight -= 1;
@@ -639,6 +666,31 @@ export class Gateway {
           );
       }
     }
+  }
+
+  /**
+   * R5.1: a 2.0.1 TransactionEvent's answer carries `totalCost` incl. VAT — the running cost
+   * for Updated (when one was rated yet), the final one for Ended, which waits for its rating
+   * (0 for a free or refused session; none when the rating failed or did not come in time).
+   */
+  async #withCost(
+    connection: Connection,
+    action: string,
+    event: ChargerEvent,
+    payload: object,
+  ): Promise<object> {
+    if (connection.protocol !== 'ocpp2.0.1' || action !== 'TransactionEvent') return payload;
+    const { chargerId } = connection;
+    let totalCost: string | null | undefined;
+    if (event.kind === 'meter_values')
+      totalCost = this.costs.running(chargerId, event.transactionId);
+    else if (event.kind === 'tx_stopped')
+      totalCost = await this.costs.final(
+        chargerId,
+        event.transactionId,
+        this.#options.finalCostWaitMs ?? 10_000,
+      );
+    return totalCost == null ? payload : { ...payload, totalCost: Number(totalCost) };
   }
 
   /** An accepted Authorize: its start is awaited (S2). */

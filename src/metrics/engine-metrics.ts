@@ -63,6 +63,16 @@ export function observeGateway(metrics: Metrics, g: Gateway): void {
     () => g.stats.acks,
   );
   metrics.counter(
+    'chargestream_gateway_final_cost_timeouts_total',
+    'OCPP 2.0.1 Ended events answered without totalCost: their rating did not come in time',
+    () => g.costs.stats.finalTimeouts,
+  );
+  metrics.counter(
+    'chargestream_gateway_cost_updated_total',
+    'CostUpdated calls sent to OCPP 2.0.1 chargers',
+    () => g.costs.stats.costUpdatedSent,
+  );
+  metrics.counter(
     'chargestream_gateway_rate_limited_total',
     'Calls refused by the per-connection rate limit',
     () => g.stats.rateLimited,

@@ -10,6 +10,7 @@ import { connectorKey, type RatingRetried, type SessionExpired } from '../ocpp/e
 import type {
   BatchInput,
   BatchOutput,
+  LiveCost,
   ConnectorState,
   HighWater,
   SessionState,
@@ -107,6 +108,8 @@ export interface ProcessorOptions {
   readonly publishNotifications?: (rows: string) => Promise<void>;
   /** Called with a batch's notifications (JSONEachRow) once the store has them. */
   readonly afterStore?: (notifications: string) => void;
+  /** R5.1: the 2.0.1 transaction costs a batch changed, once the store has the batch. */
+  readonly costs?: (costs: readonly LiveCost[]) => void;
   /** Called when this process takes over a partition (distributed mode), after its state is rebuilt. */
   readonly onAdopted?: (partition: number) => Promise<unknown>;
   /** Where task durations (seconds, queue wait included) and batch sizes (events) go. */
@@ -141,6 +144,7 @@ export class Processor {
   readonly #observe: ProcessorOptions['observe'];
   readonly #publishNotifications: ProcessorOptions['publishNotifications'];
   readonly #afterStore: ProcessorOptions['afterStore'];
+  readonly #costs: ProcessorOptions['costs'];
   readonly #onAdopted: ProcessorOptions['onAdopted'];
 
   readonly #store: Store;
@@ -163,6 +167,7 @@ export class Processor {
     this.#observe = options.observe;
     this.#publishNotifications = options.publishNotifications;
     this.#afterStore = options.afterStore;
+    this.#costs = options.costs;
     this.#onAdopted = options.onAdopted;
     this.#owned = recovered === null ? new Set() : null;
     recovered ??= { committed: new Map(), highWater: new Map(), states: new Map() };
@@ -287,6 +292,7 @@ export class Processor {
       cdrs: output.cdrs,
     });
     if (output.notifications !== '') this.#afterStore?.(output.notifications);
+    if (output.costs.length > 0) this.#costs?.(output.costs);
     this.stats.batches += 1;
     this.stats.events += entries.length;
     this.stats.readingsValid += output.readingsValid;

@@ -8,6 +8,7 @@ import type {
   SessionReady,
   MeterValuesReported,
   Sample,
+  SignedRecord,
   TransactionStarted,
   TransactionStopped,
 } from '../ocpp/events.js';
@@ -89,6 +90,14 @@ export interface SessionState extends SignalState {
   ratingError?: string;
   ratingAttempts?: number;
   failedAt?: number;
+  /** R5.2: the session's first and latest signed meter values, for its CDR. */
+  signedStart?: SignedAt;
+  signedEnd?: SignedAt;
+}
+
+/** A signed meter value and the time of the reading it signs. */
+export interface SignedAt extends SignedRecord {
+  readonly ts: string;
 }
 
 export interface ConnectorState {
@@ -126,6 +135,19 @@ export interface BatchOutput {
   readonly readingsRejected: number;
   readonly lastOffset: number;
   readonly counters: BatchCounters;
+  /** R5.1: the costs of OCPP 2.0.1 transactions this batch changed, for their charger. */
+  readonly costs: LiveCost[];
+}
+
+/**
+ * A 2.0.1 transaction's cost incl. VAT (R5.1), for TransactionEventResponse.totalCost and
+ * CostUpdated: running while it charges, then final once (null: the rating failed, S8).
+ */
+export interface LiveCost {
+  readonly chargerId: string;
+  readonly transactionId: string;
+  readonly totalCost: string | null;
+  readonly final: boolean;
 }
 
 /** What one batch did, for the workers' metrics (the processor sums them). */
@@ -163,6 +185,7 @@ class BatchRun {
   readonly #notifications: string[] = [];
   readonly #sessions: string[] = [];
   readonly #cdrs: string[] = [];
+  readonly #costs: LiveCost[] = [];
   /** Sessions changed in this batch but not by a state change: one row each at the end. */
   readonly #touched = new Map<string, { session: SessionState; offset: number }>();
   /** Sessions a retry rated in this batch: a second retry of one does nothing. */
@@ -280,6 +303,13 @@ class BatchRun {
       session.cost = liveCost(session.rating); // R5.1, once per batch, not per reading
       this.#thresholds(session, session.energy.lastTs, offset);
       this.#sessionRow(session, offset, 7);
+      if (speaksV201(session) && session.status === 'in_progress')
+        this.#costs.push({
+          chargerId: session.chargerId,
+          transactionId: session.transactionId,
+          totalCost: session.cost.totalInclVat,
+          final: false,
+        });
     }
     // Closed and rejected sessions are no longer tracked: the store holds them.
     for (const state of Object.values(this.#states)) {
@@ -297,6 +327,7 @@ class BatchRun {
       readingsRejected: this.#rejected,
       lastOffset: this.#offset,
       counters: this.#counters,
+      costs: this.#costs,
     };
   }
 
@@ -338,6 +369,7 @@ class BatchRun {
           value: event.meterStartWh,
           unit: 'Wh',
           context: 'Transaction.Begin',
+          ...(event.meterStartSigned === undefined ? {} : { signed: event.meterStartSigned }),
         },
         null,
       );
@@ -714,10 +746,18 @@ class BatchRun {
     sample: Sample,
     verdict: Verdict | null,
   ): void {
+    const signed = sample.signed;
+    if (session !== null && signed !== undefined) {
+      const at = { ts: chTime(sample.ts), ...signed };
+      if (session.signedStart === undefined) session.signedStart = at;
+      else session.signedEnd = at;
+    }
     if (offset <= this.#input.highWater.readings) return;
     const number = Number.isFinite(sample.value);
     const rejectReason = !number
-      ? 'not_a_number'
+      ? signed === undefined
+        ? 'not_a_number'
+        : 'signature_only'
       : verdict !== null && !verdict.valid
         ? verdict.reason
         : '';
@@ -736,6 +776,14 @@ class BatchRun {
         context: sample.context,
         valid: rejectReason === '',
         reject_reason: rejectReason,
+        ...(signed === undefined
+          ? {}
+          : {
+              signed_data: signed.data,
+              signing_method: signed.signingMethod,
+              encoding_method: signed.encodingMethod,
+              public_key: signed.publicKey,
+            }),
         log_partition: this.#input.partition,
         log_offset: offset,
       }),
@@ -861,6 +909,13 @@ class BatchRun {
   /** `step` orders the rows of one event; 7 is the batch's closing progress row. */
   #sessionRow(session: SessionState, offset: number, step: number): void {
     if (step !== 7) count(this.#counters.sessions, session.status);
+    if (speaksV201(session) && FINAL_COST[session.status] !== undefined)
+      this.#costs.push({
+        chargerId: session.chargerId,
+        transactionId: session.transactionId,
+        totalCost: FINAL_COST[session.status]!(session),
+        final: true,
+      });
     this.#sessions.push(
       sessionRow(
         session,
@@ -870,6 +925,19 @@ class BatchRun {
       ),
     );
   }
+}
+
+/** The final cost a 2.0.1 charger is told, by the status that ends a session. */
+const FINAL_COST: Partial<Record<SessionStatus, (s: SessionState) => string | null>> = {
+  rated: (s) => s.cost.totalInclVat,
+  // A refused session is free (R5.1: 0.00 for a free session).
+  rejected: () => '0.00',
+  rating_failed: () => null,
+};
+
+/** A session of an OCPP 2.0.1 transaction: only its events carry a seqNo. */
+function speaksV201(session: SessionState): boolean {
+  return session.transactionId !== '' && session.lastSeqNo !== null;
 }
 
 /**
@@ -1052,6 +1120,9 @@ function cdrRow(s: SessionState, place: Place, offset: number, partition: number
     total_incl_vat: s.cost.totalInclVat,
     currency: s.cost.currency,
     description: '',
+    // R5.2: the signed start and end records, so the bill can be checked against the meter.
+    signed_start: s.signedStart === undefined ? '' : JSON.stringify(s.signedStart),
+    signed_end: s.signedEnd === undefined ? '' : JSON.stringify(s.signedEnd),
     created_at: chTime(s.endedAt ?? s.startedAt),
     'lines.dimension': lines.map((l) => l.dimension),
     'lines.quantity': lines.map((l) => l.quantity),

@@ -122,21 +122,23 @@ async function runCharger(
   ws.on('message', (data: Buffer) => {
     const frame = JSON.parse(data.toString()) as unknown[];
     if (frame[0] === 2) {
-      // The engine's own calls (provisioning): accepted.
+      // The engine's own calls (provisioning, CostUpdated): accepted.
       const action = frame[2] as string;
       const payload = frame[3] as {
         setVariableData?: Array<{ component: unknown; variable: unknown }>;
       };
       const answer =
-        action === 'SetVariables'
-          ? {
-              setVariableResult: (payload.setVariableData ?? []).map((v) => ({
-                attributeStatus: 'Accepted',
-                component: v.component,
-                variable: v.variable,
-              })),
-            }
-          : { status: 'Accepted' };
+        action === 'CostUpdated'
+          ? {}
+          : action === 'SetVariables'
+            ? {
+                setVariableResult: (payload.setVariableData ?? []).map((v) => ({
+                  attributeStatus: 'Accepted',
+                  component: v.component,
+                  variable: v.variable,
+                })),
+              }
+            : { status: 'Accepted' };
       ws.send(JSON.stringify([3, frame[1], answer]));
       return;
     }
