@@ -1,7 +1,7 @@
 import type { NetworkIndex } from '../config/network-index.js';
 import type { TransactionRegistry } from '../gateway/transactions.js';
 import { Big } from '../lib/decimal.js';
-import type { ChargerEvent, Sample } from './events.js';
+import type { ChargerEvent, Sample, SignedRecord } from './events.js';
 import type { RpcErrorCode } from './rpc.js';
 import { violationCode, violationText, type Validator } from './validation.js';
 
@@ -143,27 +143,50 @@ interface SampledValueBase {
 
 /**
  * Flattens meterValue[] into samples with values normalized to W, Wh, A, V (E1). `unitOf`
- * reads the unit and its power-of-ten exponent the way the protocol version spells them.
+ * reads the unit and its power-of-ten exponent the way the protocol version spells them;
+ * `signatureOf` reads a value's signature (R5.2). A signature sent as a value of its own
+ * (1.6 `SignedData`) joins the plain value of the same measurand and phase in its meterValue;
+ * alone, it stays a sample without a number.
  */
 export function toSamples<S extends SampledValueBase & { readonly value: string | number }>(
   meterValues: ReadonlyArray<{ readonly timestamp: string; readonly sampledValue: readonly S[] }>,
   unitOf: (sv: S) => { unit: string | undefined; exponent: number },
+  signatureOf: (sv: S) => { record: SignedRecord; alone: boolean } | undefined = () => undefined,
 ): Sample[] {
   const out: Sample[] = [];
   for (const mv of meterValues) {
     const ts = Date.parse(mv.timestamp);
+    const first = out.length;
+    let loose: Array<{ sample: Sample; record: SignedRecord }> | null = null;
     for (const sv of mv.sampledValue) {
       const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
       const { unit: given, exponent } = unitOf(sv);
       const unit = given ?? defaultUnit(measurand);
-      out.push({
+      const signature = signatureOf(sv);
+      const sample: Sample = {
         ts,
         measurand,
         phase: sv.phase ?? '',
-        value: normalizedValue(sv.value, unit, exponent),
+        value: signature?.alone === true ? Number.NaN : normalizedValue(sv.value, unit, exponent),
         unit: KILO[unit] ?? unit,
         context: sv.context ?? 'Sample.Periodic',
-      });
+      };
+      if (signature?.alone === true) (loose ??= []).push({ sample, record: signature.record });
+      else {
+        if (signature !== undefined) sample.signed = signature.record;
+        out.push(sample);
+      }
+    }
+    for (const { sample, record } of loose ?? []) {
+      const plain = out.find(
+        (o, i) =>
+          i >= first &&
+          o.signed === undefined &&
+          o.measurand === sample.measurand &&
+          o.phase === sample.phase,
+      );
+      if (plain !== undefined) plain.signed = record;
+      else out.push({ ...sample, signed: record });
     }
   }
   return out;

@@ -17,6 +17,20 @@ export interface Sample {
   value: number;
   unit: string;
   context: string;
+  /** R5.2: the meter's signature of this value, when the charger sent one. */
+  signed?: SignedRecord;
+}
+
+/**
+ * A signed meter value (R5.2), its texts exactly as the charger sent them: OCPP 2.0.1's
+ * signedMeterValue, or OCPP 1.6's `SignedData` value (an OCMF record carries its own method
+ * and key, so those stay empty).
+ */
+export interface SignedRecord {
+  data: string;
+  signingMethod: string;
+  encodingMethod: string;
+  publicKey: string;
 }
 
 interface EventBase {
@@ -48,6 +62,8 @@ export interface TransactionStarted extends EventBase, TransactionEventFacts {
   customerId: string;
   /** Null when the protocol gives none (2.0.1): the first register reading is the start. */
   meterStartWh: number | null;
+  /** R5.2: the meter's signature of the start reading (2.0.1 Started events may carry one). */
+  meterStartSigned?: SignedRecord;
   ts: number;
 }
 

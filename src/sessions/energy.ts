@@ -141,6 +141,8 @@ function pick(
   let ts = 0;
   for (const sample of samples) {
     if (sample.measurand !== measurand) continue;
+    // A signature sent without its value (1.6 SignedData alone) is no reading.
+    if (sample.signed !== undefined && Number.isNaN(sample.value)) continue;
     if (sample.phase === '') return { kind, valueWh: sample.value, ts: sample.ts };
     // Line-to-neutral and line values are summed; N (the neutral conductor) carries no energy of its own.
     if (sample.phase !== 'N') {

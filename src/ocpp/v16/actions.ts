@@ -144,6 +144,7 @@ export const V16: ProtocolTable = protocolTable(
 interface SampledValue {
   value: string;
   context?: string;
+  format?: 'Raw' | 'SignedData';
   measurand?: string;
   phase?: string;
   unit?: string;
@@ -153,7 +154,20 @@ interface MeterValue {
   sampledValue: SampledValue[];
 }
 
-/** 1.6 values are decimal text with the unit as a field. */
+/**
+ * 1.6 values are decimal text with the unit as a field; a `SignedData` value is a signed
+ * record (OCMF) of the plain value beside it.
+ */
 function samples(meterValues: readonly MeterValue[]): Sample[] {
-  return toSamples(meterValues, (sv) => ({ unit: sv.unit, exponent: 0 }));
+  return toSamples(
+    meterValues,
+    (sv) => ({ unit: sv.unit, exponent: 0 }),
+    (sv) =>
+      sv.format === 'SignedData'
+        ? {
+            record: { data: sv.value, signingMethod: '', encodingMethod: '', publicKey: '' },
+            alone: true,
+          }
+        : undefined,
+  );
 }

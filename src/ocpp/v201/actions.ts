@@ -121,7 +121,12 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
       if (connectorId > 0) ctx.transactions.remember(transactionId, { chargerId, connectorId });
       if (decision?.status === 'Accepted' && token !== undefined)
         ctx.transactions.claimToken(chargerId, transactionId, token.idToken);
-      const startReading = energyReading(values.filter((s) => s.ts === ts));
+      const atStart = values.filter((s) => s.ts === ts);
+      const startReading = energyReading(atStart);
+      const startSigned = (
+        atStart.find((s) => s.signed !== undefined && s.measurand.startsWith('Energy')) ??
+        values.find((s) => s.signed !== undefined)
+      )?.signed;
       return {
         kind: 'durable' as const,
         payload,
@@ -140,6 +145,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
           // 2.0.1 has no meterStart: the register reading of the start, if sent, else the
           // first register reading of the transaction.
           meterStartWh: startReading?.kind === 'register' ? startReading.valueWh : null,
+          ...(startSigned === undefined ? {} : { meterStartSigned: startSigned }),
           ts,
           ...facts,
         },
@@ -197,6 +203,12 @@ interface SampledValue {
   measurand?: string;
   phase?: string;
   unitOfMeasure?: { unit?: string; multiplier?: number };
+  signedMeterValue?: {
+    signedMeterData: string;
+    signingMethod: string;
+    encodingMethod: string;
+    publicKey: string;
+  };
 }
 interface MeterValue {
   timestamp: string;
@@ -205,8 +217,14 @@ interface MeterValue {
 
 /** 2.0.1 values are numbers with a unitOfMeasure carrying the unit and a power-of-ten multiplier. */
 function samples(meterValues: readonly MeterValue[]): Sample[] {
-  return toSamples(meterValues, (sv) => ({
-    unit: sv.unitOfMeasure?.unit,
-    exponent: sv.unitOfMeasure?.multiplier ?? 0,
-  }));
+  return toSamples(
+    meterValues,
+    (sv) => ({ unit: sv.unitOfMeasure?.unit, exponent: sv.unitOfMeasure?.multiplier ?? 0 }),
+    (sv) => {
+      const signed = sv.signedMeterValue;
+      if (signed === undefined) return undefined;
+      const { signedMeterData: data, signingMethod, encodingMethod, publicKey } = signed;
+      return { record: { data, signingMethod, encodingMethod, publicKey }, alone: false };
+    },
+  );
 }
