@@ -12,13 +12,17 @@ export interface Caller {
  */
 export class ApiKeys {
   readonly #byDigest = new Map<string, Caller>();
+  /** The network the keys came from: organizations and customers for scopes (access.ts). */
+  readonly network: Network;
 
   constructor(network: Network) {
+    this.network = network;
     for (const k of network.apiKeys) this.add(k);
   }
 
   add(key: ApiKey): void {
-    this.#byDigest.set(digest(key.key), { role: key.role, organization: key.organization });
+    const hex = key.keyHash?.toLowerCase() ?? digest(key.key ?? '');
+    this.#byDigest.set(hex, { role: key.role, organization: key.organization });
   }
 
   /** The caller of an `Authorization: Bearer <key>` header, or null. */

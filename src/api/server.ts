@@ -5,7 +5,9 @@ import { ChargestreamError, errorMessage, type ErrorCode } from '../lib/errors.j
 import type { Store } from '../store/store.js';
 import type { ApiKeys, Caller } from './auth.js';
 import { checkReadOnlySql } from './sql-guard.js';
-import type { Role } from '../config/network.js';
+import type { Network } from '../config/network.js';
+import { mayUse, type RouteId } from './access.js';
+import { BillingApi, type Reply, type Request } from './billing-api.js';
 
 export interface ApiOptions {
   readonly host: string;
@@ -14,6 +16,8 @@ export interface ApiOptions {
   readonly store: Store | null;
   readonly keys: ApiKeys;
   readonly log: Logger;
+  /** The network in force (organizations, customers); default the one the keys came from. */
+  readonly network?: () => Network;
   /** Ready when the engine accepts and processes events (for /readyz). */
   readonly ready: () => boolean;
   /** Prometheus text exposition of the engine's metrics. */
@@ -31,9 +35,6 @@ export interface ApiOptions {
 }
 
 const MAX_BODY = 1024 * 1024;
-const SQL_ROLES: ReadonlySet<Role> = new Set(['admin', 'analyst', 'financial_support', 'operator']);
-const COMMAND_ROLES: ReadonlySet<Role> = new Set(['admin', 'operator']);
-const RETRY_ROLES: ReadonlySet<Role> = new Set(['admin', 'operator', 'financial_support']);
 
 const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   UNAUTHORIZED: '401 Unauthorized',
@@ -52,6 +53,23 @@ const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   SESSION_NOT_FAILED: '409 Conflict',
   NO_BUS: '503 Service Unavailable',
   STORE_QUERY_FAILED: '500 Internal Server Error',
+  ORGANIZATION_NOT_RELATED: '403 Forbidden',
+  SESSION_NOT_FOUND: '404 Not Found',
+  CUSTOMER_NOT_FOUND: '404 Not Found',
+  ORGANIZATION_NOT_FOUND: '404 Not Found',
+  SESSION_ONGOING: '409 Conflict',
+  SESSION_NOT_BILLED: '409 Conflict',
+  SESSION_NOT_CURRENT_MONTH: '409 Conflict',
+  SESSION_ALREADY_CANCELLED: '409 Conflict',
+  SESSION_ALREADY_UPDATED: '409 Conflict',
+  ROAMING_SESSION: '409 Conflict',
+  REASON_REQUIRED: '400 Bad Request',
+  INVALID_AMOUNT: '400 Bad Request',
+  REQUEST_ID_REQUIRED: '400 Bad Request',
+  REQUEST_ID_CONFLICT: '409 Conflict',
+  REFUND_EXCEEDS_CHARGED: '409 Conflict',
+  INVOICE_NOT_ISSUED: '409 Conflict',
+  INVALID_PERIOD: '400 Bad Request',
 };
 
 function safeDecode(text: string): string {
@@ -67,9 +85,12 @@ export class Api {
   readonly #options: ApiOptions;
   readonly #app: uWS.TemplatedApp;
   #listenSocket: uWS.us_listen_socket | null = null;
+  readonly #billing: BillingApi;
 
   constructor(options: ApiOptions) {
     this.#options = options;
+    this.#billing = new BillingApi(options.store, options.network ?? (() => options.keys.network));
+    const billing = this.#billing;
     this.#app = uWS
       .App()
       .get('/healthz', (res) => {
@@ -90,12 +111,12 @@ export class Api {
       })
       .post('/api/v1/sql', (res, req) => {
         // The key is checked before any body is read: no buffering for strangers.
-        if (this.#caller(res, req.getHeader('authorization'), SQL_ROLES) === null) return;
+        if (this.#caller(res, req.getHeader('authorization'), 'sql') === null) return;
         const format = req.getQuery('format') ?? '';
         this.#respond(res, true, (body) => this.#sql(body, format));
       })
       .post('/api/v1/chargers/:id/commands/:action', (res, req) => {
-        const caller = this.#caller(res, req.getHeader('authorization'), COMMAND_ROLES);
+        const caller = this.#caller(res, req.getHeader('authorization'), 'charger.command');
         if (caller === null) return;
         const chargerId = safeDecode(req.getParameter(0));
         const action = req.getParameter(1);
@@ -118,7 +139,7 @@ export class Api {
         });
       })
       .post('/api/v1/sessions/:id/retry', (res, req) => {
-        if (this.#caller(res, req.getHeader('authorization'), RETRY_ROLES) === null) return;
+        if (this.#caller(res, req.getHeader('authorization'), 'session.retry') === null) return;
         const sessionId = safeDecode(req.getParameter(0));
         this.#respond(res, false, async () => {
           if (options.retry === undefined)
@@ -134,6 +155,38 @@ export class Api {
           };
         });
       })
+      .get(
+        '/api/v1/sessions',
+        this.#route('session.list', 0, false, (r) => billing.listSessions(r)),
+      )
+      .get(
+        '/api/v1/sessions/:id',
+        this.#route('session.read', 1, false, (r) => billing.getSession(r)),
+      )
+      .get(
+        '/api/v1/cdrs',
+        this.#route('cdr.list', 0, false, (r) => billing.listCdrs(r)),
+      )
+      .post(
+        '/api/v1/sessions/:id/cancel',
+        this.#route('session.cancel', 1, true, (r) => billing.cancel(r)),
+      )
+      .post(
+        '/api/v1/sessions/:id/refund',
+        this.#route('session.refund', 1, true, (r) => billing.refund(r)),
+      )
+      .get(
+        '/api/v1/sessions/:id/invoice',
+        this.#route('session.invoice', 1, false, (r) => billing.invoice(r)),
+      )
+      .get(
+        '/api/v1/statements/driver/:id',
+        this.#route('statement.driver', 1, false, (r) => billing.driverStatement(r)),
+      )
+      .get(
+        '/api/v1/statements/account/:id',
+        this.#route('statement.account', 1, false, (r) => billing.accountStatement(r)),
+      )
       .any('/*', (res) => {
         this.#fail(res, new ChargestreamError('NOT_FOUND', 'no such route'));
       });
@@ -150,25 +203,51 @@ export class Api {
     this.#listenSocket = null;
   }
 
+  /**
+   * A route of `ROUTE_ROLES`: the key and role checked before the body is read, the request
+   * copied out of uWS's `req` (it dies at the first await), then the handler.
+   */
+  #route(
+    route: RouteId,
+    params: number,
+    readBody: boolean,
+    handler: (request: Request) => Promise<Reply>,
+  ): (res: uWS.HttpResponse, req: uWS.HttpRequest) => void {
+    return (res, req) => {
+      const caller = this.#caller(res, req.getHeader('authorization'), route);
+      if (caller === null) return;
+      const request = {
+        caller,
+        params: Array.from({ length: params }, (_, i) => safeDecode(req.getParameter(i) ?? '')),
+        query: new URLSearchParams(req.getQuery() ?? ''),
+        accept: req.getHeader('accept'),
+      };
+      this.#respond(res, readBody, (body) => handler({ ...request, body }));
+    };
+  }
+
   /** The caller, or null after answering 401/403. */
-  #caller(res: uWS.HttpResponse, authorization: string, roles: ReadonlySet<Role>): Caller | null {
+  #caller(res: uWS.HttpResponse, authorization: string, route: RouteId): Caller | null {
     try {
-      return this.#authorize(authorization, roles);
+      return this.#authorize(authorization, route);
     } catch (error) {
       this.#fail(res, error);
       return null;
     }
   }
 
-  #authorize(authorization: string, roles: ReadonlySet<Role>): Caller {
+  #authorize(authorization: string, route: RouteId): Caller {
     const caller = this.#options.keys.caller(authorization);
     if (caller === null)
       throw new ChargestreamError(
         'UNAUTHORIZED',
         'a valid API key is required (Authorization: Bearer <key>)',
       );
-    if (!roles.has(caller.role))
-      throw new ChargestreamError('FORBIDDEN', `role ${caller.role} may not use this route`);
+    if (!mayUse(route, caller.role))
+      throw new ChargestreamError(
+        'FORBIDDEN',
+        `role ${caller.role} may not use this route (${route})`,
+      );
     return caller;
   }
 

@@ -143,8 +143,10 @@ export interface Token {
   readonly expiresAt?: string;
 }
 export type Role = 'admin' | 'financial_support' | 'operator' | 'analyst' | 'viewer';
+/** An API key: the key itself, or its SHA-256 digest (hex) so the file holds no secret. */
 export interface ApiKey {
-  readonly key: string;
+  readonly key?: string;
+  readonly keyHash?: string;
   readonly role: Role;
   readonly organization: string;
 }
@@ -350,6 +352,10 @@ function checkReferences(n: Network): string | null {
   n.apiKeys.forEach((k, i) =>
     refs.push([`apiKeys[${i}].organization`, k.organization, 'organizations']),
   );
+  for (const [i, k] of n.apiKeys.entries()) {
+    if ((k.key === undefined) === (k.keyHash === undefined))
+      return `apiKeys[${i}]: give key or keyHash (exactly one)`;
+  }
   refs.push(['settings.defaultTariff', n.settings.defaultTariff, 'tariffs']);
   for (const [field, id, target] of refs) {
     if (!has(target, id))

@@ -43,6 +43,24 @@ export const ERROR_CODES = {
   CHARGER_BUSY: 'too many commands are waiting for this charger',
   SESSION_NOT_FAILED: 'only a session whose rating or billing failed can be retried',
   NO_BUS: 'this process has no bus to send the request through',
+  ORGANIZATION_NOT_RELATED:
+    "the resource belongs to no organization the API key's organization may act for",
+  SESSION_NOT_FOUND: 'no session with this id',
+  CUSTOMER_NOT_FOUND: 'no customer with this id in the network',
+  ORGANIZATION_NOT_FOUND: 'no organization with this id in the network',
+  SESSION_ONGOING: 'the session is not completed yet',
+  SESSION_NOT_BILLED: 'the session has no debit CDR (rejected, failed or not rated)',
+  SESSION_NOT_CURRENT_MONTH: 'only sessions of the current calendar month can be cancelled',
+  SESSION_ALREADY_CANCELLED: 'the session is cancelled already',
+  SESSION_ALREADY_UPDATED: 'the session was corrected (refunded) before and cannot be cancelled',
+  ROAMING_SESSION: 'roaming sessions cannot be cancelled yet',
+  REASON_REQUIRED: 'a correction needs a non-empty reason',
+  INVALID_AMOUNT: 'the amount is not a positive decimal in the currency minor unit',
+  REQUEST_ID_REQUIRED: 'a refund needs a requestId',
+  REQUEST_ID_CONFLICT: 'the requestId was used before for a different refund',
+  REFUND_EXCEEDS_CHARGED: 'the refund is more than what remains charged for the session',
+  INVOICE_NOT_ISSUED: 'no invoice: the session costs nothing after refunds and cancellation',
+  INVALID_PERIOD: 'from/to are not ISO 8601 times with from before to',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
