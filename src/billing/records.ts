@@ -1,4 +1,5 @@
 import { sqlString, type Store } from '../store/store.js';
+import { money } from './money.js';
 
 /** One invoice line of a stored CDR; amounts are decimal text. */
 export interface CdrLineRecord {
@@ -84,10 +85,10 @@ export function chTimeOf(time: number | string): string {
 }
 
 const SESSION_COLUMNS = `session_id, charger_id, site_id, operator_id, connector_id, transaction_id,
-  status, reason, customer_id, token_id, tariff_id, toString(started_at) AS started_at,
-  if(isNull(ended_at), NULL, toString(ended_at)) AS ended_at, toString(energy_wh) AS energy_wh,
-  charging_s, parking_s, fault_s, reservation_s, toString(cost_excl_vat) AS cost_excl_vat,
-  toString(vat) AS vat, toString(cost_incl_vat) AS cost_incl_vat, currency, flags, error`;
+  status, reason, customer_id, token_id, tariff_id, toString(started_at) AS started_at_text,
+  if(isNull(ended_at), NULL, toString(ended_at)) AS ended_at_text, toString(energy_wh) AS energy_wh_text,
+  charging_s, parking_s, fault_s, reservation_s, toString(cost_excl_vat) AS cost_excl_vat_text,
+  toString(vat) AS vat_text, toString(cost_incl_vat) AS cost_incl_vat_text, currency, flags, error`;
 
 interface SessionRow {
   session_id: string;
@@ -101,16 +102,16 @@ interface SessionRow {
   customer_id: string;
   token_id: string;
   tariff_id: string;
-  started_at: string;
-  ended_at: string | null;
-  energy_wh: string;
+  started_at_text: string;
+  ended_at_text: string | null;
+  energy_wh_text: string;
   charging_s: number;
   parking_s: number;
   fault_s: number;
   reservation_s: number;
-  cost_excl_vat: string;
-  vat: string;
-  cost_incl_vat: string;
+  cost_excl_vat_text: string;
+  vat_text: string;
+  cost_incl_vat_text: string;
   currency: string;
   flags: string[];
   error: string;
@@ -129,16 +130,16 @@ function sessionOf(r: SessionRow): SessionRecord {
     customerId: r.customer_id,
     tokenId: r.token_id,
     tariffId: r.tariff_id,
-    startedAt: isoOf(r.started_at),
-    endedAt: r.ended_at === null ? null : isoOf(r.ended_at),
-    energyWh: r.energy_wh,
+    startedAt: isoOf(r.started_at_text),
+    endedAt: r.ended_at_text === null ? null : isoOf(r.ended_at_text),
+    energyWh: r.energy_wh_text,
     chargingS: r.charging_s,
     parkingS: r.parking_s,
     faultS: r.fault_s,
     reservationS: r.reservation_s,
-    costExclVat: r.cost_excl_vat,
-    vat: r.vat,
-    costInclVat: r.cost_incl_vat,
+    costExclVat: money(r.cost_excl_vat_text, r.currency),
+    vat: money(r.vat_text, r.currency),
+    costInclVat: money(r.cost_incl_vat_text, r.currency),
     currency: r.currency,
     flags: r.flags,
     error: r.error,
@@ -166,13 +167,13 @@ export async function readSessions(
   return rows.map(sessionOf);
 }
 
-const CDR_COLUMNS = `cdr_id, session_id, toString(kind) AS kind, correction, credit_reference_id,
+const CDR_COLUMNS = `cdr_id, session_id, toString(kind) AS kind_text, correction, credit_reference_id,
   request_id, requested_by, charger_id, site_id, operator_id, connector_id, customer_id, token_id,
-  tariff_id, toString(started_at) AS started_at, toString(ended_at) AS ended_at,
-  toString(energy_wh) AS energy_wh, charging_s, parking_s,
-  toString(total_excl_vat) AS total_excl_vat, toString(total_vat) AS total_vat,
-  toString(total_incl_vat) AS total_incl_vat, currency, description,
-  toString(created_at) AS created_at, lines.dimension AS line_dimension,
+  tariff_id, toString(started_at) AS started_at_text, toString(ended_at) AS ended_at_text,
+  toString(energy_wh) AS energy_wh_text, charging_s, parking_s,
+  toString(total_excl_vat) AS total_excl_vat_text, toString(total_vat) AS total_vat_text,
+  toString(total_incl_vat) AS total_incl_vat_text, currency, description,
+  toString(created_at) AS created_at_text, lines.dimension AS line_dimension,
   arrayMap(x -> toString(x), lines.quantity) AS line_quantity, lines.unit AS line_unit,
   arrayMap(x -> toString(x), lines.unit_price) AS line_unit_price,
   arrayMap(x -> if(isNull(x), NULL, toString(x)), lines.vat_rate) AS line_vat_rate,
@@ -182,7 +183,7 @@ const CDR_COLUMNS = `cdr_id, session_id, toString(kind) AS kind, correction, cre
 interface CdrRow {
   cdr_id: string;
   session_id: string;
-  kind: 'debit' | 'credit';
+  kind_text: 'debit' | 'credit';
   correction: Correction;
   credit_reference_id: string;
   request_id: string;
@@ -194,17 +195,17 @@ interface CdrRow {
   customer_id: string;
   token_id: string;
   tariff_id: string;
-  started_at: string;
-  ended_at: string;
-  energy_wh: string;
+  started_at_text: string;
+  ended_at_text: string;
+  energy_wh_text: string;
   charging_s: number;
   parking_s: number;
-  total_excl_vat: string;
-  total_vat: string;
-  total_incl_vat: string;
+  total_excl_vat_text: string;
+  total_vat_text: string;
+  total_incl_vat_text: string;
   currency: string;
   description: string;
-  created_at: string;
+  created_at_text: string;
   line_dimension: string[];
   line_quantity: string[];
   line_unit: string[];
@@ -218,7 +219,7 @@ function cdrOf(r: CdrRow): CdrRecord {
   return {
     cdrId: r.cdr_id,
     sessionId: r.session_id,
-    kind: r.kind,
+    kind: r.kind_text,
     correction: r.correction,
     creditReferenceId: r.credit_reference_id,
     requestId: r.request_id,
@@ -230,25 +231,25 @@ function cdrOf(r: CdrRow): CdrRecord {
     customerId: r.customer_id,
     tokenId: r.token_id,
     tariffId: r.tariff_id,
-    startedAt: isoOf(r.started_at),
-    endedAt: isoOf(r.ended_at),
-    energyWh: r.energy_wh,
+    startedAt: isoOf(r.started_at_text),
+    endedAt: isoOf(r.ended_at_text),
+    energyWh: r.energy_wh_text,
     chargingS: r.charging_s,
     parkingS: r.parking_s,
-    totalExclVat: r.total_excl_vat,
-    totalVat: r.total_vat,
-    totalInclVat: r.total_incl_vat,
+    totalExclVat: money(r.total_excl_vat_text, r.currency),
+    totalVat: money(r.total_vat_text, r.currency),
+    totalInclVat: money(r.total_incl_vat_text, r.currency),
     currency: r.currency,
     description: r.description,
-    createdAt: isoOf(r.created_at),
+    createdAt: isoOf(r.created_at_text),
     lines: r.line_dimension.map((dimension, i) => ({
       dimension,
       quantity: r.line_quantity[i] ?? '0',
       unit: r.line_unit[i] ?? '',
       unitPrice: r.line_unit_price[i] ?? '0',
       vatRate: r.line_vat_rate[i] ?? null,
-      net: r.line_net[i] ?? '0',
-      vat: r.line_vat[i] ?? '0',
+      net: money(r.line_net[i] ?? '0', r.currency),
+      vat: money(r.line_vat[i] ?? '0', r.currency),
     })),
   };
 }
