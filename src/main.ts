@@ -9,7 +9,9 @@ import type { Bus } from './bus/bus.js';
 import { EmbeddedLog } from './bus/embedded-log.js';
 import { KafkaBus } from './bus/kafka-bus.js';
 import type { EngineConfig } from './config/load-config.js';
-import { indexNetwork } from './config/network-index.js';
+import { ConfigService } from './config/config-changes.js';
+import { LiveNetwork, type ConfigChange } from './config/live-network.js';
+import type { Network } from './config/network.js';
 import { Gateway } from './gateway/server.js';
 import { CommandRelay } from './gateway/command-relay.js';
 import { followTransactions } from './gateway/transaction-journal.js';
@@ -83,6 +85,17 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     if (runsProcessor)
       await applyReadingsRetention(store, config.network.settings.readingsRetentionDays);
   }
+  // The network in force: the file, with what the configuration API changed since over it.
+  const live = new LiveNetwork(config.network);
+  let publishConfig: ((change: ConfigChange) => Promise<void>) | null = null;
+  const configService = new ConfigService({
+    live,
+    store,
+    origin: `${hostname()}.${process.pid}`,
+    log,
+    publish: (change) => publishConfig?.(change) ?? Promise.resolve(),
+  });
+  const configChanges = await configService.load();
   let webhooks: WebhookPublisher | null = null;
   if (runsProcessor) {
     sink = new Sink(store!, log, storeInsertObserver(metrics));
@@ -102,7 +115,14 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     const recovered = await recover(store!, config.partitions);
     processor = new Processor(
       {
-        ...processorOptions(config, log, store!, sink!, observe, webhooks!),
+        ...processorOptions(
+          { ...config, network: live.network },
+          log,
+          store!,
+          sink!,
+          observe,
+          webhooks!,
+        ),
         // R5.1: the gateway of this process tells its 2.0.1 chargers their costs.
         costs: (costs) => gateway?.costsRated(costs),
       },
@@ -143,7 +163,14 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     if (runsProcessor) {
       const p = new Processor(
         {
-          ...processorOptions(config, log, store!, sink!, observe, webhooks!),
+          ...processorOptions(
+            { ...config, network: live.network },
+            log,
+            store!,
+            sink!,
+            observe,
+            webhooks!,
+          ),
           publishNotifications: (rows) =>
             kafka.send(kafka.topics.notifications, notificationMessages(rows)),
           // R5.1: to every gateway; the one holding the charger tells it (best effort: a lost
@@ -162,6 +189,11 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       processor = p;
     }
     bus = kafka;
+    // Compacted, keyed by entity: every process reads it from the start (the current changes).
+    publishConfig = (change) =>
+      kafka.send(kafka.topics.config, [
+        { key: `${change.kind}/${change.id}`, value: JSON.stringify(change) },
+      ]);
   }
   if (bus !== null) {
     const b = bus;
@@ -185,7 +217,6 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
           log.warn({ err: String(error) }, 'command results not recorded'),
         );
   if (commandLog !== null) stops.unshift(() => commandLog.flush());
-  const index = indexNetwork(config.network);
   let ocppPort: number | null = null;
   if (runsGateway) {
     const transactions = new TransactionRegistry(config.dataDir, config.gateway);
@@ -214,7 +245,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       idleTimeoutS: config.idleTimeoutS,
       host: config.host,
       port: config.ocppPort,
-      index,
+      index: live.index,
       transactions,
       bus: bus!, // every gateway role has a bus (embedded or Kafka)
       log,
@@ -235,6 +266,13 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     gateway = g;
   }
 
+  // A configuration change reaches the gateway's authorization and the workers at once.
+  live.onChange((index, version) => {
+    gateway?.setIndex(index);
+    processor?.setNetwork(index, version);
+  });
+  if (configChanges > 0) log.info({ changes: configChanges }, 'configuration API changes applied');
+
   // Engine-initiated calls: to the local connection, else (distributed) through the relay to
   // whichever gateway holds the charger.
   let relay: CommandRelay | null = null;
@@ -244,6 +282,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       await r.serve(gateway);
       await r.serveCosts(gateway);
     }
+    await r.serveConfig(configService);
     stops.unshift(() => r.close());
     relay = r;
   }
@@ -261,6 +300,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     port: config.apiPort,
     store,
     keys: new ApiKeys(config.network),
+    config: configService,
+    network: () => live.network,
     log,
     ready: () => true,
     metrics: () => metrics.text(),
@@ -271,7 +312,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       ? {}
       : {
           commands: (request) =>
-            runCommand(send, commandLog, (id) => index.chargers.has(id), request),
+            runCommand(send, commandLog, (id) => live.index.chargers.has(id), request),
         }),
   });
   const apiPort = await api.listen();
@@ -366,7 +407,7 @@ function retryFailedRatings(processor: Processor, bus: Bus, log: Logger): () => 
 }
 
 function processorOptions(
-  config: EngineConfig,
+  config: EngineConfig & { readonly network: Network },
   log: Logger,
   store: Store,
   sink: Sink,

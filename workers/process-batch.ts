@@ -5,11 +5,19 @@ import { processBatch, type BatchInput, type BatchOutput } from '../src/sessions
 
 /**
  * Piscina task: one partition's batch through the session and rating rules. Thin on purpose:
- * the rules are pure code in src/sessions and src/rating. The network arrives once, as
- * workerData, and is indexed once per thread.
+ * the rules are pure code in src/sessions and src/rating. The network arrives as workerData
+ * and is indexed once per thread; a batch carrying a newer version (configuration API) has
+ * it indexed again before it runs.
  */
-const index = indexNetwork((workerData as { network: Network }).network);
+let index = indexNetwork((workerData as { network: Network }).network);
+let version = 0;
 
 export default function run(input: BatchInput): BatchOutput {
+  const update = input.network;
+  if (update !== undefined && update.version !== version) {
+    const text = new TextDecoder().decode(new Uint8Array(update.json));
+    index = indexNetwork(JSON.parse(text) as Network);
+    version = update.version;
+  }
   return processBatch(index, input);
 }

@@ -18,6 +18,9 @@ export const ROUTE_ROLES = {
   'statement.driver': ['admin', 'financial_support', 'operator', 'analyst'],
   'statement.account': ['admin', 'financial_support', 'operator', 'analyst'],
   'session.invoice': ['admin', 'financial_support', 'operator', 'analyst'],
+  // The configuration API; which kinds each role may write: CONFIG_WRITERS in config-api.ts.
+  'config.read': ['admin', 'financial_support', 'operator', 'analyst', 'viewer'],
+  'config.write': ['admin', 'financial_support', 'operator'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type RouteId = keyof typeof ROUTE_ROLES;

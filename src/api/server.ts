@@ -8,6 +8,9 @@ import { checkReadOnlySql } from './sql-guard.js';
 import type { Network } from '../config/network.js';
 import { mayUse, type RouteId } from './access.js';
 import { BillingApi, type Reply, type Request } from './billing-api.js';
+import { ConfigApi } from './config-api.js';
+import type { ConfigService } from '../config/config-changes.js';
+import { ENTITY_KINDS } from '../config/live-network.js';
 
 export interface ApiOptions {
   readonly host: string;
@@ -16,6 +19,8 @@ export interface ApiOptions {
   readonly store: Store | null;
   readonly keys: ApiKeys;
   readonly log: Logger;
+  /** The configuration API's changes; absent: the configuration is read-only here. */
+  readonly config?: ConfigService;
   /** The network in force (organizations, customers); default the one the keys came from. */
   readonly network?: () => Network;
   /** Ready when the engine accepts and processes events (for /readyz). */
@@ -54,6 +59,8 @@ const STATUS: Readonly<Partial<Record<ErrorCode, string>>> = {
   NO_BUS: '503 Service Unavailable',
   STORE_QUERY_FAILED: '500 Internal Server Error',
   ORGANIZATION_NOT_RELATED: '403 Forbidden',
+  CONFIG_INVALID: '400 Bad Request',
+  CONFIG_IN_USE: '409 Conflict',
   SESSION_NOT_FOUND: '404 Not Found',
   CUSTOMER_NOT_FOUND: '404 Not Found',
   ORGANIZATION_NOT_FOUND: '404 Not Found',
@@ -186,10 +193,11 @@ export class Api {
       .get(
         '/api/v1/statements/account/:id',
         this.#route('statement.account', 1, false, (r) => billing.accountStatement(r)),
-      )
-      .any('/*', (res) => {
-        this.#fail(res, new ChargestreamError('NOT_FOUND', 'no such route'));
-      });
+      );
+    if (options.config !== undefined) this.#configRoutes(new ConfigApi(options.config));
+    this.#app.any('/*', (res) => {
+      this.#fail(res, new ChargestreamError('NOT_FOUND', 'no such route'));
+    });
   }
 
   async listen(): Promise<number> {
@@ -201,6 +209,29 @@ export class Api {
   close(): void {
     if (this.#listenSocket !== null) uWS.us_listen_socket_close(this.#listenSocket);
     this.#listenSocket = null;
+  }
+
+  /** The configuration API, one set of routes per kind (docs/api.md). */
+  #configRoutes(api: ConfigApi): void {
+    for (const kind of ENTITY_KINDS) {
+      this.#app
+        .get(
+          `/api/v1/${kind}`,
+          this.#route('config.read', 0, false, (r) => api.list(kind, r)),
+        )
+        .get(
+          `/api/v1/${kind}/:id`,
+          this.#route('config.read', 1, false, (r) => api.get(kind, r)),
+        )
+        .put(
+          `/api/v1/${kind}/:id`,
+          this.#route('config.write', 1, true, (r) => api.put(kind, r)),
+        )
+        .del(
+          `/api/v1/${kind}/:id`,
+          this.#route('config.write', 1, false, (r) => api.delete(kind, r)),
+        );
+    }
   }
 
   /**

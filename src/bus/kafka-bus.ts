@@ -39,6 +39,7 @@ export function topics(prefix: string) {
     parking: `${prefix}.parking`,
     notifications: `${prefix}.notifications`,
     costs: `${prefix}.costs`,
+    config: `${prefix}.config`,
   };
 }
 
@@ -130,6 +131,13 @@ export class KafkaBus implements Bus {
         // Engine-initiated OCPP calls for the gateway holding the charger, and their results.
         { topic: this.#topics.commands, numPartitions: 1, replicationFactor },
         { topic: this.#topics.commandResults, numPartitions: 1, replicationFactor },
+        // Configuration API changes, keyed by entity: compacted, read from the start.
+        {
+          topic: this.#topics.config,
+          numPartitions: 1,
+          replicationFactor,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        },
         // R5.1: 2.0.1 transaction costs for the gateways; only the latest matter.
         {
           topic: this.#topics.costs,

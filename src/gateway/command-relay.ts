@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { KafkaBus } from '../bus/kafka-bus.js';
+import type { ConfigService } from '../config/config-changes.js';
+import type { ConfigChange } from '../config/live-network.js';
 import type { LiveCost } from '../sessions/process-batch.js';
 import type { CommandResult } from './outbound.js';
 import type { CommandRefusal, Gateway } from './server.js';
@@ -73,6 +75,15 @@ export class CommandRelay {
     );
   }
 
+  /** Every process: configuration API changes, all of them from the start, then as they come. */
+  async serveConfig(config: ConfigService): Promise<void> {
+    await this.#follow(
+      this.#bus.topics.config,
+      (text) => config.heard(JSON.parse(text) as ConfigChange),
+      true,
+    );
+  }
+
   /** Requester side: a call to a charger held by some gateway, anywhere. */
   request(
     chargerId: string,
@@ -119,14 +130,18 @@ export class CommandRelay {
   }
 
   /** A private consumer (its own group) reading a topic from its end, for broadcast. */
-  async #follow(topic: string, onMessage: (text: string) => void): Promise<void> {
+  async #follow(
+    topic: string,
+    onMessage: (text: string) => void,
+    fromBeginning = false,
+  ): Promise<void> {
     const consumer = this.#bus.kafka.consumer({
       groupId: `${topic}.${randomUUID()}`,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: false });
+    await consumer.subscribe({ topics: [topic], fromBeginning });
     let joined!: () => void;
     const ready = new Promise<void>((r) => (joined = r));
     consumer.on(consumer.events.GROUP_JOIN, () => joined());

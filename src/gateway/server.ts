@@ -159,7 +159,8 @@ export type CommandRefusal =
  */
 export class Gateway {
   readonly #options: GatewayOptions;
-  readonly #context: ActionContext;
+  #context: ActionContext;
+  #index: NetworkIndex;
   readonly #app: uWS.TemplatedApp;
   readonly #connections = new Map<string, uWS.WebSocket<Connection>>();
   readonly #failures = new FailureLimiter(60, 60_000);
@@ -184,13 +185,14 @@ export class Gateway {
 
   constructor(options: GatewayOptions) {
     this.#options = options;
+    this.#index = options.index;
     this.costs = new LiveCosts(options.costUpdatedIntervalS ?? 60);
     this.#context = {
       index: options.index,
       transactions: options.transactions,
       heartbeatIntervalS: options.heartbeatIntervalS ?? 300,
       // Chargers of the network are accepted; auto-registered ones wait for an operator.
-      registration: (chargerId) => (options.index.chargers.has(chargerId) ? 'Accepted' : 'Pending'),
+      registration: (chargerId) => (this.#index.chargers.has(chargerId) ? 'Accepted' : 'Pending'),
     };
     // TLS is uSockets' (OpenSSL): its defaults refuse protocols below TLS 1.2 on this platform.
     const app =
@@ -275,6 +277,16 @@ export class Gateway {
     }
   }
 
+  /**
+   * A new configuration (the configuration API): authorization, registration and expirations
+   * use it from the next frame on. Connections of chargers it removed stay open until they
+   * close; their next connection is refused.
+   */
+  setIndex(index: NetworkIndex): void {
+    this.#index = index;
+    this.#context = { ...this.#context, index };
+  }
+
   /** Whether this process holds the charger's connection. */
   holds(chargerId: string): boolean {
     return this.#connections.has(chargerId);
@@ -347,12 +359,12 @@ export class Gateway {
       .split(',')
       .map((p) => p.trim());
     const protocol = SUPPORTED.find((p) => offered.includes(p));
-    const charger = this.#options.index.chargers.get(chargerId);
+    const charger = this.#index.chargers.get(chargerId);
     const hasCredentials = charger?.password !== undefined || charger?.passwordHash !== undefined;
     let refusal: Refusal | null = null;
     if (this.#failures.blocked(source, now)) refusal = 'too_many_failures';
     else if (!isValidIdentity(chargerId)) refusal = 'bad_identity';
-    else if (charger === undefined && !this.#options.index.network.settings.autoRegisterChargers)
+    else if (charger === undefined && !this.#index.network.settings.autoRegisterChargers)
       refusal = 'unknown_charger';
     else if (charger !== undefined)
       refusal = checkCredentials(charger, chargerId, req.getHeader('authorization'));
@@ -424,7 +436,7 @@ export class Gateway {
     change: StationChanged['change'],
     details: Record<string, string>,
   ): void {
-    if (!this.#options.index.rules.has(`station_${change}`)) return;
+    if (!this.#index.rules.has(`station_${change}`)) return;
     this.#inform({
       kind: 'station',
       chargerId,
@@ -442,7 +454,7 @@ export class Gateway {
    */
   #awaitStart(chargerId: string, tokenId: string, origin: string, connectorId?: number): void {
     if (tokenId === '') return;
-    const { index } = this.#options;
+    const index = this.#index;
     const charger = index.chargers.get(chargerId);
     const connector =
       connectorId ?? (charger?.connectors.length === 1 ? charger.connectors[0]!.id : 0);
@@ -708,7 +720,7 @@ export class Gateway {
   #provision(connection: Connection): void {
     for (const { action, payload } of provisioningCalls(
       connection.protocol,
-      this.#options.index.network.settings,
+      this.#index.network.settings,
     )) {
       const sent = this.command(connection.chargerId, action, payload);
       if (!('refused' in sent)) {

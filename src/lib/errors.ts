@@ -21,7 +21,9 @@ export class ChargestreamError extends Error {
 
 /** Every code a user can see, with what it means. A test checks this table is complete. */
 export const ERROR_CODES = {
-  CONFIG_INVALID: 'a flag, environment variable or the network file is invalid (exit code 2)',
+  CONFIG_INVALID:
+    'a flag, environment variable, the network file or a configuration API body is invalid (exit code 2; HTTP 400)',
+  CONFIG_IN_USE: 'the entity cannot be deleted: others in the network still refer to it',
   STORE_UNAVAILABLE: 'the store could not be reached or refused a write; retried',
   STORE_QUERY_FAILED: 'the store rejected a query',
   LOG_CORRUPT: 'the embedded log holds a record that cannot be read',

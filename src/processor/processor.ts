@@ -11,6 +11,7 @@ import type {
   BatchInput,
   BatchOutput,
   LiveCost,
+  NetworkUpdate,
   ConnectorState,
   HighWater,
   SessionState,
@@ -148,7 +149,8 @@ export class Processor {
   readonly #onAdopted: ProcessorOptions['onAdopted'];
 
   readonly #store: Store;
-  readonly #index: NetworkIndex;
+  #index: NetworkIndex;
+  #network: NetworkUpdate | undefined;
   readonly #partitionCount: number;
   readonly #log: Logger;
   /** Partitions whose state this process holds; null: all of them (embedded mode). */
@@ -183,6 +185,18 @@ export class Processor {
       // From sources (tests, tsx) the worker needs the TypeScript loader too.
       execArgv: runningFromSource ? ['--import', 'tsx'] : [],
     });
+  }
+
+  /**
+   * A new configuration (the configuration API): batches handed to the workers from now on
+   * run with it. A session keeps the tariff it started with (R3).
+   */
+  setNetwork(index: NetworkIndex, version: number): void {
+    const bytes = new TextEncoder().encode(JSON.stringify(index.network));
+    const json = new SharedArrayBuffer(bytes.byteLength);
+    new Uint8Array(json).set(bytes);
+    this.#index = index;
+    this.#network = { version, json };
   }
 
   /**
@@ -272,6 +286,7 @@ export class Processor {
       entries,
       states,
       highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
+      ...(this.#network === undefined ? {} : { network: this.#network }),
     });
     this.#observe?.taskSeconds((performance.now() - queued) / 1000);
     this.#observe?.batchEvents(entries.length);

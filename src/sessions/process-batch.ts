@@ -121,6 +121,16 @@ export interface BatchInput {
   readonly entries: ReadonlyArray<{ readonly offset: number; readonly event: ChargerEvent }>;
   readonly states: Readonly<Record<string, ConnectorState>>;
   readonly highWater: HighWater;
+  /**
+   * The network changed through the configuration API since the workers started: its version
+   * and its JSON text in shared memory (not copied per batch); a worker behind re-reads it.
+   */
+  readonly network?: NetworkUpdate;
+}
+
+export interface NetworkUpdate {
+  readonly version: number;
+  readonly json: SharedArrayBuffer;
 }
 
 export interface BatchOutput {
