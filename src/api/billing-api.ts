@@ -74,8 +74,14 @@ function chTime(ms: number): string {
   return `toDateTime64(${sqlString(chTimeOf(ms))}, 3, 'UTC')`;
 }
 
-function inList(values: readonly string[]): string {
-  return values.length === 0 ? "('')" : `(${values.map(sqlString).join(', ')})`;
+/** `column IN (…)`; false for no values (never `IN ('')`, which would match empty ids). */
+function anyOf(column: string, values: readonly string[]): string {
+  return values.length === 0 ? '0' : `${column} IN (${values.map(sqlString).join(', ')})`;
+}
+
+/** CDRs or sessions at the chargers of `scope`'s organizations or of their customers. */
+function ownedBy(scope: Scope): string {
+  return `(${anyOf('operator_id', [...scope.own])} OR ${anyOf('customer_id', scope.ownCustomers())})`;
 }
 
 /**
@@ -122,7 +128,7 @@ export class BillingApi {
   /** Filters the scope puts on sessions and CDRs (both have operator_id and customer_id). */
   #scopeFilter(scope: Scope): string {
     if (scope.everything) return '1';
-    return `(operator_id IN ${inList([...scope.own])} OR customer_id IN ${inList(scope.ownCustomers())})`;
+    return ownedBy(scope);
   }
 
   async listSessions(r: Request): Promise<Reply> {
@@ -275,8 +281,7 @@ export class BillingApi {
     const account = new Scope(network, { role: r.caller.role, organization: organizationId });
     const cdrs = await readCdrs(
       this.#db,
-      `(operator_id IN ${inList([...account.own])} OR customer_id IN ${inList(account.ownCustomers())})
-       AND created_at >= ${chTime(from)} AND created_at < ${chTime(to)}`,
+      `${ownedBy(account)} AND created_at >= ${chTime(from)} AND created_at < ${chTime(to)}`,
     );
     return this.#statement(r, buildStatement('account', organizationId, iso(from), iso(to), cdrs));
   }
