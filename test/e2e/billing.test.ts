@@ -59,8 +59,14 @@ const run = useEngine({
       ],
     },
   ],
+  ratePlans: [
+    { id: 'plan', tariff: 't', chargingTimeRefundPer15Min: '0.20' },
+    { id: 'plan-full', tariff: 't', chargingTimeRefundPer15Min: '100.00' },
+  ],
   customers: [
     { id: 'c', organization: 'o', paymentType: 'postpaid' },
+    { id: 'c-plan', organization: 'o', paymentType: 'postpaid', ratePlan: 'plan' },
+    { id: 'c-full', organization: 'o', paymentType: 'postpaid', ratePlan: 'plan-full' },
     { id: 'c-other', organization: 'other', paymentType: 'postpaid' },
     { id: 'c-roam', organization: 'roam', paymentType: 'postpaid' },
   ],
@@ -69,6 +75,8 @@ const run = useEngine({
     { id: 'TAG2', type: 'RFID', customer: 'c' },
     { id: 'TAG3', type: 'RFID', customer: 'c' },
     { id: 'TAGR', type: 'RFID', customer: 'c-roam' },
+    { id: 'TAGP', type: 'RFID', customer: 'c-plan' },
+    { id: 'TAGF', type: 'RFID', customer: 'c-full' },
     { id: 'TAGX', type: 'RFID', customer: 'c-other' },
   ],
   apiKeys: [
@@ -354,6 +362,49 @@ describe('C3 refunds', () => {
     expect(code(await refund('0.01', 'req-5'))).toBe('REFUND_EXCEEDS_CHARGED');
     const none = await api('GET', `/api/v1/sessions/${id}/invoice`);
     expect([none.status, code(none)]).toEqual([409, 'INVOICE_NOT_ISSUED']);
+  });
+});
+
+describe('B3 the charging-time refund of a rate plan (R6)', () => {
+  it('B3 a partial Parking Refund is its own invoice line and lowers the total; a full one means no invoice', async () => {
+    const partial = await session('CP3', 'TAGP', 10_000);
+    const full = await session('CP4', 'TAGF', 10_000);
+    const invoice = await api('GET', `/api/v1/sessions/${partial}/invoice`);
+    expect(invoice.status).toBe(200);
+    const lines = invoice.body['lines'] as Array<{ label: string; net: string; vat: string }>;
+    const refundLine = lines.find((l) => l.label === 'Parking Refund');
+    expect(refundLine?.net).toBe('-0.20');
+    // 4.26 before the refund: 0.50 + 3.00 net, 0.10 + 0.66 VAT; the refund lowers the taxable amount.
+    expect(new Big(invoice.body['totalInclVat'] as string).lt('4.26')).toBe(true);
+    expect(invoice.body['totalExclVat']).toBe('3.30');
+    const html = await api(
+      'GET',
+      `/api/v1/sessions/${partial}/invoice`,
+      ADMIN,
+      undefined,
+      'text/html',
+    );
+    expect(html.text).toContain('Parking Refund');
+    const none = await api('GET', `/api/v1/sessions/${full}/invoice`);
+    expect([none.status, code(none)]).toEqual([409, 'INVOICE_NOT_ISSUED']);
+    const from = new Date(MONTH_START).toISOString();
+    const to = new Date(NOW + 86_400_000).toISOString();
+    const statement = await api('GET', `/api/v1/statements/driver/c-plan?from=${from}&to=${to}`);
+    const [row] = statement.body['rows'] as Array<Record<string, string>>;
+    expect(row).toMatchObject({ sessionId: partial, chargingFees: '4.26', status: 'refunded' });
+    expect(new Big(row!['chargingFees']!).plus(row!['refunds']!).toFixed(2)).toBe(row!['cost']);
+    const fullStatement = await api(
+      'GET',
+      `/api/v1/statements/driver/c-full?from=${from}&to=${to}`,
+    );
+    expect(fullStatement.body['rows']).toEqual([
+      expect.objectContaining({
+        sessionId: full,
+        chargingFees: '4.26',
+        refunds: '-4.26',
+        cost: '0.00',
+      }),
+    ]);
   });
 });
 
