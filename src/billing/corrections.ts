@@ -141,6 +141,13 @@ export async function cancelSession(
   const reason = requireReason(body['reason']);
   return serialized(sessionId, async () => {
     const loaded = await load(ctx, sessionId);
+    // A cancellation whose session version was not written (the store failed in between):
+    // the credit CDR is the record, the session is brought in line before answering.
+    if (
+      loaded.session.status !== 'cancelled' &&
+      loaded.credits.some((c) => c.correction === 'cancellation')
+    )
+      await markCancelled(ctx.store, sessionId);
     const debit = requireCompleted(loaded);
     if (ctx.isRoaming(loaded.session.customerId))
       throw new ChargestreamError(
@@ -164,11 +171,8 @@ export async function cancelSession(
       cdrInsertRow(credit, CORRECTIONS_PARTITION),
       `cancel:${sessionId}`,
     );
-    await ctx.store.insert(
-      'sessions_log',
-      await cancelledVersion(ctx.store, sessionId),
-      `cancel-session:${sessionId}`,
-    );
+    // The credit CDR first: it is the record of the cancellation, the session follows it.
+    await markCancelled(ctx.store, sessionId);
     // Another API process may have cancelled it first: what the store holds is the answer.
     const stored = (await cdrsOfSession(ctx.store, sessionId)).find(
       (c) => c.correction === 'cancellation',
@@ -205,6 +209,14 @@ export function cancellationOf(
       vat: negate(l.vat),
     })),
   };
+}
+
+async function markCancelled(store: Store, sessionId: string): Promise<void> {
+  await store.insert(
+    'sessions_log',
+    await cancelledVersion(store, sessionId),
+    `cancel-session:${sessionId}`,
+  );
 }
 
 /** The session's latest row again, as `cancelled`, under CANCELLED_VERSION. */

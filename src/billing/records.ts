@@ -259,9 +259,10 @@ export async function readCdrs(store: Store, where: string): Promise<CdrRecord[]
   const rows = await store.rows<CdrRow>(
     `SELECT ${CDR_COLUMNS} FROM cdrs WHERE ${where} ORDER BY created_at, cdr_id`,
   );
-  // A retried write of the processor is deduplicated by the store; one id is one CDR anyway.
-  const seen = new Set<string>();
-  return rows.filter((r) => !seen.has(r.cdr_id) && seen.add(r.cdr_id) !== undefined).map(cdrOf);
+  // Retried writes are deduplicated by the store; should one slip through, an id is one CDR.
+  const byId = new Map<string, CdrRecord>();
+  for (const r of rows) if (!byId.has(r.cdr_id)) byId.set(r.cdr_id, cdrOf(r));
+  return [...byId.values()];
 }
 
 export function cdrsOfSession(store: Store, sessionId: string): Promise<CdrRecord[]> {

@@ -35,11 +35,14 @@ export interface StatementRow {
   readonly chargingCost: string;
   readonly vat: string;
   readonly cdrIds: readonly string[];
+  /** The session's debit CDR is in the period (not only a later correction of it). */
+  readonly billedInPeriod: boolean;
 }
 
 /** Per currency: B1's Total Charging Fees and B2's Total Pre-Tax Amount, refunds deducted. */
 export interface StatementTotals {
   readonly currency: string;
+  /** Sessions billed in the period and not cancelled. */
   readonly sessions: number;
   readonly energyWh: string;
   readonly totalChargingFees: string;
@@ -130,6 +133,7 @@ export function buildStatement(
       chargingCost: money(chargingCost, currency),
       vat: money(cost.minus(chargingCost), currency),
       cdrIds: list.map((c) => c.cdrId),
+      billedInPeriod: list.some((c) => c.kind === 'debit'),
     });
   }
   rows.sort((a, b) =>
@@ -142,7 +146,7 @@ export function buildStatement(
     const of = rows.filter((r) => r.currency === currency);
     return {
       currency,
-      sessions: of.filter((r) => r.status !== 'cancelled').length,
+      sessions: of.filter((r) => r.billedInPeriod && r.status !== 'cancelled').length,
       energyWh: sum(of.map((r) => r.energyWh)).toFixed(3),
       totalChargingFees: money(sum(of.map((r) => r.cost)), currency),
       totalRefunds: money(sum(of.map((r) => r.refunds)), currency),
