@@ -308,19 +308,22 @@ export class Api {
     res.onAborted(() => {
       aborted = true;
     });
+    // A handler that throws before its first await is a refusal too, never a crash.
     const run = (body: Buffer) =>
-      handler(body).then(
-        (result) => {
-          if (aborted) return;
-          res.cork(() => {
-            res
-              .writeStatus(result.status ?? '200 OK')
-              .writeHeader('Content-Type', result.type)
-              .end(result.body);
-          });
-        },
-        (error: unknown) => this.#fail(res, error, () => aborted),
-      );
+      Promise.resolve(body)
+        .then(handler)
+        .then(
+          (result) => {
+            if (aborted) return;
+            res.cork(() => {
+              res
+                .writeStatus(result.status ?? '200 OK')
+                .writeHeader('Content-Type', result.type)
+                .end(result.body);
+            });
+          },
+          (error: unknown) => this.#fail(res, error, () => aborted),
+        );
     if (!readBody) {
       void run(Buffer.alloc(0));
       return;

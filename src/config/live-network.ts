@@ -91,7 +91,7 @@ export class LiveNetwork {
     const changed = new Map(entities.get(change.kind));
     const key = keyOf(change.kind, change.id);
     if (change.doc === null) changed.delete(key);
-    else changed.set(key, change.doc);
+    else changed.set(key, withId(change));
     entities.set(change.kind, changed);
     const raw: Record<string, unknown> = { ...this.#base };
     for (const [kind, items] of entities) raw[kind] = [...items.values()];
@@ -119,7 +119,7 @@ export class LiveNetwork {
     const items = this.#entities.get(change.kind)!;
     const key = keyOf(change.kind, change.id);
     if (change.doc === null) items.delete(key);
-    else items.set(key, change.doc);
+    else items.set(key, withId(change));
     this.#applied.add(change.seq);
     this.#network = network;
     this.#index = indexNetwork(network);
@@ -130,6 +130,11 @@ export class LiveNetwork {
   onChange(listener: (index: NetworkIndex, version: number) => void): void {
     this.#listeners.push(listener);
   }
+}
+
+/** The entity as written, under the id it was written to. */
+function withId(change: Pick<ConfigChange, 'id' | 'doc'>): Entity {
+  return { ...change.doc, id: change.id };
 }
 
 /** Token ids are matched without case (RFID UIDs in hex), like the authorization does. */
