@@ -1,3 +1,4 @@
+import { validAt } from '../rating/validity.js';
 import type {
   Charger,
   Customer,
@@ -7,6 +8,7 @@ import type {
   RatePlan,
   Site,
   Tariff,
+  TariffRef,
   Token,
 } from './network.js';
 
@@ -93,22 +95,29 @@ export function maxPowerW(index: NetworkIndex, chargerId: string, connectorId: n
   return connector?.maxPowerW ?? index.network.settings.defaultMaxPowerW;
 }
 
+/** The ids a tariff reference names, in the order written. */
+export function tariffIds(ref: TariffRef | null | undefined): readonly string[] {
+  return ref == null ? [] : typeof ref === 'string' ? [ref] : ref;
+}
+
 /**
- * Tariff resolution (domain R3), most specific first: the customer's rate plan, the roaming
- * platform's tariff (the customer belongs to a roaming partner or payment-terminal
- * organization with `roamingTariff`), the charger, the site, the site's operator, the network
- * default. Null when nothing applies: the session is free.
+ * Tariff resolution (domain R3) for a session starting at `startTs` (epoch ms), most specific
+ * first: the customer's rate plan, the roaming platform's tariff (the customer belongs to a
+ * roaming partner or payment-terminal organization with `roamingTariff`), the charger, the
+ * site, the site's operator, the network default. A level whose tariffs are none of them
+ * valid at `startTs` is passed over. Null when nothing applies: the session is free.
  */
 export function resolveTariff(
   index: NetworkIndex,
   chargerId: string,
   customerId: string,
+  startTs: number,
 ): Tariff | null {
   const charger = index.chargers.get(chargerId);
   const customer = index.customers.get(customerId);
   const ratePlanId = customer?.ratePlan;
   const site = charger === undefined ? undefined : index.sites.get(charger.site);
-  const candidates = [
+  const levels = [
     ratePlanId === undefined ? undefined : index.ratePlans.get(ratePlanId)?.tariff,
     roamingPlatformOf(index, customerId)?.roamingTariff,
     charger?.tariff,
@@ -116,9 +125,12 @@ export function resolveTariff(
     site === undefined ? undefined : index.organizations.get(site.operator)?.tariff,
     index.network.settings.defaultTariff,
   ];
-  for (const id of candidates) {
-    const tariff = id === undefined ? undefined : index.tariffs.get(id);
-    if (tariff !== undefined) return tariff;
+  for (const level of levels) {
+    // The loader refuses levels with overlapping validities: at most one id here is valid.
+    for (const id of tariffIds(level)) {
+      const tariff = index.tariffs.get(id);
+      if (tariff !== undefined && validAt(tariff, startTs)) return tariff;
+    }
   }
   return null;
 }

@@ -3,6 +3,8 @@ import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { compileTariff } from '../rating/tariff.js';
+import { overlapStart, validityRange } from '../rating/validity.js';
+import { tariffIds } from './network-index.js';
 import { compileDetails, type TariffDetail } from '../rating/tariff-details.js';
 import { schemaPath } from '../lib/paths.js';
 import { createAjv } from '../lib/ajv.js';
@@ -55,7 +57,7 @@ export interface Settings {
   readonly currency: string;
   readonly readySessionExpirationS: number;
   readonly ongoingSessionExpirationS: number;
-  readonly defaultTariff?: string;
+  readonly defaultTariff?: TariffRef;
   readonly autoRegisterChargers: boolean;
   /** Max power assumed for connectors of auto-registered chargers. */
   readonly defaultMaxPowerW: number;
@@ -70,19 +72,19 @@ export interface Organization extends Expirations {
   readonly type: 'cpo' | 'emp';
   readonly parent?: string | null;
   /** R3: an operator's tariff, for its sites that name none. */
-  readonly tariff?: string;
+  readonly tariff?: TariffRef;
   /**
    * R3: a roaming partner's (or payment terminal's) platform tariff for the sessions of its
    * customers, and the most a session may cost (its authorized amount), watched as a threshold.
    */
-  readonly roamingTariff?: string;
+  readonly roamingTariff?: TariffRef;
   readonly maxAuthorizedAmount?: string;
 }
 export interface Site extends Expirations {
   readonly id: string;
   readonly operator: string;
   readonly timezone: string;
-  readonly tariff?: string;
+  readonly tariff?: TariffRef;
 }
 export interface Connector {
   readonly id: number;
@@ -93,7 +95,7 @@ export interface Charger extends Expirations {
   readonly site: string;
   readonly password?: string;
   readonly passwordHash?: string;
-  readonly tariff?: string;
+  readonly tariff?: TariffRef;
   readonly connectors: readonly Connector[];
 }
 export type ComponentType = 'ENERGY' | 'TIME' | 'PARKING_TIME' | 'FLAT' | 'RESERVATION';
@@ -103,6 +105,13 @@ export interface PriceComponent {
   readonly vat?: string;
   readonly stepSize?: number;
 }
+/**
+ * Where a level of tariff resolution (R3) names its tariff: one id, or several whose validity
+ * does not overlap (this year's and next year's prices), of which the one valid at a session's
+ * start applies. None valid: resolution goes on to the next level.
+ */
+export type TariffRef = string | readonly string[];
+
 export interface TariffElement {
   readonly components: readonly PriceComponent[];
   readonly restrictions?: Readonly<Record<string, unknown>>;
@@ -114,13 +123,16 @@ export interface TariffElement {
 export interface Tariff {
   readonly id: string;
   readonly currency: string;
+  /** Validity (OCPI start_date_time / end_date_time): RFC 3339 instants, start inclusive, end exclusive. */
+  readonly startDateTime?: string;
+  readonly endDateTime?: string;
   readonly elements: readonly TariffElement[];
   readonly minPrice?: { readonly exclVat: string; readonly inclVat?: string };
   readonly maxPrice?: { readonly exclVat: string; readonly inclVat?: string };
 }
 export interface RatePlan {
   readonly id: string;
-  readonly tariff: string;
+  readonly tariff: TariffRef;
   readonly chargingTimeRefundPer15Min?: string;
   readonly standardBoost?: boolean;
 }
@@ -197,7 +209,7 @@ export function parseNetwork(raw: unknown, source = 'network'): Network {
   if (sourceProblem !== null)
     throw new ChargestreamError('CONFIG_INVALID', `${source}: ${sourceProblem}`);
   const network = normalize(raw as RawNetwork);
-  const problem = checkReferences(network) ?? checkTariffs(network);
+  const problem = checkReferences(network) ?? checkTariffs(network) ?? checkTariffLevels(network);
   if (problem !== null) throw new ChargestreamError('CONFIG_INVALID', `${source}: ${problem}`);
   return deepFreeze(network);
 }
@@ -330,20 +342,24 @@ function checkReferences(n: Network): string | null {
   const has = (field: string, id: string | null | undefined) =>
     id == null || (sets[field]?.has(id) ?? false);
   const refs: Array<[string, string | null | undefined, string]> = [];
+  const tariffRefs = (field: string, ref: TariffRef | undefined) => {
+    if (typeof ref === 'string' || ref === undefined) refs.push([field, ref, 'tariffs']);
+    else ref.forEach((id, j) => refs.push([`${field}[${j}]`, id, 'tariffs']));
+  };
   n.organizations.forEach((o, i) => {
     refs.push([`organizations[${i}].parent`, o.parent, 'organizations']);
-    refs.push([`organizations[${i}].tariff`, o.tariff, 'tariffs']);
-    refs.push([`organizations[${i}].roamingTariff`, o.roamingTariff, 'tariffs']);
+    tariffRefs(`organizations[${i}].tariff`, o.tariff);
+    tariffRefs(`organizations[${i}].roamingTariff`, o.roamingTariff);
   });
   n.sites.forEach((s, i) => {
     refs.push([`sites[${i}].operator`, s.operator, 'organizations']);
-    refs.push([`sites[${i}].tariff`, s.tariff, 'tariffs']);
+    tariffRefs(`sites[${i}].tariff`, s.tariff);
   });
   n.chargers.forEach((c, i) => {
     refs.push([`chargers[${i}].site`, c.site, 'sites']);
-    refs.push([`chargers[${i}].tariff`, c.tariff, 'tariffs']);
+    tariffRefs(`chargers[${i}].tariff`, c.tariff);
   });
-  n.ratePlans.forEach((r, i) => refs.push([`ratePlans[${i}].tariff`, r.tariff, 'tariffs']));
+  n.ratePlans.forEach((r, i) => tariffRefs(`ratePlans[${i}].tariff`, r.tariff));
   n.customers.forEach((c, i) => {
     refs.push([`customers[${i}].organization`, c.organization, 'organizations']);
     refs.push([`customers[${i}].ratePlan`, c.ratePlan, 'ratePlans']);
@@ -356,7 +372,7 @@ function checkReferences(n: Network): string | null {
     if ((k.key === undefined) === (k.keyHash === undefined))
       return `apiKeys[${i}]: give key or keyHash (exactly one)`;
   }
-  refs.push(['settings.defaultTariff', n.settings.defaultTariff, 'tariffs']);
+  tariffRefs('settings.defaultTariff', n.settings.defaultTariff);
   for (const [field, id, target] of refs) {
     if (!has(target, id))
       return `${field}: refers to unknown ${target.replace(/s$/, '')} ${String(id)}`;
@@ -419,11 +435,52 @@ function checkTariffSources(raw: RawNetwork): string | null {
 function checkTariffs(n: Network): string | null {
   const zones = new Set(['UTC', ...n.sites.map((s) => s.timezone)]);
   for (const [i, tariff] of n.tariffs.entries()) {
+    const validity = validityRange(tariff);
+    if (typeof validity === 'string') return `tariffs[${i}].${validity}`;
     for (const zone of zones) {
       try {
         compileTariff(tariff, zone);
       } catch (error) {
         return `tariffs[${i}]: ${errorMessage(error)}`;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * The tariffs one level of resolution names (R3) are never valid at the same instant, as OCPI
+ * asks of a connector's tariffs: which one prices a session never depends on list order.
+ */
+function checkTariffLevels(n: Network): string | null {
+  const levels: Array<[string, TariffRef | undefined]> = [
+    ['settings.defaultTariff', n.settings.defaultTariff],
+    ...n.organizations.flatMap((o, i): Array<[string, TariffRef | undefined]> => [
+      [`organizations[${i}].tariff`, o.tariff],
+      [`organizations[${i}].roamingTariff`, o.roamingTariff],
+    ]),
+    ...n.sites.map((s, i): [string, TariffRef | undefined] => [`sites[${i}].tariff`, s.tariff]),
+    ...n.chargers.map((c, i): [string, TariffRef | undefined] => [
+      `chargers[${i}].tariff`,
+      c.tariff,
+    ]),
+    ...n.ratePlans.map((r, i): [string, TariffRef] => [`ratePlans[${i}].tariff`, r.tariff]),
+  ];
+  const byId = new Map(n.tariffs.map((t) => [t.id, t]));
+  for (const [field, ref] of levels) {
+    const ids = tariffIds(ref);
+    for (let k = 1; k < ids.length; k++) {
+      for (let j = 0; j < k; j++) {
+        const a = validityRange(byId.get(ids[j]!)!);
+        const b = validityRange(byId.get(ids[k]!)!);
+        if (typeof a === 'string' || typeof b === 'string') continue; // checkTariffs has refused it
+        const from = overlapStart(a, b);
+        if (from !== null)
+          return `${field}[${k}]: tariff ${ids[k]} is valid at the same time as ${ids[j]} (${
+            from === -Infinity
+              ? 'both have no startDateTime'
+              : `both at ${new Date(from).toISOString()}`
+          }); give them validities that do not overlap`;
       }
     }
   }

@@ -22,6 +22,13 @@ export {
 } from './tariff.js';
 export { compileDetails, type Recurrence, type TariffDetail } from './tariff-details.js';
 export {
+  overlapStart,
+  validAt,
+  validityRange,
+  type TariffValidity,
+  type ValidityRange,
+} from './validity.js';
+export {
   addObservation,
   addObservations,
   runningCost,

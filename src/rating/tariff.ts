@@ -3,6 +3,7 @@ import { ChargestreamError } from '../lib/errors.js';
 import { Big, minorUnits } from '../lib/decimal.js';
 import { checkTimeZone, DAY_MS } from './local-time.js';
 import { compileDetails, type TariffDetail } from './tariff-details.js';
+import type { TariffValidity } from './validity.js';
 
 /**
  * The tariff the rater reads (OCPI 2.2.1 shape, rating.md "Model") and its compiled form.
@@ -43,7 +44,8 @@ export interface TariffElementInput {
   readonly restrictions?: Restrictions | Readonly<Record<string, unknown>>;
 }
 
-interface TariffHead {
+/** Validity is not the rater's concern (resolution picks the tariff valid at the start). */
+interface TariffHead extends TariffValidity {
   readonly id?: string;
   readonly currency: string;
   readonly minPrice?: { readonly exclVat: string; readonly inclVat?: string };

@@ -64,7 +64,8 @@ export function beginRating(
   startTs: number,
 ): SessionRating {
   const settings = index.network.settings;
-  const tariff = resolveTariff(index, chargerId, customerId);
+  // Validity is read at the start only: a tariff that ends mid-session keeps pricing it (R3).
+  const tariff = resolveTariff(index, chargerId, customerId, startTs);
   if (tariff === null)
     return { tariffId: '', currency: settings.currency, state: null, lastTs: startTs, skipped: 0 };
   const site = index.sites.get(index.chargers.get(chargerId)?.site ?? '');

@@ -521,7 +521,7 @@ describe('R3 tariff resolution and the authorized amount of a roaming platform',
   );
 
   it('R3 rate plan, roaming platform, charger, site, operator, network default — most specific first', () => {
-    const id = (charger: string, customer: string) => resolveTariff(r3, charger, customer)?.id;
+    const id = (charger: string, customer: string) => resolveTariff(r3, charger, customer, 0)?.id;
     expect(id('A', 'local')).toBe('t-operator');
     expect(id('B', 'local')).toBe('t-site');
     expect(id('C', 'local')).toBe('t-charger');
