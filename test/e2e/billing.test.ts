@@ -600,6 +600,9 @@ describe('routes × roles', () => {
     ['statement.driver', 'GET', '/api/v1/statements/driver/c?from=2020-01-01&to=2020-02-01'],
     ['statement.account', 'GET', '/api/v1/statements/account/o?from=2020-01-01&to=2020-02-01'],
     ['session.invoice', 'GET', '/api/v1/sessions/NOPE/invoice'],
+    ['config.read', 'GET', '/api/v1/chargers/NOPE'],
+    // Customers: the kind every config.write role may write; an invalid one changes nothing.
+    ['config.write', 'PUT', '/api/v1/customers/NOPE', { organization: 'o' }],
   ];
 
   it('every route of the table is in the test', () => {
