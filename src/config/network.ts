@@ -123,7 +123,7 @@ export interface TariffElement {
 export interface Tariff {
   readonly id: string;
   readonly currency: string;
-  /** Validity (OCPI start_date_time / end_date_time): RFC 3339 instants, start inclusive, end exclusive. */
+  /** Validity (OCPI start/end_date_time): RFC 3339 instants, start inclusive, end exclusive. */
   readonly startDateTime?: string;
   readonly endDateTime?: string;
   readonly elements: readonly TariffElement[];

@@ -428,3 +428,15 @@ describe('R3 bad validity in a network file is refused naming the field (CONFIG_
     );
   });
 });
+
+describe('R3 network.example.yaml', () => {
+  it("R3 its site's tariff list switches at local midnight in Ljubljana", () => {
+    const index = indexNetwork(
+      loadNetworkFile(new URL('../../network.example.yaml', import.meta.url).pathname),
+    );
+    const midnight = at('2027-01-01T00:00:00+01:00');
+    expect(resolveTariff(index, 'CP001', '', midnight - 1)?.id).toBe('t-std');
+    expect(resolveTariff(index, 'CP001', '', midnight)?.id).toBe('t-std-2027');
+    expect(resolveTariff(index, 'CP002', '', midnight)?.id).toBe('t-fast');
+  });
+});
