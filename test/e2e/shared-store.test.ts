@@ -173,6 +173,73 @@ describe('two gateways, two processors and an API process on one shared store', 
     for (const [key, n] of seen) expect(n['notification_id']).toBe(key);
   });
 
+  it('configuration API: a tariff and a 2.0.1 charger created at the API process reach the gateways and the processors; its Ended answer carries the final cost from the costs topic', async () => {
+    const put = async (path: string, body: object) => {
+      const response = await fetch(`${api.apiUrl}/api/v1/${path}`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify(body),
+      });
+      expect(response.status, await response.text()).toBe(201);
+    };
+    await put('tariffs/t-dist', {
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '0.50', vat: '20' }] }],
+    });
+    await put('chargers/DIST-201', {
+      site: 's',
+      tariff: 't-dist',
+      connectors: [{ id: 1, maxPowerW: 22_000 }],
+    });
+    await put('tokens/DIST-TAG', { type: 'RFID', customer: 'c' });
+    // The gateway hears the change on the config topic: refused (404) until then.
+    const cp = await eventually(
+      () =>
+        TestCharger.connect(`${gateways[1]!.ocppUrl}/DIST-201`, {
+          protocols: ['ocpp2.0.1'],
+        }).catch(() => null),
+      (c) => c !== null,
+      30_000,
+    );
+    cp!.answerCalls(() => ({}));
+    const event = (eventType: string, seqNo: number, minutes: number, wh: number) => ({
+      eventType,
+      timestamp: new Date(Date.UTC(2026, 10, 20, 8, minutes)).toISOString(),
+      triggerReason: 'MeterValuePeriodic',
+      seqNo,
+      transactionInfo: {
+        transactionId: 'TX-DIST',
+        ...(eventType === 'Ended' ? { stoppedReason: 'Local' } : {}),
+      },
+      evse: { id: 1, connectorId: 1 },
+      idToken: { idToken: 'DIST-TAG', type: 'ISO14443' },
+      meterValue: [
+        {
+          timestamp: new Date(Date.UTC(2026, 10, 20, 8, minutes)).toISOString(),
+          sampledValue: [{ value: wh, measurand: 'Energy.Active.Import.Register' }],
+        },
+      ],
+    });
+    const started = await cp!.call('TransactionEvent', event('Started', 0, 0, 0));
+    expect(started.ok && started.payload['idTokenInfo']).toEqual({ status: 'Accepted' });
+    expect((await cp!.call('TransactionEvent', event('Updated', 1, 30, 5_000))).ok).toBe(true);
+    const ended = await cp!.call('TransactionEvent', event('Ended', 2, 60, 10_000), 30_000);
+    if (!ended.ok) throw new Error(ended.description);
+    cp!.close();
+    // 10 kWh at 0.50 + 20 %: the API's tariff, in the workers of whichever processor rated it.
+    expect(ended.payload['totalCost']).toBe(6);
+    const [cdr] = await eventually(
+      () =>
+        sql<{ total: string }>(
+          api,
+          ADMIN_KEY,
+          "SELECT toString(total_incl_vat) AS total FROM cdrs WHERE session_id = 'DIST-201-TX-DIST'",
+        ),
+      (rows) => rows.length === 1,
+    );
+    expect(Number(cdr!.total)).toBe(6);
+  });
+
   it('one processor SIGKILLed under load: the other takes its partitions from the shared store; every session exact, no row twice', async () => {
     const chargers = await Promise.all(
       LOAD.map((id, i) => TestCharger.connect(`${gateways[i % 2]!.ocppUrl}/${id}`)),
