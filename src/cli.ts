@@ -160,17 +160,26 @@ program
     'network file: chargers, tokens and passwords (default: the built-in demo network)',
   )
   .option('--chargers <n>', "how many of the network's chargers to simulate", '100')
-  .option('--sessions <n>', 'sessions per charger', '2')
+  .option('--sessions <n>', 'sessions per charger (0: boot and hold only)', '2')
   .option('--readings <n>', 'meter readings per session', '20')
-  .option('--interval <s>', 'seconds between readings (virtual time)', '15')
+  .option('--interval <s>', 'seconds between readings (virtual time unless --realtime)', '15')
+  .option('--realtime', 'readings every --interval seconds of wall clock')
+  .option('--burst <n>', 'readings sent back to back at each interval (--realtime)', '1')
+  .option('--ramp <s>', 'open the connections over this many seconds (0: all at once)', '0')
   .option('--share-201 <x>', 'share of chargers speaking OCPP 2.0.1', '0.3')
   .option('--faults <x>', 'share of readings sent wrong on purpose', '0.01')
-  .action(async (options: Record<string, string>) => {
-    const config = loadConfig(options['config'] === undefined ? {} : { config: options['config'] });
+  .option('--storm <s>', 'reconnect storm: every charger drops and reconnects at once, S s in')
+  .option('--offline <x>', 'share of chargers going offline mid-session (backlog)', '0')
+  .option('--offline-ms <ms>', 'how long chargers stay offline after a drop')
+  .option('--hold <s>', 'keep the connections open this long after the last session', '0')
+  .option('--processes <n>', 'simulator processes (≤ 19,000 chargers each)', '1')
+  .option('--local-address <list>', 'comma-separated source addresses, e.g. 127.0.0.2,127.0.0.3')
+  .option('--report <file>', 'write a JSON report (with per-charger totals) to this file')
+  .action(async (options: Record<string, string | boolean | undefined>) => {
+    const text = (name: string) =>
+      options[name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())];
     const number = (name: string, min: number, max: number): number => {
-      const value = Number(
-        options[name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())],
-      );
+      const value = Number(text(name));
       if (!Number.isFinite(value) || value < min || value > max)
         throw new ChargestreamError(
           'CONFIG_INVALID',
@@ -178,38 +187,82 @@ program
         );
       return value;
     };
-    const chargers = config.network.chargers.slice(0, number('chargers', 1, 19_000));
-    const { simulate } = await import('./sim/simulator.js');
-    const stats = await simulate({
-      url: options['url']!,
-      chargerIds: chargers.map((c) => c.id),
-      tokens: config.network.tokens.map((t) => t.id),
-      sessionsPerCharger: number('sessions', 1, 10_000),
-      readingsPerSession: number('readings', 1, 100_000),
-      intervalS: number('interval', 1, 3600),
+    const config = loadConfig(
+      options['config'] === undefined ? {} : { config: String(options['config']) },
+    );
+    const processes = number('processes', 1, 64);
+    const wanted = number('chargers', 1, 19_000 * processes);
+    const chargers = config.network.chargers.slice(0, wanted);
+    if (chargers.length < wanted)
+      throw new ChargestreamError(
+        'CONFIG_INVALID',
+        `--chargers: the network has ${chargers.length} chargers, not ${wanted}`,
+      );
+    const passwords: Record<string, string> = {};
+    for (const c of chargers) if (c.password !== undefined) passwords[c.id] = c.password;
+    const stormS = text('storm') === undefined ? null : number('storm', 0, 86_400);
+    const offlineMs =
+      text('offline-ms') === undefined ? undefined : number('offline-ms', 0, 3_600_000);
+    const localAddresses = String(text('local-address') ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    const settings = {
+      url: String(options['url']),
+      chargers: chargers.length,
+      sessions: number('sessions', 0, 10_000),
+      readings: number('readings', 1, 100_000),
+      interval: number('interval', 0.001, 3600),
+      realtime: options['realtime'] === true,
+      burst: number('burst', 1, 10_000),
+      ramp: number('ramp', 0, 3600),
       share201: number('share-201', 0, 1),
       faults: number('faults', 0, 1),
-      maxPowerW: 22_000,
-      password: (id) => chargers.find((c) => c.id === id)?.password,
-    });
-    const sorted = [...stats.latenciesMs].sort((a, b) => a - b);
-    const pct = (q: number) =>
-      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-    process.stdout.write(
-      JSON.stringify(
-        {
-          chargers: stats.chargers,
-          sessions: stats.sessions,
-          acks: stats.acks,
-          acksPerSecond: Math.round(stats.acks / stats.seconds),
-          ackLatencyMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: pct(1) },
-          errors: stats.errors,
-          seconds: stats.seconds,
-        },
-        null,
-        2,
-      ) + '\n',
+      stormS,
+      offline: number('offline', 0, 1),
+      offlineMs: offlineMs ?? null,
+      hold: number('hold', 0, 86_400),
+      processes,
+      localAddresses,
+    };
+    const { simulateInProcesses } = await import('./sim/processes.js');
+    const { simReport } = await import('./sim/report.js');
+    const reportFile = text('report');
+    const stats = await simulateInProcesses(
+      {
+        url: settings.url,
+        chargerIds: chargers.map((c) => c.id),
+        tokens: config.network.tokens.map((t) => t.id),
+        sessionsPerCharger: settings.sessions,
+        readingsPerSession: settings.readings,
+        intervalS: settings.interval,
+        share201: settings.share201,
+        faults: settings.faults,
+        maxPowerW: 22_000,
+        passwords,
+        realtime: settings.realtime,
+        burst: settings.burst,
+        rampS: settings.ramp,
+        stormAfterS: stormS,
+        ...(offlineMs === undefined ? {} : { offlineMs }),
+        offlineShare: settings.offline,
+        holdS: settings.hold,
+        localAddresses,
+        perCharger: reportFile !== undefined,
+      },
+      processes,
     );
+    const report = simReport(stats, settings) as Record<string, unknown>;
+    if (reportFile !== undefined) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(String(reportFile), JSON.stringify(report, null, 2) + '\n');
+    }
+    // The summary on stdout; the timeline and per-charger totals only in the report file.
+    const shown = { ...report };
+    delete shown['timeline'];
+    delete shown['perCharger'];
+    process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
+    process.exit(0);
   });
 
 program

@@ -54,6 +54,7 @@ export async function runDemo(config: EngineConfig, options: DemoOptions): Promi
     share201: 0.3,
     faults: 0.01,
     maxPowerW: 22_000,
+    perCharger: true,
     onSession: () => (done += 1),
     onCall: (ms) => window.push(ms),
   });
@@ -68,7 +69,7 @@ export async function runDemo(config: EngineConfig, options: DemoOptions): Promi
   clearInterval(sampler);
   bar.update(done, {
     acks: Math.round(stats.acks / stats.seconds),
-    p99: percentile(stats.latenciesMs, 0.99).toFixed(1),
+    p99: stats.latency.percentile(0.99).toFixed(1),
   });
   bar.stop();
 
@@ -101,6 +102,18 @@ export async function runDemo(config: EngineConfig, options: DemoOptions): Promi
   const [readings] = await query<{ n: string }>(
     'SELECT toString(count()) AS n FROM meter_readings',
   );
+  // What the simulator sent, to set against what the store holds.
+  const sent = Object.values(stats.perCharger ?? {});
+  const sentWh = sent.reduce(
+    (n, c) => n + c.stops.reduce((m, s) => m + s.meterStopWh - s.meterStartWh, 0),
+    0,
+  );
+  const sentReadings = sent.reduce((n, c) => n + c.readingsAcked, 0);
+  const [stored] = await query<{ wh: string; readings: string }>(
+    `SELECT toString(sum(energy_wh)) AS wh,
+            toString((SELECT count() FROM (SELECT DISTINCT charger_id, ts FROM meter_readings WHERE context = 'Sample.Periodic'))) AS readings
+       FROM cdrs`,
+  );
   const chart = join(dataDir, 'demo-report.svg');
   writeFileSync(chart, svgChart(stats));
   const lines = [
@@ -110,9 +123,11 @@ export async function runDemo(config: EngineConfig, options: DemoOptions): Promi
     `  energy                ${summary?.kwh ?? 0} kWh`,
     `  revenue               ${summary?.revenue ?? 0} EUR incl. ${summary?.vat ?? 0} EUR VAT`,
     `  readings stored       ${readings?.n ?? 0}`,
+    `  energy sent / stored  ${(sentWh / 1000).toFixed(3)} kWh / ${(Number(stored?.wh ?? 0) / 1000).toFixed(3)} kWh`,
+    `  meter values acked / stored  ${sentReadings} / ${stored?.readings ?? 0}`,
     `  readings rejected     ${rejected.length === 0 ? 'none' : rejected.map((r) => `${r.reason} ${r.n}`).join(', ')}`,
     `  OCPP calls            ${stats.acks} acknowledged in ${stats.seconds.toFixed(1)} s (${Math.round(stats.acks / stats.seconds)}/s)`,
-    `  ack latency           p50 ${percentile(stats.latenciesMs, 0.5).toFixed(1)} ms, p99 ${percentile(stats.latenciesMs, 0.99).toFixed(1)} ms`,
+    `  ack latency           p50 ${stats.latency.percentile(0.5).toFixed(1)} ms, p99 ${stats.latency.percentile(0.99).toFixed(1)} ms`,
     `  errors                ${Object.keys(stats.errors).length === 0 ? 'none' : JSON.stringify(stats.errors)}`,
     `  chart                 ${chart}`,
     '',

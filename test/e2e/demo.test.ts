@@ -19,6 +19,16 @@ describe('npm run demo', () => {
     expect(run.stdout).toMatch(/sessions rated\s+80 \(of 80\)/);
     expect(run.stdout).toMatch(/errors\s+none/);
     expect(run.stdout).toMatch(/revenue\s+\d+(\.\d+)? EUR/);
+    // The simulator's own totals reconcile with the store: the energy between each start and
+    // stop register, and every acknowledged meter value stored (once, whatever was resent).
+    const energy = /energy sent \/ stored\s+([\d.]+) kWh \/ ([\d.]+) kWh/.exec(run.stdout);
+    expect(energy, run.stdout).not.toBeNull();
+    expect(Number(energy![1])).toBeGreaterThan(0);
+    expect(energy![2]).toBe(energy![1]);
+    const readings = /meter values acked \/ stored\s+(\d+) \/ (\d+)/.exec(run.stdout);
+    expect(readings, run.stdout).not.toBeNull();
+    expect(readings![1]).toBe('800');
+    expect(readings![2]).toBe(readings![1]);
     expect(existsSync(join(dir, 'demo', 'demo-report.svg'))).toBe(true);
   }, 150_000);
 });
