@@ -476,6 +476,18 @@ describe('B1/B2/B4 statements', () => {
       `Total Pre-Tax Amount,${accountTotals!['totalPreTaxAmount']},EUR`,
     );
 
+    // The reporting aggregates: a cancellation takes its session away, a refund does not.
+    const sessionsOf = (statement: string) =>
+      sql<{ n: string }>(run.engine, ADMIN, statement).then((rows) => rows[0]?.n);
+    expect(
+      await sessionsOf(
+        "SELECT toString(sum(sessions)) AS n FROM energy_revenue_daily WHERE operator_id = 'o'",
+      ),
+    ).toBe(
+      await sessionsOf(
+        "SELECT toString(countIf(kind = 'debit') - countIf(correction = 'cancellation')) AS n FROM cdrs WHERE operator_id = 'o'",
+      ),
+    );
     expect(code(await api('GET', `/api/v1/statements/account/other?from=${from}&to=${to}`))).toBe(
       'ORGANIZATION_NOT_RELATED',
     );
