@@ -202,6 +202,80 @@ describe('configuration API', () => {
     expect((await api('GET', '/api/v1/chargers/BAD-1', KEYS.admin)).status).toBe(404);
   });
 
+  it('R3 through the API: a session keeps the tariff in force at its start when the tariff changes under it; a bad validity is refused', async () => {
+    expect(
+      (
+        await api('PUT', '/api/v1/tariffs/t-bad', KEYS.finance, {
+          currency: 'EUR',
+          startDateTime: '2027-01-01T00:00:00Z',
+          endDateTime: '2026-01-01T00:00:00Z',
+          elements: [{ components: [{ type: 'ENERGY', price: '0.10', vat: '20' }] }],
+        })
+      ).body,
+    ).toMatchObject({
+      error: { code: 'CONFIG_INVALID', message: expect.stringContaining('endDateTime') as string },
+    });
+    await api('PUT', '/api/v1/tariffs/t-run', KEYS.finance, {
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '1.00', vat: '20' }] }],
+    });
+    await api('PUT', '/api/v1/chargers/RUN-1', KEYS.operator, {
+      site: 's',
+      tariff: 't-run',
+      connectors: [{ id: 1, maxPowerW: 22_000 }],
+    });
+    const cp = await TestCharger.connect(`${engine.ocppUrl}/RUN-1`);
+    const t0 = 7200 * sessions++;
+    const started = await cp.call(
+      'StartTransaction',
+      aStartTransaction({ idTag: 'TAG', meterStart: 0, timestamp: at(t0) }),
+    );
+    if (!started.ok) throw new Error(started.description);
+    const tx = started.payload['transactionId'] as number;
+    expect(
+      (
+        await cp.call(
+          'MeterValues',
+          aMeterValues({ transactionId: tx, wh: 2_000, seconds: t0 + 900 }),
+        )
+      ).ok,
+    ).toBe(true);
+    // Repriced while the session runs: it keeps 1.00, the next one pays 0.10.
+    await eventually(
+      () =>
+        sql(engine, ADMIN_KEY, `SELECT energy_wh FROM sessions WHERE session_id = 'RUN-1-${tx}'`),
+      (rows) => Number(rows[0]?.['energy_wh']) === 2_000,
+    );
+    expect(
+      (
+        await api('PUT', '/api/v1/tariffs/t-run', KEYS.finance, {
+          currency: 'EUR',
+          elements: [{ components: [{ type: 'ENERGY', price: '0.10', vat: '20' }] }],
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await cp.call(
+          'MeterValues',
+          aMeterValues({ transactionId: tx, wh: 5_000, seconds: t0 + 1800 }),
+        )
+      ).ok,
+    ).toBe(true);
+    expect(
+      (
+        await cp.call(
+          'StopTransaction',
+          aStopTransaction({ transactionId: tx, meterStop: 5_000, timestamp: at(t0 + 2700) }),
+        )
+      ).ok,
+    ).toBe(true);
+    cp.close();
+    // 5 kWh × 1.00 + 20 %.
+    expect(Number(await cdrTotal(`RUN-1-${tx}`))).toBe(6);
+    expect(Number(await cdrTotal(await charge('RUN-1', 'TAG', 5_000)))).toBe(0.6);
+  });
+
   it('roles and organizations: who reads and who changes what', async () => {
     const site = (operator: string) => ({ operator, timezone: 'Europe/Amsterdam' });
     const table: Array<[string, string, string, unknown, number]> = [
