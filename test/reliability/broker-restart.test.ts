@@ -21,6 +21,7 @@ import {
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
 import { freePort } from '../../src/lib/free-port.js';
+import { recordFigure } from './figures.js';
 
 /**
  * reliability.md 15: the broker restarts while chargers send. A CALLRESULT must mean "kept":
@@ -104,6 +105,11 @@ describe('broker restart under load', () => {
     const lost = [...acked].filter((k) => !storedKeys.has(k));
     console.log(
       `scenario 15: ${acked.size} acknowledged, ${refused} refused while the broker was down (${Math.round(backAfter)} ms), lost ${lost.length}`,
+    );
+    recordFigure(
+      15,
+      `acknowledged events lost (of ${acked.size}; ${refused} refused meanwhile)`,
+      lost.length,
     );
     expect(lost).toEqual([]);
     expect(acked.size).toBeGreaterThan(0);

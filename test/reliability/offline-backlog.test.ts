@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { eventually, sql, useEngine } from '../helpers/engine.js';
 import { aNetwork, aCharger, ADMIN_KEY } from '../helpers/builders.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
+import { recordFigure } from './figures.js';
 
 /** reliability.md 5: two hours offline, the queued 2.0.1 events replayed with past timestamps. */
 const KEY = ADMIN_KEY;
@@ -74,9 +75,8 @@ describe('offline backlog', () => {
       (rows) => rows.length === 1,
     );
     const cdrMs = performance.now() - endedToCdr;
-    console.log(
-      `scenario 5: ${answered} events acknowledged in ${Math.round(drainMs)} ms; Ended→CDR ${Math.round(cdrMs)} ms`,
-    );
+    recordFigure(5, `drain time of ${answered} backlog events (ms)`, Math.round(drainMs));
+    recordFigure(5, 'time Ended → CDR (ms)', Math.round(cdrMs));
     expect(answered).toBe(472);
     // 481 × 45 Wh = 21,645 Wh; × 0.30 = 6.49 (6.4935) + 22 % = 1.43 → 7.92
     expect(cdr).toEqual({ energy: '21645', total: '7.92' });

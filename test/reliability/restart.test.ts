@@ -18,6 +18,7 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
+import { recordFigure } from './figures.js';
 
 const KEY = ADMIN_KEY;
 const network = aNetwork({
@@ -111,6 +112,20 @@ describe('acknowledge after durable, across a crash', () => {
         ),
       (rows) => rows.length >= 2,
     );
+    const misrouted = cdrs.filter((c) => c.session_id === `B-${txB}` && c.energy !== '4000').length;
+    const [sessionsOfB] = await sql<{ n: string }>(
+      second,
+      KEY,
+      "SELECT toString(count()) AS n FROM sessions WHERE charger_id = 'B' AND connector_id = 2",
+    );
+    recordFigure(
+      1,
+      'duplicate sessions after a resent start (across SIGKILL)',
+      Number(sessionsOfB?.n) - 1,
+    );
+    recordFigure(4, 'misrouted stops after SIGKILL and restart (embedded)', misrouted);
+    expect(sessionsOfB?.n).toBe('1');
+    expect(misrouted).toBe(0);
     expect(cdrs).toEqual([
       { session_id: `A-${txA}`, energy: '3000', total: '1.1' },
       { session_id: `B-${txB}`, energy: '4000', total: '1.46' },

@@ -13,6 +13,7 @@ import {
 } from '../helpers/builders.js';
 import { eventually, sql, useEngine } from '../helpers/engine.js';
 import { TestCharger } from '../helpers/ocpp-client.js';
+import { recordFigure } from './figures.js';
 
 /** Gateway scenarios of reliability.md about transactions and late answers, with their figures. */
 const KEY = ADMIN_KEY;
@@ -54,7 +55,7 @@ describe('transactions at the gateway', () => {
       KEY,
       `SELECT toString(count()) AS n FROM cdrs WHERE session_id = 'T1-${tx}'`,
     );
-    console.log(`scenario 2: CDRs per session ${again?.n}`);
+    recordFigure(2, 'CDRs per session after 3 identical stops', Number(again?.n));
     expect(again?.n).toBe('1');
   });
 
@@ -95,7 +96,11 @@ describe('transactions at the gateway', () => {
       KEY,
       "SELECT toString(count()) AS n FROM cdrs WHERE charger_id IN ('T2', 'T3')",
     );
-    console.log(`scenario 3: cross-charger stops applied ${applied?.n}`);
+    recordFigure(
+      3,
+      'cross-charger stops applied (-1, unknown, foreign id)',
+      Number(applied?.n) + (session?.status === 'in_progress' && session.energy === '0' ? 0 : 1),
+    );
     expect(session).toEqual({ status: 'in_progress', energy: '0' });
     expect(applied?.n).toBe('0');
   });
@@ -122,6 +127,10 @@ describe('transactions at the gateway', () => {
       (r) => r.length === 1,
     );
     expect(rows[0]?.status).toBe('in_progress');
+    // Node prints its version after the stack of an uncaught exception or rejection.
+    const uncaught = (run.engine.output().match(/^Node\.js v\d/gm) ?? []).length;
+    recordFigure(13, 'uncaught exceptions after an ack due on a closed socket', uncaught);
+    expect(uncaught).toBe(0);
     expect(run.engine.process.exitCode).toBeNull();
     const again = await TestCharger.connect(`${run.engine.ocppUrl}/T4`);
     expect((await again.call('Heartbeat', {})).ok).toBe(true);
