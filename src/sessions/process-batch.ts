@@ -23,6 +23,7 @@ import {
   observe,
   ratedState,
   type CdrLine,
+  type CdrPeriod,
   type Money,
   type SessionRating,
 } from './session-rating.js';
@@ -619,11 +620,13 @@ class BatchRun {
    * session's failure never holds up its partition.
    */
   #rate(session: SessionState, offset: number, step: number): void {
+    let periods: CdrPeriod[] = [];
     try {
       if (session.ratingError !== undefined) throw new Error(session.ratingError);
       const final = finalCost(session.rating, session.endedAt!, `${session.sessionId}-1`);
       session.cost = final.money;
       session.lines = final.lines;
+      periods = final.periods;
     } catch (error) {
       session.status = 'rating_failed';
       session.ratingError = error instanceof Error ? error.message : String(error);
@@ -645,7 +648,13 @@ class BatchRun {
     this.#sessionRow(session, offset, step);
     if (offset > this.#input.highWater.cdrs)
       this.#cdrs.push(
-        cdrRow(session, placeOf(this.#index, session.chargerId), offset, this.#input.partition),
+        cdrRow(
+          session,
+          periods,
+          placeOf(this.#index, session.chargerId),
+          offset,
+          this.#input.partition,
+        ),
       );
   }
 
@@ -1106,7 +1115,13 @@ function sessionRow(s: SessionState, place: Place, version: number, partition: n
   });
 }
 
-function cdrRow(s: SessionState, place: Place, offset: number, partition: number): string {
+function cdrRow(
+  s: SessionState,
+  periods: readonly CdrPeriod[],
+  place: Place,
+  offset: number,
+  partition: number,
+): string {
   const lines = s.lines;
   const d = scopes(s);
   return JSON.stringify({
@@ -1133,6 +1148,7 @@ function cdrRow(s: SessionState, place: Place, offset: number, partition: number
     // R5.2: the signed start and end records, so the bill can be checked against the meter.
     signed_start: s.signedStart === undefined ? '' : JSON.stringify(s.signedStart),
     signed_end: s.signedEnd === undefined ? '' : JSON.stringify(s.signedEnd),
+    charging_periods: JSON.stringify(periods),
     created_at: chTime(s.endedAt ?? s.startedAt),
     'lines.dimension': lines.map((l) => l.dimension),
     'lines.quantity': lines.map((l) => l.quantity),

@@ -111,11 +111,19 @@ export function finalCost(
   rating: SessionRating,
   endTs: number,
   id: string,
-): { money: Money; lines: CdrLine[] } {
-  if (rating.state === null) return { money: zero(rating.currency), lines: [] };
+): { money: Money; lines: CdrLine[]; periods: CdrPeriod[] } {
+  if (rating.state === null) return { money: zero(rating.currency), lines: [], periods: [] };
   const cdr = finish(rating.state, Math.max(endTs, rating.lastTs), { id });
   return {
     money: money(cdr),
+    periods: cdr.chargingPeriods.map((p) => ({
+      start: new Date(p.startTs).toISOString(),
+      end: new Date(p.endTs).toISOString(),
+      state: p.state,
+      energy_wh: p.energyWh,
+      duration_s: p.durationS,
+      elements: p.elements,
+    })),
     lines: cdr.lines.map((l) => ({
       dimension: l.type,
       quantity: l.quantity,
@@ -126,6 +134,20 @@ export function finalCost(
       vat: l.vat,
     })),
   };
+}
+
+/**
+ * A charging period of the stored CDR: one state from `start` to `end`, the energy and the
+ * billed duration in it, and for each dimension the index of the tariff element that priced
+ * it (null: free).
+ */
+export interface CdrPeriod {
+  readonly start: string;
+  readonly end: string;
+  readonly state: string;
+  readonly energy_wh: string;
+  readonly duration_s: string;
+  readonly elements: Readonly<Record<string, number | null>>;
 }
 
 function money(amounts: Money): Money {

@@ -103,5 +103,17 @@ describe('rating in the pipeline', () => {
       (rows) => rows[0]?.status === 'rated',
     );
     expect(session).toEqual({ status: 'rated', charging_s: 9000, parking_s: 2520 });
+    // The CDR's charging periods: 150 min charging, then 42 min parking, each with its element.
+    const [{ periods }] = (await sql<{ periods: string }>(
+      run.engine,
+      ADMIN_KEY,
+      `SELECT charging_periods AS periods FROM cdrs WHERE session_id = 'TIME-1-${transactionId}'`,
+    )) as [{ periods: string }];
+    const parsed = JSON.parse(periods) as Array<Record<string, unknown>>;
+    expect(parsed.map((p) => [p['start'], p['end'], p['state'], p['duration_s']])).toEqual([
+      [at(0), at(150 * 60), 'charging', '9000'],
+      [at(150 * 60), at(192 * 60), 'parking', '2520'],
+    ]);
+    expect(parsed[0]!['elements']).toMatchObject({ TIME: 0, PARKING_TIME: 0 });
   });
 });

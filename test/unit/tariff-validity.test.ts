@@ -172,6 +172,7 @@ describe('R3 a level with no valid tariff falls through to the next', () => {
       expect(finalCost(rating, now + 3_600_000, 'cdr-free')).toEqual({
         money: { currency: 'EUR', totalExclVat: '0.00', totalVat: '0.00', totalInclVat: '0.00' },
         lines: [],
+        periods: [],
       });
     }
   });
