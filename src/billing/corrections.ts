@@ -219,15 +219,14 @@ async function markCancelled(store: Store, sessionId: string): Promise<void> {
   );
 }
 
-/** The session's latest row again, as `cancelled`, under CANCELLED_VERSION. */
+/**
+ * The session's latest row again, as `cancelled`, under CANCELLED_VERSION: every column as
+ * stored (also those added later), decimals as text so that no amount passes through a float.
+ */
 async function cancelledVersion(store: Store, sessionId: string): Promise<string> {
   const [row] = await store.rows<Record<string, unknown>>(
-    `SELECT * EXCEPT (version, status, energy_wh, cost_excl_vat, vat, cost_incl_vat, started_at, ended_at),
-       toString(energy_wh) AS energy_wh, toString(cost_excl_vat) AS cost_excl_vat,
-       toString(vat) AS vat, toString(cost_incl_vat) AS cost_incl_vat,
-       toString(started_at) AS started_at,
-       if(isNull(ended_at), NULL, toString(ended_at)) AS ended_at
-     FROM sessions_log WHERE session_id = ${sqlString(sessionId)} ORDER BY version DESC LIMIT 1`,
+    `SELECT * EXCEPT (version, status) FROM sessions_log WHERE session_id = ${sqlString(sessionId)}
+     ORDER BY version DESC LIMIT 1 SETTINGS output_format_json_quote_decimals = 1`,
   );
   if (row === undefined)
     throw new ChargestreamError('SESSION_NOT_FOUND', `no session ${sessionId}`);
