@@ -91,6 +91,8 @@ interface Connection {
   inFlight: number;
   bucket: TokenBucket | null;
   outbound: OutboundCalls | null;
+  /** The charger refused CostUpdated as not implemented or not supported: not sent again. */
+  noCostUpdated?: boolean;
 }
 
 type Refusal = UpgradeRefusal | 'no_subprotocol' | 'identity_in_use' | 'too_many_failures';
@@ -269,11 +271,21 @@ export class Gateway {
     const held = costs.filter((c) => this.#connections.has(c.chargerId));
     if (held.length === 0) return;
     for (const cost of this.costs.update(held, Date.now())) {
-      const sent = this.command(cost.chargerId, 'CostUpdated', {
-        totalCost: Number(cost.totalCost),
-        transactionId: cost.transactionId,
+      const connection = this.#connections.get(cost.chargerId)?.getUserData();
+      if (connection === undefined || connection.noCostUpdated === true) continue;
+      // Short: the one outstanding call per connection is not held long by a silent charger.
+      const sent = this.command(
+        cost.chargerId,
+        'CostUpdated',
+        { totalCost: Number(cost.totalCost), transactionId: cost.transactionId },
+        10_000,
+      );
+      if ('refused' in sent) continue;
+      this.costs.stats.costUpdatedSent += 1;
+      void sent.then((result) => {
+        if (result.errorCode === 'NotImplemented' || result.errorCode === 'NotSupported')
+          connection.noCostUpdated = true;
       });
-      if (!('refused' in sent)) this.costs.stats.costUpdatedSent += 1;
     }
   }
 

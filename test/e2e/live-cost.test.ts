@@ -18,11 +18,17 @@ import { TestCharger } from '../helpers/ocpp-client.js';
 const run = useEngine(
   aNetwork({
     settings: { defaultTariff: 't', costUpdatedIntervalS: 1 },
-    chargers: [aCharger('LC-1'), aCharger('LC-FREE', { tariff: 't-free' }), aCharger('LC-16')],
+    chargers: [
+      aCharger('LC-1'),
+      aCharger('LC-FREE', { tariff: 't-free' }),
+      aCharger('LC-16'),
+      aCharger('LC-NI'),
+    ],
     tokens: [
       { id: 'TAG', type: 'RFID', customer: 'c' },
       { id: 'TAG-FREE', type: 'RFID', customer: 'c' },
       { id: 'TAG-16', type: 'RFID', customer: 'c' },
+      { id: 'TAG-NI', type: 'RFID', customer: 'c' },
     ],
     tariffs: [
       {
@@ -203,6 +209,29 @@ describe('live cost and signed meter values', () => {
     const ended = await cp.call('TransactionEvent', event('Ended', 1, 1800, 7_000));
     if (!ended.ok) throw new Error(ended.description);
     expect(ended.payload).toHaveProperty('totalCost', 0);
+    cp.close();
+  });
+
+  it('a charger refusing CostUpdated as NotImplemented is not sent it again', async () => {
+    const cp = await connect201('LC-NI');
+    let asked = 0;
+    cp.answerCalls((action) => {
+      if (action !== 'CostUpdated') return {};
+      asked += 1;
+      return new Error('NotImplemented');
+    });
+    const event = (type: 'Started' | 'Updated', seqNo: number, wh: number) => ({
+      ...transactionEvent(type, seqNo, seqNo * 900, wh),
+      transactionInfo: { transactionId: 'TX-NI' },
+      ...(type === 'Started' ? { idToken: { idToken: 'TAG-NI', type: 'ISO14443' } } : {}),
+    });
+    expect((await cp.call('TransactionEvent', event('Started', 0, 0))).ok).toBe(true);
+    // Running costs more than the interval (1 s) apart: each would be due.
+    for (let n = 1; n <= 4; n += 1) {
+      expect((await cp.call('TransactionEvent', event('Updated', n, n * 1000))).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 1200));
+    }
+    expect(asked).toBe(1);
     cp.close();
   });
 
