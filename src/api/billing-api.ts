@@ -1,3 +1,4 @@
+import { chTime as chTimeText } from '../lib/time.js';
 import type { Network } from '../config/network.js';
 import { Big } from '../lib/decimal.js';
 import { ChargestreamError } from '../lib/errors.js';
@@ -12,7 +13,6 @@ import { buildInvoice, invoiceHtml } from '../billing/invoice.js';
 import { money, sum } from '../billing/money.js';
 import {
   cdrsOfSession,
-  chTimeOf,
   readCdrs,
   readSession,
   readSessions,
@@ -71,7 +71,7 @@ function period(query: URLSearchParams): { from: number; to: number } {
 }
 
 function chTime(ms: number): string {
-  return `toDateTime64(${sqlString(chTimeOf(ms))}, 3, 'UTC')`;
+  return `toDateTime64(${sqlString(chTimeText(ms))}, 3, 'UTC')`;
 }
 
 /** `column IN (…)`; false for no values (never `IN ('')`, which would match empty ids). */

@@ -1,3 +1,4 @@
+import { chTime } from '../lib/time.js';
 import { sqlString, type Store } from '../store/store.js';
 import { money } from './money.js';
 
@@ -80,10 +81,6 @@ export function isoOf(chTime: string): string {
 }
 
 /** ISO 8601 (or epoch ms) → the DateTime64(3) text ClickHouse reads. */
-export function chTimeOf(time: number | string): string {
-  return new Date(time).toISOString().replace('T', ' ').replace('Z', '');
-}
-
 const SESSION_COLUMNS = `session_id, charger_id, site_id, operator_id, connector_id, transaction_id,
   status, reason, customer_id, token_id, tariff_id, toString(started_at) AS started_at_text,
   if(isNull(ended_at), NULL, toString(ended_at)) AS ended_at_text, toString(energy_wh) AS energy_wh_text,
@@ -287,8 +284,8 @@ export function cdrInsertRow(cdr: CdrRecord, logPartition: number): string {
       customer_id: cdr.customerId,
       token_id: cdr.tokenId,
       tariff_id: cdr.tariffId,
-      started_at: chTimeOf(cdr.startedAt),
-      ended_at: chTimeOf(cdr.endedAt),
+      started_at: chTime(cdr.startedAt),
+      ended_at: chTime(cdr.endedAt),
       energy_wh: cdr.energyWh,
       charging_s: cdr.chargingS,
       parking_s: cdr.parkingS,
@@ -297,7 +294,7 @@ export function cdrInsertRow(cdr: CdrRecord, logPartition: number): string {
       total_incl_vat: cdr.totalInclVat,
       currency: cdr.currency,
       description: cdr.description,
-      created_at: chTimeOf(cdr.createdAt),
+      created_at: chTime(cdr.createdAt),
       'lines.dimension': cdr.lines.map((l) => l.dimension),
       'lines.quantity': cdr.lines.map((l) => l.quantity),
       'lines.unit': cdr.lines.map((l) => l.unit),

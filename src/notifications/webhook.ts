@@ -1,3 +1,4 @@
+import { chTime } from '../lib/time.js';
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NotificationRule } from '../config/network.js';
@@ -215,7 +216,7 @@ export class WebhookPublisher {
         attempts,
         http_status: httpStatus,
         error,
-        at: new Date().toISOString().replace('T', ' ').replace('Z', ''),
+        at: chTime(Date.now()),
         log_partition: row.log_partition,
       }),
     );
