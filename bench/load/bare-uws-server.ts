@@ -1,7 +1,7 @@
 /**
  * The machine's ceiling for the gateway benchmark: a bare uWebSockets.js server on
  * `/ocpp/:id` (subprotocol ocpp1.6) that decodes and JSON.parses every frame and answers
- * `[3, id, {}]` — no validation, no log, no store. Same socket options as the gateway
+ * `[3, id, {}]` (a BootNotification: Accepted) — no validation, no log, no store. Same socket options as the gateway
  * (src/gateway/server.ts), so the difference between the two is the engine's own work.
  *
  *   node dist/bench/load/bare-uws-server.js [PORT]      (0 or none: any free port)
@@ -52,7 +52,12 @@ const app = uWS.App().ws<Connection>('/ocpp/:id', {
   message: (ws, message) => {
     // The ArrayBuffer dies when this callback returns: decode (copy) it, as the gateway does.
     const frame = JSON.parse(Buffer.from(message).toString('utf8')) as unknown[];
-    ws.send(`[3,${JSON.stringify(frame[1])},{}]`, false);
+    // A boot is accepted, as the engine accepts the chargers of its network; the rest get {}.
+    const payload =
+      frame[2] === 'BootNotification'
+        ? `{"currentTime":"${new Date().toISOString()}","interval":300,"status":"Accepted"}`
+        : '{}';
+    ws.send(`[3,${JSON.stringify(frame[1])},${payload}]`, false);
   },
   close: () => {
     connections -= 1;

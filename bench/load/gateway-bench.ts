@@ -1,24 +1,36 @@
 /**
- * Gateway benchmark (issue 10): how far the engine's gateway is from the machine's ceiling.
+ * The load scenarios of issue 10, each against the bare uWebSockets.js ceiling
+ * (bare-uws-server.ts) measured in the same run, with the same load generator.
  *
- * Throughput mode (default): in one run, with the same load generator, (a) a bare
- * uWebSockets.js server that only parses and answers each frame (bare-uws-server.ts), then
- * (b) the engine with --fsync false and (c) with --fsync true. C chargers over P generator
- * processes, closed loop as in ack-bench.ts: each charger sends StartTransaction, then one
- * MeterValues (~420 bytes) at a time and waits for its CALLRESULT. After a warm-up, frames
- * answered within a window of S seconds are counted; the figure is frames/s of each server
- * and the ratio engine / bare.
+ * `--scenario steady` (default): C chargers over P generator processes, closed loop — each
+ * sends StartTransaction, then one MeterValues (~420 bytes) at a time and waits for its
+ * CALLRESULT. After a warm-up, frames answered within a window of S seconds are counted:
+ * frames/s of the bare server, then of the engine (`--targets bare,on,off,kafka`: fsync on,
+ * off, the engine on a local Kafka broker). For an engine, also: the time until every frame
+ * it acknowledged is queryable in `meter_readings` (frames/s end to end, in ClickHouse), and
+ * a second run paced at `--paced` (0.5) of its maximum, open loop, for the ack latency at
+ * that load and — from one more charger probing the store every 50 ms — frame-to-queryable.
  *
  *   node dist/bench/load/gateway-bench.js [--chargers 1000] [--seconds 10] [--procs 2]
- *        [--warmup 2] [--cpu-prof DIR] [--out FILE]
+ *        [--warmup 2] [--targets bare,on] [--paced 0.5] [--cpu-prof DIR] [--out FILE]
  *
- * Connections mode: N idle OCPP connections (each sends one BootNotification and then
- * nothing), opened by generator processes of at most 5,000 sockets each, first against the
- * bare server (the floor), then against the engine: time to open them all, the server's RSS
- * before and after, RSS per connection.
+ * `--scenario kafka`: the same for bare, embedded and Kafka (`--targets bare,on,kafka`),
+ * unpaced, with the broker's CPU shown beside the engine's.
  *
- *   node dist/bench/load/gateway-bench.js --connections 10000 [--out FILE]
+ * `--scenario connections --connections N` (19,000): N idle OCPP connections (each sends one
+ * BootNotification and then nothing), opened by generator processes of at most 5,000
+ * sockets, first against the bare server, then against the engine: time to open them all,
+ * the server's RSS before and after, RSS per connection.
  *
+ * `--scenario two-gateways --connections N` (38,000): a local Kafka broker and two gateway
+ * processes (`--role gateway --gateways 2 --gateway-index i`), each holding N/2 idle chargers.
+ *
+ * `--scenario storm --connections N` (19,000): N chargers open and boot all at once, then every
+ * socket drops at once and every charger reconnects and boots at once; per phase the chargers
+ * accepted and the time until 50 %, 99 % and all were, on the bare server and on the engine.
+ *
+ * Each generator process has its own loopback source address (127.0.0.2, .3, …), so no phase
+ * runs out of ephemeral ports while the sockets of the previous one sit in TIME_WAIT.
  * Every process runs with the soft open-files limit raised to 20,000 (a process holds at most
  * ~19 k sockets here). Servers and generators share the machine's cores, so the table also
  * shows the CPU each side used (in cores: `srv CPU` the whole server process, `main thr` its
@@ -29,6 +41,7 @@
  * limit, which applies to calls answered from memory) are counted under `errors`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -52,16 +65,28 @@ interface GeneratorTask {
   readonly url: string;
   readonly first: number;
   readonly count: number;
-  readonly mode: 'load' | 'idle';
+  /** load: closed loop; paced: one MeterValues per charger every `intervalMs`; idle: boot only. */
+  readonly mode: 'load' | 'paced' | 'idle';
   readonly warmupS: number;
   readonly seconds: number;
+  readonly intervalMs?: number;
+  /** Upgrades in flight while opening; all at once for a boot storm. */
+  readonly concurrency?: number;
+  /** Source address of this generator's sockets (each address has its own ephemeral ports). */
+  readonly localAddress?: string;
 }
 
-type ToGenerator = { readonly cmd: 'connect' } | { readonly cmd: 'go' } | { readonly cmd: 'stop' };
+type ToGenerator =
+  | { readonly cmd: 'connect' }
+  | { readonly cmd: 'reconnect' }
+  | { readonly cmd: 'go' }
+  | { readonly cmd: 'stop' };
 
 interface LoadResult {
   /** MeterValues CALLRESULTs that arrived inside the measured window. */
   readonly frames: number;
+  /** MeterValues CALLRESULTs of the whole run, warm-up included (to count them in the store). */
+  readonly allFrames: number;
   /** CALLERRORs (any time) and sockets lost during the run. */
   readonly callErrors: number;
   readonly lost: number;
@@ -80,6 +105,9 @@ type FromGenerator =
       readonly booted: number;
       readonly failed: number;
       readonly firstError: string | null;
+      /** ms from the command to each accepted BootNotification (idle mode). */
+      readonly bootMs: number[];
+      readonly errorCodes: Record<string, number>;
     }
   | ({ readonly kind: 'result' } & LoadResult);
 
@@ -87,6 +115,7 @@ type FromGenerator =
 // Process bookkeeping: everything started here is stopped on the way out, also on failure.
 
 const live = new Set<ChildProcess>();
+const brokers = new Set<{ stop(): Promise<void> }>();
 const tempDirs: string[] = [];
 
 /** Last resort (also from the 'exit' handler, so synchronous): kill what is left, remove data. */
@@ -106,6 +135,7 @@ function cleanUp(): void {
 async function killAll(): Promise<void> {
   const running = [...live].filter((c) => c.exitCode === null && c.signalCode === null);
   await Promise.all(running.map((c) => stopChild(c, 0)));
+  await Promise.all([...brokers].map((b) => b.stop().catch(() => undefined)));
   cleanUp();
 }
 
@@ -250,6 +280,10 @@ interface Server {
   /** ws://127.0.0.1:PORT/ocpp */
   readonly url: string;
   readonly apiUrl: string | null;
+  readonly apiKey: string | null;
+  /** Other processes the server needs (a Kafka broker), stopped with it, counted in its CPU. */
+  readonly helpers: readonly { readonly name: string; readonly pid: number }[];
+  readonly stop: () => Promise<void>;
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpExecArray> {
@@ -296,8 +330,13 @@ async function startBare(cpuProfDir: string | null = null): Promise<Server> {
     pid: child.pid!,
     url: `ws://127.0.0.1:${m[1]}/ocpp`,
     apiUrl: null,
+    apiKey: null,
+    helpers: [],
+    stop: () => stopChild(child),
   };
 }
+
+const API_KEY = randomBytes(24).toString('base64url');
 
 function writeNetwork(dir: string, chargers: number): string {
   const file = join(dir, 'network.yaml');
@@ -326,20 +365,29 @@ function writeNetwork(dir: string, chargers: number): string {
         type: 'RFID',
         customer: 'c',
       })),
+      apiKeys: [{ key: API_KEY, role: 'admin', organization: 'o' }],
     }),
   );
   return file;
 }
 
-async function startEngine(
-  chargers: number,
-  fsync: boolean,
-  cpuProfDir: string | null,
-): Promise<Server> {
+interface EngineSpec {
+  readonly chargers: number;
+  readonly fsync: boolean;
+  readonly cpuProfDir?: string | null;
+  /** Kafka bootstrap list: the engine on Kafka instead of the embedded log. */
+  readonly kafka?: string;
+  readonly role?: 'all' | 'gateway';
+  readonly gateways?: { readonly count: number; readonly index: number };
+  readonly name?: string;
+}
+
+async function startEngine(spec: EngineSpec): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'chargestream-gateway-bench-'));
   tempDirs.push(dir);
-  const config = writeNetwork(dir, chargers);
-  const nodeFlags = cpuProfFlags(cpuProfDir, `engine-fsync-${fsync}`);
+  const config = writeNetwork(dir, spec.chargers);
+  const name = spec.name ?? `engine fsync ${spec.fsync ? 'on' : 'off'}`;
+  const nodeFlags = cpuProfFlags(spec.cpuProfDir ?? null, name.replace(/\W+/g, '-'));
   const child = spawnNode(
     [
       join(root, 'dist', 'src', 'cli.js'),
@@ -357,7 +405,19 @@ async function startEngine(
       '--log-level',
       'warn',
       '--fsync',
-      String(fsync),
+      String(spec.fsync),
+      ...(spec.kafka === undefined
+        ? []
+        : ['--kafka', spec.kafka, '--topic-prefix', `bench${process.pid}`]),
+      ...(spec.role === undefined ? [] : ['--role', spec.role]),
+      ...(spec.gateways === undefined
+        ? []
+        : [
+            '--gateways',
+            String(spec.gateways.count),
+            '--gateway-index',
+            String(spec.gateways.index),
+          ]),
     ],
     'pipe-out',
     nodeFlags,
@@ -368,12 +428,87 @@ async function startEngine(
     'engine',
   );
   return {
-    name: `engine fsync ${fsync ? 'on' : 'off'}`,
+    name,
     child,
     pid: child.pid!,
     url: `${m[1]}/ocpp`,
     apiUrl: m[2]!,
+    apiKey: API_KEY,
+    helpers: [],
+    stop: () => stopChild(child),
   };
+}
+
+/** A local Kafka broker for the run (a JVM on the same cores), stopped at the end. */
+async function startBroker(): Promise<{ brokers: string; pid: number; stop(): Promise<void> }> {
+  const { startLocalBroker } = await import('../../src/kafka/local-broker.js');
+  const { freePort } = await import('../../src/lib/free-port.js');
+  const dir = mkdtempSync(join(tmpdir(), 'chargestream-gateway-bench-kafka-'));
+  tempDirs.push(dir);
+  const broker = await startLocalBroker({
+    dataDir: dir,
+    port: await freePort(),
+    controllerPort: await freePort(),
+  });
+  brokers.add(broker);
+  return {
+    brokers: broker.brokers,
+    pid: broker.pid,
+    stop: async () => {
+      brokers.delete(broker);
+      await broker.stop();
+    },
+  };
+}
+
+/** The engine (role all) on a Kafka broker of its own. */
+async function startKafkaEngine(chargers: number, cpuProfDir: string | null): Promise<Server> {
+  const broker = await startBroker();
+  try {
+    const engine = await startEngine({
+      chargers,
+      fsync: true,
+      cpuProfDir,
+      kafka: broker.brokers,
+      name: 'engine on Kafka',
+    });
+    return {
+      ...engine,
+      helpers: [{ name: 'kafka broker', pid: broker.pid }],
+      stop: async () => {
+        await engine.stop();
+        await broker.stop();
+      },
+    };
+  } catch (error) {
+    await broker.stop();
+    throw error;
+  }
+}
+
+/** One statement through the engine's SQL API; rows as objects. */
+async function sql<T>(server: Server, statement: string): Promise<T[]> {
+  if (server.apiUrl === null) throw new Error(`${server.name} has no API`);
+  const response = await fetch(`${server.apiUrl}/api/v1/sql`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${server.apiKey ?? ''}` },
+    body: statement,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`SQL ${response.status}: ${text}`);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** MeterValues frames of the load chargers stored in ClickHouse (one register value each). */
+async function storedFrames(server: Server): Promise<number> {
+  const [row] = await sql<{ n: string }>(
+    server,
+    "SELECT toString(count()) AS n FROM meter_readings WHERE measurand = 'Energy.Active.Import.Register' AND context = 'Sample.Periodic'",
+  );
+  return Number(row?.n ?? 0);
 }
 
 function checkNofile(server: Server, needed: number): void {
@@ -458,12 +593,25 @@ async function startGenerators(
   url: string,
   chargers: number,
   procs: number,
-  mode: 'load' | 'idle',
+  mode: GeneratorTask['mode'],
   warmupS: number,
   seconds: number,
+  extra: { intervalMs?: number; concurrency?: number; first?: number; addressBase?: number } = {},
 ): Promise<Generator[]> {
-  const generators = split(chargers, procs).map(({ first, count }) =>
-    startGenerator({ url, first, count, mode, warmupS, seconds }),
+  const generators = split(chargers, procs).map(({ first, count }, g) =>
+    startGenerator({
+      url,
+      first: first + (extra.first ?? 0),
+      count,
+      mode,
+      warmupS,
+      seconds,
+      ...(extra.intervalMs === undefined ? {} : { intervalMs: extra.intervalMs }),
+      ...(extra.concurrency === undefined ? {} : { concurrency: extra.concurrency }),
+      // One loopback source address per generator: each has its own ~28 k ephemeral ports,
+      // so sockets in TIME_WAIT from a previous phase never run a phase out of ports.
+      localAddress: `127.0.0.${2 + (((extra.addressBase ?? 0) + g) % 250)}`,
+    }),
   );
   const loaded = await Promise.all(generators.map((g) => g.next('loaded', 30_000)));
   loaded.forEach((m, i) => {
@@ -474,23 +622,42 @@ async function startGenerators(
   return generators;
 }
 
+interface Opened {
+  openMs: number;
+  booted: number;
+  failed: number;
+  firstError: string | null;
+  /** ms from the command to each accepted BootNotification, all generators. */
+  bootMs: number[];
+  errorCodes: Record<string, number>;
+}
+
 async function connectAll(
   generators: readonly Generator[],
-): Promise<{ openMs: number; booted: number; failed: number; firstError: string | null }> {
+  cmd: 'connect' | 'reconnect' = 'connect',
+): Promise<Opened> {
   const started = performance.now();
-  for (const g of generators) g.send({ cmd: 'connect' });
+  for (const g of generators) g.send({ cmd });
   const replies = await Promise.all(generators.map((g) => g.next('connected', 300_000)));
   const openMs = performance.now() - started;
-  let booted = 0;
-  let failed = 0;
-  let firstError: string | null = null;
+  const opened: Opened = {
+    openMs,
+    booted: 0,
+    failed: 0,
+    firstError: null,
+    bootMs: [],
+    errorCodes: {},
+  };
   for (const r of replies) {
     if (r.kind !== 'connected') continue;
-    booted += r.booted;
-    failed += r.failed;
-    firstError ??= r.firstError;
+    opened.booted += r.booted;
+    opened.failed += r.failed;
+    opened.firstError ??= r.firstError;
+    opened.bootMs.push(...r.bootMs);
+    for (const [code, n] of Object.entries(r.errorCodes))
+      opened.errorCodes[code] = (opened.errorCodes[code] ?? 0) + n;
   }
-  return { openMs, booted, failed, firstError };
+  return opened;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -498,6 +665,9 @@ async function connectAll(
 
 interface RunSummary {
   server: string;
+  /** load: closed loop (the maximum); paced: a fixed rate, `targetFramesPerSecond`. */
+  load: 'load' | 'paced';
+  targetFramesPerSecond: number | null;
   frames: number;
   framesPerSecond: number;
   ackLatencyMs: { p50: number; p90: number; p99: number; max: number };
@@ -510,6 +680,8 @@ interface RunSummary {
   serverCpuCores: number;
   /** The same per thread (main = the event loop that runs the gateway), in cores. */
   serverThreadCpuCores: Record<string, number>;
+  /** Processes the server needs (the Kafka broker), in cores. */
+  helperCpuCores: Record<string, number>;
   generatorCpuCores: number;
   /** All CPUs of the machine over the same time: busy (includes other work and softirq), steal. */
   machineBusyCores: number;
@@ -521,6 +693,28 @@ interface RunSummary {
   ratioToBare: number | null;
   /** The same for frames per server CPU-second: steadier when other work shares the cores. */
   cpuRatioToBare: number | null;
+  /**
+   * End to end: every MeterValues acknowledged in the run (warm-up included) queryable in
+   * `meter_readings`, over the time from the start of the load until the last of them was.
+   */
+  store: {
+    frames: number;
+    seconds: number;
+    framesPerSecond: number;
+    ratioToBare: number | null;
+  } | null;
+  /** Paced runs: ms from sending a probe charger's MeterValues to its reading being queryable. */
+  frameToQueryableMs: { samples: number; p50: number; p99: number; max: number } | null;
+}
+
+interface MeasureOptions {
+  readonly load: 'load' | 'paced';
+  /** Paced: frames per second over all chargers. */
+  readonly rate?: number;
+  /** Wait for the store to hold every acknowledged frame (engines). */
+  readonly store?: boolean;
+  /** Paced: a probe charger (index) measuring frame-to-queryable meanwhile. */
+  readonly probe?: number;
 }
 
 async function measure(
@@ -529,10 +723,22 @@ async function measure(
   procs: number,
   warmupS: number,
   seconds: number,
+  options: MeasureOptions = { load: 'load' },
 ): Promise<RunSummary> {
   checkNofile(server, chargers + 100);
   const idleRssKb = procStatusKb(server.pid, 'VmRSS');
-  const generators = await startGenerators(server.url, chargers, procs, 'load', warmupS, seconds);
+  const storedBefore = options.store === true ? await storedFrames(server) : 0;
+  const intervalMs =
+    options.load === 'paced' ? Math.max(1, (chargers / (options.rate ?? 1)) * 1000) : undefined;
+  const generators = await startGenerators(
+    server.url,
+    chargers,
+    procs,
+    options.load,
+    warmupS,
+    seconds,
+    intervalMs === undefined ? {} : { intervalMs },
+  );
   const opened = await connectAll(generators);
   if (opened.failed > 0) {
     throw new Error(
@@ -540,15 +746,24 @@ async function measure(
     );
   }
   const cpu0 = cpuSeconds(server.pid);
+  const helpers0 = server.helpers.map((h) => cpuSeconds(h.pid));
   const threads0 = threadCpuSeconds(server.pid);
   const machine0 = machineCpuSeconds();
   const t0 = performance.now();
   for (const g of generators) g.send({ cmd: 'go' });
+  const probing =
+    options.probe === undefined
+      ? null
+      : probeQueryable(server, options.probe, (warmupS + seconds) * 1000);
   const results = (await Promise.all(
     generators.map((g) => g.next('result', (warmupS + seconds + 120) * 1000)),
   )) as (FromGenerator & { kind: 'result' })[];
   const wall = (performance.now() - t0) / 1000;
   const serverCpu = cpuSeconds(server.pid) - cpu0;
+  const helperCpu: Record<string, number> = {};
+  server.helpers.forEach((h, i) => {
+    helperCpu[h.name] = round2((cpuSeconds(h.pid) - helpers0[i]!) / wall);
+  });
   const machine1 = machineCpuSeconds();
   const threads: Record<string, number> = {};
   for (const [name, cpu] of threadCpuSeconds(server.pid)) {
@@ -558,6 +773,29 @@ async function measure(
   const genCpu = results.reduce((s, r) => s + r.cpuUs, 0) / 1e6;
   const peakRssKb = procStatusKb(server.pid, 'VmHWM');
   await Promise.all(generators.map((g) => stopChild(g.child, 5_000)));
+  const probeMs = probing === null ? null : await probing;
+
+  const allFrames = results.reduce((n, r) => n + r.allFrames, 0);
+  let store: RunSummary['store'] = null;
+  if (options.store === true) {
+    // Every acknowledged frame must become queryable; the figure counts until the last did.
+    const expected = storedBefore + allFrames + (probeMs?.sent ?? 0);
+    const deadline = performance.now() + 300_000;
+    let stored = await storedFrames(server);
+    while (stored < expected && performance.now() < deadline) {
+      await sleep(100);
+      stored = await storedFrames(server);
+    }
+    const storeSeconds = (performance.now() - t0) / 1000;
+    store = {
+      frames: stored - storedBefore,
+      seconds: round2(storeSeconds),
+      framesPerSecond: Math.round(Math.min(stored - storedBefore, allFrames) / storeSeconds),
+      ratioToBare: null,
+    };
+    if (stored < expected)
+      process.stderr.write(`${server.name}: only ${stored} of ${expected} frames stored\n`);
+  }
 
   const latencies = Float64Array.from(results.flatMap((r) => r.latenciesUs)).sort();
   const pct = (q: number) =>
@@ -569,8 +807,13 @@ async function measure(
   for (const r of results)
     for (const [code, n] of Object.entries(r.errorCodes))
       errorCodes[code] = (errorCodes[code] ?? 0) + n;
+  const probeSorted = probeMs === null ? [] : [...probeMs.latencies].sort((a, b) => a - b);
+  const probePct = (q: number) =>
+    round2(probeSorted[Math.min(probeSorted.length - 1, Math.floor(q * probeSorted.length))] ?? 0);
   return {
     server: server.name,
+    load: options.load,
+    targetFramesPerSecond: options.load === 'paced' ? Math.round(options.rate ?? 0) : null,
     frames,
     framesPerSecond: Math.round(frames / seconds),
     ackLatencyMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: pct(1) },
@@ -581,6 +824,7 @@ async function measure(
     serverIdleRssMiB: Math.round(idleRssKb / 1024),
     serverCpuCores: round2(serverCpu / wall),
     serverThreadCpuCores: threads,
+    helperCpuCores: helperCpu,
     loadAverage: round2(loadavg()[0]!),
     generatorCpuCores: round2(genCpu / wall),
     machineBusyCores: round2((machine1.busy - machine0.busy) / wall),
@@ -589,8 +833,76 @@ async function measure(
     framesPerServerCpuSecond: Math.round((frames * (warmupS + seconds)) / seconds / serverCpu),
     ratioToBare: null,
     cpuRatioToBare: null,
+    store,
+    frameToQueryableMs:
+      probeMs === null
+        ? null
+        : {
+            samples: probeSorted.length,
+            p50: probePct(0.5),
+            p99: probePct(0.99),
+            max: probePct(1),
+          },
   };
 }
+
+/**
+ * Frame-to-queryable: one more charger (`B<index>`) sends a MeterValues every 100 ms while the
+ * load runs, and the store is polled every 50 ms for its newest reading; each reading's figure
+ * is from its send to the first poll that saw it (so it includes up to one poll period).
+ */
+async function probeQueryable(
+  server: Server,
+  index: number,
+  durationMs: number,
+): Promise<{ sent: number; latencies: number[] }> {
+  const charger = new Charger(await openSocket(`${server.url}/B${index}`, '127.0.0.1'));
+  const start = await charger.call('StartTransaction', {
+    connectorId: 1,
+    idTag: `BENCH${index}`,
+    meterStart: 0,
+    timestamp: new Date(T0).toISOString(),
+  });
+  const transactionId = (start?.[2] as { transactionId?: number } | undefined)?.transactionId ?? 0;
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  const end = performance.now() + durationMs;
+  let n = 0;
+  let done = false;
+  const sender = (async () => {
+    while (performance.now() < end) {
+      n += 1;
+      sentAt.set(n, performance.now());
+      await charger.call('MeterValues', meterValues(transactionId, n));
+      await sleep(100);
+    }
+  })();
+  let seen = 0;
+  const poller = (async () => {
+    while (!done || seen < n) {
+      const [row] = await sql<{ t: string }>(
+        server,
+        `SELECT toString(toUnixTimestamp64Milli(max(ts))) AS t FROM meter_readings WHERE charger_id = 'B${index}' AND context = 'Sample.Periodic'`,
+      );
+      const now = performance.now();
+      const newest = Math.round((Number(row?.t ?? 0) - T0) / 1000);
+      for (let k = seen + 1; k <= newest; k++) {
+        const at = sentAt.get(k);
+        if (at !== undefined) latencies.push(now - at);
+      }
+      seen = Math.max(seen, newest);
+      if (done && performance.now() > end + 30_000) break;
+      await sleep(50);
+    }
+  })();
+  await sender;
+  done = true;
+  await poller;
+  charger.ws.close();
+  return { sent: n, latencies };
+}
+
+type Target = 'bare' | 'on' | 'off' | 'kafka';
 
 async function throughputMode(o: {
   chargers: number;
@@ -598,27 +910,52 @@ async function throughputMode(o: {
   procs: number;
   warmupS: number;
   cpuProfDir: string | null;
+  targets: readonly Target[];
+  /** Paced runs of each engine at this share of its measured maximum (0: none). */
+  paced: number;
   out: string;
 }): Promise<void> {
   const runs: RunSummary[] = [];
-  const targets: { name: string; start: () => Promise<Server> }[] = [
-    { name: 'bare', start: () => startBare(o.cpuProfDir) },
-    { name: 'engine fsync off', start: () => startEngine(o.chargers, false, o.cpuProfDir) },
-    { name: 'engine fsync on', start: () => startEngine(o.chargers, true, o.cpuProfDir) },
-  ];
-  for (const target of targets) {
-    process.stderr.write(`gateway-bench: ${target.name} …\n`);
-    const server = await target.start();
+  const starters: Record<Target, () => Promise<Server>> = {
+    bare: () => startBare(o.cpuProfDir),
+    off: () => startEngine({ chargers: o.chargers + 1, fsync: false, cpuProfDir: o.cpuProfDir }),
+    on: () => startEngine({ chargers: o.chargers + 1, fsync: true, cpuProfDir: o.cpuProfDir }),
+    kafka: () => startKafkaEngine(o.chargers + 1, o.cpuProfDir),
+  };
+  for (const target of o.targets) {
+    process.stderr.write(`gateway-bench: ${target} …\n`);
+    const server = await starters[target]();
     try {
-      runs.push(await measure(server, o.chargers, o.procs, o.warmupS, o.seconds));
+      const engine = target !== 'bare';
+      const max = await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
+        load: 'load',
+        store: engine,
+      });
+      runs.push(max);
+      if (engine && o.paced > 0) {
+        process.stderr.write(`gateway-bench: ${target} at ${o.paced * 100} % of its maximum …\n`);
+        runs.push(
+          await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
+            load: 'paced',
+            rate: max.framesPerSecond * o.paced,
+            store: true,
+            probe: o.chargers,
+          }),
+        );
+      }
     } finally {
-      await stopChild(server.child);
+      await server.stop();
     }
   }
-  const bare = runs[0]!;
-  for (const r of runs.slice(1)) {
-    r.ratioToBare = round2(r.framesPerSecond / bare.framesPerSecond);
-    r.cpuRatioToBare = round2(r.framesPerServerCpuSecond / bare.framesPerServerCpuSecond);
+  const bare = runs.find((r) => r.server === 'bare uWS') ?? null;
+  if (bare !== null) {
+    for (const r of runs) {
+      if (r === bare || r.load !== 'load') continue;
+      r.ratioToBare = round2(r.framesPerSecond / bare.framesPerSecond);
+      r.cpuRatioToBare = round2(r.framesPerServerCpuSecond / bare.framesPerServerCpuSecond);
+      if (r.store !== null)
+        r.store.ratioToBare = round2(r.store.framesPerSecond / bare.framesPerSecond);
+    }
   }
 
   const summary = {
@@ -626,6 +963,7 @@ async function throughputMode(o: {
     date: new Date().toISOString(),
     node: process.version,
     cores: Number(execFileSync('nproc').toString().trim()),
+    loadAverageAtStart: loadAtStart,
     chargers: o.chargers,
     seconds: o.seconds,
     warmupSeconds: o.warmupS,
@@ -634,36 +972,45 @@ async function throughputMode(o: {
   };
   writeJson(o.out, summary);
   console.log(
-    `\n${o.chargers} chargers, ${o.procs} generator procs, ${o.warmupS} s warm-up + ${o.seconds} s window\n`,
+    `\n${o.chargers} chargers, ${o.procs} generator procs, ${o.warmupS} s warm-up + ${o.seconds} s window, load average at start ${loadAtStart}\n`,
   );
   printTable(
     [
       'server',
+      'load',
       'frames/s',
       'p50 ms',
-      'p90 ms',
       'p99 ms',
       'max ms',
+      'in store/s',
+      'to query p99',
       'peak RSS',
       'srv CPU',
       'main thr',
+      'helpers',
       'gen CPU',
       'all CPU',
       'frames/CPU-s',
       'errors',
       'engine/bare',
+      'store/bare',
       'per CPU-s',
     ],
     runs.map((r) => [
       r.server,
+      r.load === 'load' ? 'max' : `paced ${fmt(r.targetFramesPerSecond ?? 0)}/s`,
       fmt(r.framesPerSecond),
       r.ackLatencyMs.p50.toFixed(2),
-      r.ackLatencyMs.p90.toFixed(2),
       r.ackLatencyMs.p99.toFixed(2),
       r.ackLatencyMs.max.toFixed(2),
+      r.store === null ? '—' : fmt(r.store.framesPerSecond),
+      r.frameToQueryableMs === null ? '—' : `${fmt(Math.round(r.frameToQueryableMs.p99))} ms`,
       `${fmt(r.serverPeakRssMiB)} MiB`,
       r.serverCpuCores.toFixed(2),
       (r.serverThreadCpuCores['main'] ?? 0).toFixed(2),
+      Object.values(r.helperCpuCores)
+        .reduce((a, b) => a + b, 0)
+        .toFixed(2),
       r.generatorCpuCores.toFixed(2),
       r.machineBusyCores.toFixed(2),
       fmt(r.framesPerServerCpuSecond),
@@ -671,6 +1018,7 @@ async function throughputMode(o: {
         ? '0'
         : `${r.callErrors} ${JSON.stringify(r.errorCodes)}${r.lostSockets ? ` lost ${r.lostSockets}` : ''}`,
       r.ratioToBare === null ? '—' : r.ratioToBare.toFixed(2),
+      r.store?.ratioToBare == null ? '—' : r.store.ratioToBare.toFixed(2),
       r.cpuRatioToBare === null ? '—' : r.cpuRatioToBare.toFixed(2),
     ]),
   );
@@ -678,13 +1026,14 @@ async function throughputMode(o: {
 }
 
 // ---------------------------------------------------------------------------------------
-// Connections mode
+// Connections, two gateways, boot and reconnect storms
 
 interface ConnectionsSummary {
   server: string;
   connections: number;
   booted: number;
   failed: number;
+  errorCodes: Record<string, number>;
   openSeconds: number;
   connectionsPerSecond: number;
   rssBeforeMiB: number;
@@ -699,12 +1048,13 @@ async function holdConnections(
   server: Server,
   n: number,
   procs: number,
+  extra: { first?: number; addressBase?: number } = {},
 ): Promise<ConnectionsSummary> {
   checkNofile(server, n + 200);
   await sleep(3_000);
   const before = await steadyRssKb(server.pid);
   const heapBefore = await engineMetric(server, 'chargestream_nodejs_heap_size_used_bytes');
-  const generators = await startGenerators(server.url, n, procs, 'idle', 0, 0);
+  const generators = await startGenerators(server.url, n, procs, 'idle', 0, 0, extra);
   try {
     const opened = await connectAll(generators);
     if (opened.failed > 0)
@@ -719,6 +1069,7 @@ async function holdConnections(
       connections: n,
       booted: opened.booted,
       failed: opened.failed,
+      errorCodes: opened.errorCodes,
       openSeconds: round2(opened.openMs / 1000),
       connectionsPerSecond: Math.round(opened.booted / (opened.openMs / 1000)),
       rssBeforeMiB: round2(before / 1024),
@@ -736,36 +1087,7 @@ async function holdConnections(
   }
 }
 
-async function connectionsMode(o: {
-  connections: number;
-  procs: number;
-  out: string;
-}): Promise<void> {
-  const procs = Math.max(o.procs, Math.ceil(o.connections / MAX_SOCKETS_PER_GENERATOR));
-  const runs: ConnectionsSummary[] = [];
-  const targets: { name: string; start: () => Promise<Server> }[] = [
-    { name: 'bare', start: () => startBare() },
-    { name: 'engine', start: () => startEngine(o.connections, true, null) },
-  ];
-  for (const target of targets) {
-    process.stderr.write(`gateway-bench: ${o.connections} idle connections to ${target.name} …\n`);
-    const server = await target.start();
-    try {
-      runs.push(await holdConnections(server, o.connections, procs));
-    } finally {
-      await stopChild(server.child);
-    }
-  }
-  writeJson(o.out, {
-    mode: 'connections',
-    date: new Date().toISOString(),
-    node: process.version,
-    generatorProcs: procs,
-    runs,
-  });
-  console.log(
-    `\n${o.connections} idle OCPP 1.6 connections (one BootNotification each), ${procs} generator procs\n`,
-  );
+function printConnections(runs: readonly ConnectionsSummary[]): void {
   printTable(
     [
       'server',
@@ -782,7 +1104,7 @@ async function connectionsMode(o: {
     runs.map((r) => [
       r.server,
       fmt(r.booted),
-      fmt(r.failed),
+      r.failed === 0 ? '0' : `${fmt(r.failed)} ${JSON.stringify(r.errorCodes)}`,
       `${r.openSeconds.toFixed(2)} s`,
       fmt(r.connectionsPerSecond),
       `${r.rssBeforeMiB.toFixed(1)} MiB`,
@@ -792,23 +1114,220 @@ async function connectionsMode(o: {
       r.serverReportedConnections === null ? '—' : fmt(r.serverReportedConnections),
     ]),
   );
+}
+
+async function connectionsMode(o: {
+  connections: number;
+  procs: number;
+  out: string;
+}): Promise<void> {
+  const procs = Math.max(o.procs, Math.ceil(o.connections / MAX_SOCKETS_PER_GENERATOR));
+  const runs: ConnectionsSummary[] = [];
+  const targets: { name: string; start: () => Promise<Server> }[] = [
+    { name: 'bare', start: () => startBare() },
+    { name: 'engine', start: () => startEngine({ chargers: o.connections, fsync: true }) },
+  ];
+  for (const [t, target] of targets.entries()) {
+    process.stderr.write(`gateway-bench: ${o.connections} idle connections to ${target.name} …\n`);
+    const server = await target.start();
+    try {
+      runs.push(await holdConnections(server, o.connections, procs, { addressBase: t * procs }));
+    } finally {
+      await server.stop();
+    }
+  }
+  writeJson(o.out, {
+    mode: 'connections',
+    date: new Date().toISOString(),
+    node: process.version,
+    loadAverageAtStart: loadAtStart,
+    generatorProcs: procs,
+    runs,
+  });
+  console.log(
+    `\n${o.connections} idle OCPP 1.6 connections (one BootNotification each), ${procs} generator procs\n`,
+  );
+  printConnections(runs);
+  console.log(`\nwritten to ${o.out}`);
+}
+
+/**
+ * Two gateway processes on one machine (distributed mode: `--role gateway --gateways 2
+ * --gateway-index i` on a local Kafka broker), each holding half of the chargers.
+ */
+async function twoGatewaysMode(o: { connections: number; out: string }): Promise<void> {
+  const half = Math.ceil(o.connections / 2);
+  const procs = Math.ceil(half / MAX_SOCKETS_PER_GENERATOR);
+  process.stderr.write(`gateway-bench: Kafka broker and two gateways …\n`);
+  const broker = await startBroker();
+  const gateways: Server[] = [];
+  try {
+    for (let index = 0; index < 2; index++) {
+      // Right after the broker starts, the first gateway can fail on topics whose leaders are
+      // not elected yet ("not the leader for that topic-partition"): it is started again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          gateways.push(
+            await startEngine({
+              chargers: o.connections,
+              fsync: true,
+              kafka: broker.brokers,
+              role: 'gateway',
+              gateways: { count: 2, index },
+              name: `gateway ${index}`,
+            }),
+          );
+          break;
+        } catch (error) {
+          if (attempt >= 3) throw error;
+          process.stderr.write(`gateway-bench: gateway ${index} did not start, again …\n`);
+          await sleep(3_000);
+        }
+      }
+    }
+    const started = performance.now();
+    const runs = await Promise.all(
+      gateways.map((g, index) =>
+        holdConnections(g, Math.min(half, o.connections - index * half), procs, {
+          first: index * half,
+          addressBase: index * procs,
+        }),
+      ),
+    );
+    const wall = (performance.now() - started) / 1000;
+    const held = runs.reduce((n, r) => n + r.booted, 0);
+    writeJson(o.out, {
+      mode: 'two-gateways',
+      date: new Date().toISOString(),
+      node: process.version,
+      loadAverageAtStart: loadAtStart,
+      connections: o.connections,
+      held,
+      wallSeconds: round2(wall),
+      runs,
+    });
+    console.log(
+      `\n${o.connections} idle OCPP 1.6 connections over two gateway processes (Kafka mode): ${fmt(held)} held at once\n`,
+    );
+    printConnections(runs);
+    console.log(`\nwritten to ${o.out}`);
+  } finally {
+    for (const g of gateways) await g.stop();
+    await broker.stop();
+  }
+}
+
+interface StormSummary {
+  server: string;
+  phase: 'boot storm' | 'reconnect storm';
+  chargers: number;
+  booted: number;
+  failed: number;
+  errorCodes: Record<string, number>;
+  seconds50: number;
+  seconds99: number;
+  secondsAll: number;
+  serverPeakRssMiB: number;
+}
+
+/**
+ * Storms: N chargers open their connections and boot all at once (no concurrency limit),
+ * then every socket drops at once and every charger comes back at once. Per phase: chargers
+ * accepted (BootNotification Accepted), time until 50 %, 99 % and all were, failures by kind.
+ */
+async function stormMode(o: { connections: number; out: string }): Promise<void> {
+  const procs = Math.ceil(o.connections / MAX_SOCKETS_PER_GENERATOR);
+  const runs: StormSummary[] = [];
+  const targets: { name: string; start: () => Promise<Server> }[] = [
+    { name: 'bare', start: () => startBare() },
+    { name: 'engine', start: () => startEngine({ chargers: o.connections, fsync: true }) },
+  ];
+  for (const [t, target] of targets.entries()) {
+    process.stderr.write(`gateway-bench: storm of ${o.connections} chargers on ${target.name} …\n`);
+    const server = await target.start();
+    checkNofile(server, o.connections + 200);
+    const generators = await startGenerators(server.url, o.connections, procs, 'idle', 0, 0, {
+      concurrency: o.connections,
+      addressBase: t * procs,
+    });
+    try {
+      await sleep(2_000);
+      for (const phase of ['boot storm', 'reconnect storm'] as const) {
+        const opened = await connectAll(
+          generators,
+          phase === 'boot storm' ? 'connect' : 'reconnect',
+        );
+        const times = [...opened.bootMs].sort((a, b) => a - b);
+        // Shares of all chargers, not of those that made it.
+        const at = (q: number) => {
+          const rank = Math.ceil(q * o.connections) - 1;
+          return rank < times.length ? round2(times[rank]! / 1000) : Number.POSITIVE_INFINITY;
+        };
+        runs.push({
+          server: server.name,
+          phase,
+          chargers: o.connections,
+          booted: opened.booted,
+          failed: opened.failed,
+          errorCodes: opened.errorCodes,
+          seconds50: at(0.5),
+          seconds99: at(0.99),
+          secondsAll: at(1),
+          serverPeakRssMiB: Math.round(procStatusKb(server.pid, 'VmHWM') / 1024),
+        });
+        await sleep(3_000);
+      }
+    } finally {
+      for (const g of generators) if (g.child.connected) g.send({ cmd: 'stop' });
+      await Promise.all(generators.map((g) => stopChild(g.child, 10_000)));
+      await server.stop();
+    }
+  }
+  writeJson(o.out, {
+    mode: 'storm',
+    date: new Date().toISOString(),
+    node: process.version,
+    loadAverageAtStart: loadAtStart,
+    generatorProcs: procs,
+    runs,
+  });
+  console.log(`\n${o.connections} chargers booting at once, then reconnecting at once\n`);
+  printTable(
+    ['server', 'phase', 'accepted', 'failed', '50 %', '99 %', 'all', 'peak RSS'],
+    runs.map((r) => [
+      r.server,
+      r.phase,
+      fmt(r.booted),
+      r.failed === 0 ? '0' : `${fmt(r.failed)} ${JSON.stringify(r.errorCodes)}`,
+      `${r.seconds50} s`,
+      `${r.seconds99} s`,
+      `${r.secondsAll} s`,
+      `${fmt(r.serverPeakRssMiB)} MiB`,
+    ]),
+  );
   console.log(`\nwritten to ${o.out}`);
 }
 
 // ---------------------------------------------------------------------------------------
 
+let loadAtStart = 0;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      scenario: { type: 'string' },
       chargers: { type: 'string', default: '1000' },
       seconds: { type: 'string', default: '10' },
       procs: { type: 'string', default: '2' },
       warmup: { type: 'string', default: '2' },
+      targets: { type: 'string' },
+      paced: { type: 'string', default: '0.5' },
       connections: { type: 'string' },
       'cpu-prof': { type: 'string' },
       out: { type: 'string' },
     },
   });
+  loadAtStart = round2(loadavg()[0]!);
   const int = (name: string, text: string, min: number): number => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min) {
@@ -817,10 +1336,30 @@ async function main(): Promise<void> {
     }
     return n;
   };
+  const scenario = values.scenario ?? (values.connections !== undefined ? 'connections' : 'steady');
+  const SCENARIOS = ['steady', 'kafka', 'connections', 'two-gateways', 'storm'];
+  if (!SCENARIOS.includes(scenario)) {
+    process.stderr.write(`--scenario: one of ${SCENARIOS.join(', ')}, not ${scenario}\n`);
+    process.exit(2);
+  }
   const chargers = int('chargers', values.chargers, 1);
   const seconds = int('seconds', values.seconds, 1);
   const procs = int('procs', values.procs, 1);
   const warmupS = int('warmup', values.warmup, 0);
+  const paced = Number(values.paced);
+  if (!(paced >= 0 && paced <= 1)) {
+    process.stderr.write(`--paced: a share from 0 to 1, got ${values.paced}\n`);
+    process.exit(2);
+  }
+  const targets = (values.targets ?? (scenario === 'kafka' ? 'bare,on,kafka' : 'bare,on'))
+    .split(',')
+    .map((t) => t.trim()) as Target[];
+  for (const t of targets) {
+    if (!['bare', 'on', 'off', 'kafka'].includes(t)) {
+      process.stderr.write(`--targets: bare, on, off, kafka; not ${t}\n`);
+      process.exit(2);
+    }
+  }
   if (Math.ceil(chargers / procs) > MAX_SOCKETS_PER_GENERATOR) {
     process.stderr.write(
       `--chargers / --procs: at most ${MAX_SOCKETS_PER_GENERATOR} per generator\n`,
@@ -838,12 +1377,23 @@ async function main(): Promise<void> {
   process.once('SIGTERM', bail);
   process.once('exit', cleanUp);
 
+  const out = (name: string) => values.out ?? join(root, 'bench', 'out', `${name}.json`);
   try {
-    if (values.connections !== undefined) {
+    if (scenario === 'connections') {
       await connectionsMode({
-        connections: int('connections', values.connections, 1),
+        connections: int('connections', values.connections ?? '19000', 1),
         procs,
-        out: values.out ?? join(root, 'bench', 'out', 'gateway-bench-connections.json'),
+        out: out('gateway-bench-connections'),
+      });
+    } else if (scenario === 'two-gateways') {
+      await twoGatewaysMode({
+        connections: int('connections', values.connections ?? '38000', 2),
+        out: out('gateway-bench-two-gateways'),
+      });
+    } else if (scenario === 'storm') {
+      await stormMode({
+        connections: int('connections', values.connections ?? '19000', 1),
+        out: out('gateway-bench-storm'),
       });
     } else {
       await throughputMode({
@@ -852,7 +1402,9 @@ async function main(): Promise<void> {
         procs,
         warmupS,
         cpuProfDir: values['cpu-prof'] ?? null,
-        out: values.out ?? join(root, 'bench', 'out', 'gateway-bench.json'),
+        targets,
+        paced: scenario === 'kafka' ? 0 : paced,
+        out: out(scenario === 'kafka' ? 'gateway-bench-kafka' : 'gateway-bench'),
       });
     }
   } catch (error) {
@@ -906,35 +1458,35 @@ class Charger {
   }
 }
 
-function openSocket(url: string): Promise<WebSocket> {
+function openSocket(url: string, localAddress?: string): Promise<WebSocket> {
   return new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(url, ['ocpp1.6']);
+    const ws = new WebSocket(url, ['ocpp1.6'], localAddress === undefined ? {} : { localAddress });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) =>
-      reject(new Error(`upgrade refused: ${res.statusCode}`)),
-    );
+    ws.once('unexpected-response', (_req, res) => {
+      reject(new Error(`upgrade refused: ${res.statusCode}`));
+      ws.terminate();
+    });
   });
 }
 
 function generator(task: GeneratorTask): void {
   const send = (m: FromGenerator) => process.send!(m);
   const chargers: (Charger | null)[] = [];
+  const fail = (error: unknown) => {
+    process.stderr.write(`generator: ${String(error)}\n`);
+    process.exit(1);
+  };
   process.on('message', (raw) => {
     const message = raw as ToGenerator;
     if (message.cmd === 'connect') {
-      connect().then(send, (error: unknown) => {
-        process.stderr.write(`generator: ${String(error)}\n`);
-        process.exit(1);
-      });
+      connect().then(send, fail);
+    } else if (message.cmd === 'reconnect') {
+      // A reconnect storm: every socket drops at once and every charger comes back at once.
+      for (const c of chargers) c?.ws.terminate();
+      connect(task.count).then(send, fail);
     } else if (message.cmd === 'go') {
-      run().then(
-        (result) => process.send!(result, () => process.exit(0)),
-        (error: unknown) => {
-          process.stderr.write(`generator: ${String(error)}\n`);
-          process.exit(1);
-        },
-      );
+      run().then((result) => process.send!(result, () => process.exit(0)), fail);
     } else {
       for (const c of chargers) c?.ws.terminate();
       process.exit(0);
@@ -942,37 +1494,55 @@ function generator(task: GeneratorTask): void {
   });
   send({ kind: 'loaded', nofile: openFilesLimit('self') });
 
-  async function connect(): Promise<FromGenerator> {
+  async function connect(
+    concurrency = task.concurrency ?? OPEN_CONCURRENCY,
+  ): Promise<FromGenerator> {
     const started = performance.now();
     let booted = 0;
     let failed = 0;
     let firstError: string | null = null;
+    const bootMs: number[] = [];
+    const errorCodes: Record<string, number> = {};
     let next = 0;
     const one = async (i: number): Promise<void> => {
       try {
-        const charger = new Charger(await openSocket(`${task.url}/B${task.first + i}`));
+        const charger = new Charger(
+          await openSocket(`${task.url}/B${task.first + i}`, task.localAddress),
+        );
         chargers[i] = charger;
         if (task.mode === 'idle') {
           const reply = await charger.call('BootNotification', {
             chargePointVendor: 'Bench',
             chargePointModel: 'Idle',
           });
-          if (reply?.[0] !== 3)
+          if (reply?.[0] !== 3 || (reply[2] as { status?: string }).status !== 'Accepted')
             throw new Error(`BootNotification answered ${JSON.stringify(reply)}`);
+          bootMs.push(performance.now() - started);
         }
         booted += 1;
       } catch (error) {
         failed += 1;
-        firstError ??= error instanceof Error ? error.message : String(error);
+        const text = error instanceof Error ? error.message : String(error);
+        const code = /^upgrade refused: \d+|^BootNotification|^[A-Z]+/.exec(text)?.[0] ?? text;
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+        firstError ??= text;
         chargers[i] = null;
       }
     };
     await Promise.all(
-      Array.from({ length: Math.min(OPEN_CONCURRENCY, task.count) }, async () => {
+      Array.from({ length: Math.min(concurrency, task.count) }, async () => {
         while (next < task.count) await one(next++);
       }),
     );
-    return { kind: 'connected', openMs: performance.now() - started, booted, failed, firstError };
+    return {
+      kind: 'connected',
+      openMs: performance.now() - started,
+      booted,
+      failed,
+      firstError,
+      bootMs,
+      errorCodes,
+    };
   }
 
   async function run(): Promise<FromGenerator> {
@@ -980,6 +1550,7 @@ function generator(task: GeneratorTask): void {
     const latenciesUs: number[] = [];
     const errorCodes: Record<string, number> = {};
     let frames = 0;
+    let allFrames = 0;
     let callErrors = 0;
     const windowStart = performance.now() + task.warmupS * 1000;
     const windowEnd = windowStart + task.seconds * 1000;
@@ -991,6 +1562,7 @@ function generator(task: GeneratorTask): void {
       errorCodes[code] = (errorCodes[code] ?? 0) + 1;
       return false;
     };
+    const interval = task.mode === 'paced' ? (task.intervalMs ?? 1000) : 0;
     await Promise.all(
       chargers.map(async (charger, i) => {
         if (charger === null) return;
@@ -1005,7 +1577,14 @@ function generator(task: GeneratorTask): void {
         const transactionId =
           (start![2] as { transactionId?: number }).transactionId ?? task.first + i + 1;
         let n = 0;
+        // Paced: chargers spread evenly over the interval, each on its own schedule.
+        let due = performance.now() + (interval * i) / Math.max(1, chargers.length);
         for (;;) {
+          if (interval > 0) {
+            const wait = due - performance.now();
+            if (wait > 0) await sleep(wait);
+            due += interval;
+          }
           const sent = performance.now();
           if (sent >= windowEnd) break;
           n += 1;
@@ -1015,6 +1594,7 @@ function generator(task: GeneratorTask): void {
             if (reply === null) return;
             continue;
           }
+          allFrames += 1;
           if (at >= windowStart && at <= windowEnd) {
             frames += 1;
             latenciesUs.push(Math.round((at - sent) * 1000));
@@ -1028,6 +1608,7 @@ function generator(task: GeneratorTask): void {
     return {
       kind: 'result',
       frames,
+      allFrames,
       callErrors,
       lost,
       errorCodes,

@@ -1,0 +1,301 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { indexNetwork } from '../../src/config/network-index.js';
+import { parseNetwork } from '../../src/config/network.js';
+import { TransactionRegistry } from '../../src/gateway/transactions.js';
+import { handleCall, type ActionContext } from '../../src/ocpp/actions.js';
+import type { ChargerEvent } from '../../src/ocpp/events.js';
+import { parseFrame } from '../../src/ocpp/rpc.js';
+import { V16 } from '../../src/ocpp/v16/actions.js';
+import { V201 } from '../../src/ocpp/v201/actions.js';
+import { applyVerdict, judgeRegister, startEnergy } from '../../src/sessions/energy.js';
+import { processBatch, type ConnectorState } from '../../src/sessions/process-batch.js';
+import { meterValues, T0 } from '../load/frames.js';
+
+/**
+ * Micro benchmarks of the per-frame and per-reading stages, one thread each:
+ *
+ * - frame: JSON.parse + frame checks (`parseFrame`) of the load benches' 1.6 MeterValues
+ *   (~420 bytes), then the action's schema check and mapping to an event (`handleCall`);
+ *   the same for a 2.0.1 TransactionEvent Updated;
+ * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
+ *   embedded log writes it, and its decoding, as a replay reads it;
+ * - energy: the E2/E3 rules per register reading (`judgeRegister` + `applyVerdict`);
+ * - batch: a whole worker task (`processBatch`) of 1,000 events — energy rules, session
+ *   state, durations, rating, the rows as JSONEachRow — per event.
+ *
+ * The store's insert is measured by bench/store/store-bench.ts.
+ *
+ *   npm run build && node dist/bench/micro/pipeline.bench.js [--seconds 2] [--out FILE]
+ */
+
+const here = fileURLToPath(import.meta.url);
+const root = join(dirname(here), '..', '..', '..');
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
+};
+const SECONDS = Number(arg('seconds', '2'));
+const OUT = arg('out', join(root, 'bench', 'out', 'pipeline-bench.json'));
+
+const CHARGERS = 10;
+const network = parseNetwork({
+  settings: { defaultTariff: 't' },
+  organizations: [{ id: 'o', type: 'cpo' }],
+  sites: [{ id: 's', operator: 'o' }],
+  chargers: Array.from({ length: CHARGERS }, (_, i) => ({
+    id: `B${i}`,
+    site: 's',
+    connectors: [{ id: 1, maxPowerW: 22_000 }],
+  })),
+  tariffs: [
+    {
+      id: 't',
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+    },
+  ],
+  customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
+  tokens: Array.from({ length: CHARGERS }, (_, i) => ({
+    id: `BENCH${i}`,
+    type: 'RFID',
+    customer: 'c',
+  })),
+});
+const index = indexNetwork(network);
+const dir = mkdtempSync(join(tmpdir(), 'chargestream-pipeline-bench-'));
+const ctx: ActionContext = {
+  index,
+  transactions: new TransactionRegistry(dir),
+  heartbeatIntervalS: 300,
+  registration: () => 'Accepted',
+};
+
+/** Runs `fn` repeatedly for about SECONDS (after a warm-up of a fifth of it): calls per second. */
+function rate(fn: () => void, perCall = 1): number {
+  const until = (ms: number) => {
+    const end = performance.now() + ms;
+    let n = 0;
+    while (performance.now() < end) {
+      for (let i = 0; i < 100; i++) fn();
+      n += 100;
+    }
+    return n;
+  };
+  until(SECONDS * 200);
+  const t0 = performance.now();
+  const n = until(SECONDS * 1000);
+  return Math.round((n * perCall) / ((performance.now() - t0) / 1000));
+}
+
+const results: Record<string, number> = {};
+const show = (name: string, perSecond: number, unit: string) => {
+  results[name] = perSecond;
+  const us = 1e6 / perSecond;
+  console.log(
+    `${name.padEnd(34)} ${perSecond.toLocaleString('en').padStart(12)} ${unit}/s   ${us.toFixed(3).padStart(8)} µs each`,
+  );
+};
+
+console.log(`pipeline micro benchmarks, node ${process.version}, ${SECONDS} s per case`);
+
+// --- frame: parse + validate + map, 1.6 --------------------------------------------------
+const started = handleCall(
+  V16,
+  'StartTransaction',
+  { connectorId: 1, idTag: 'BENCH0', meterStart: 0, timestamp: new Date(T0).toISOString() },
+  'B0',
+  T0,
+  ctx,
+);
+const transactionId =
+  started.kind === 'durable' ? (started.payload as { transactionId: number }).transactionId : 1;
+const frame16 = JSON.stringify([2, '12345', 'MeterValues', meterValues(transactionId, 7)]);
+show(
+  '1.6 MeterValues: parseFrame',
+  rate(() => parseFrame(frame16, 'ocpp1.6')),
+  'frames',
+);
+let lastEvent: ChargerEvent | null = null;
+show(
+  '1.6 MeterValues: parse+validate+map',
+  rate(() => {
+    const parsed = parseFrame(frame16, 'ocpp1.6');
+    if (!parsed.ok || parsed.frame.type !== 2) throw new Error('bad frame');
+    const outcome = handleCall(
+      V16,
+      parsed.frame.action,
+      parsed.frame.payload,
+      'B0',
+      T0 + 7000,
+      ctx,
+    );
+    if (outcome.kind !== 'durable') throw new Error(`not durable: ${JSON.stringify(outcome)}`);
+    lastEvent = outcome.event;
+  }),
+  'frames',
+);
+const frame201 = JSON.stringify([
+  2,
+  '12345',
+  'TransactionEvent',
+  {
+    eventType: 'Updated',
+    timestamp: new Date(T0 + 7000).toISOString(),
+    triggerReason: 'MeterValuePeriodic',
+    seqNo: 7,
+    transactionInfo: { transactionId: 'B1-0' },
+    meterValue: [
+      {
+        timestamp: new Date(T0 + 7000).toISOString(),
+        sampledValue: [
+          {
+            value: 35,
+            context: 'Sample.Periodic',
+            measurand: 'Energy.Active.Import.Register',
+            unitOfMeasure: { unit: 'Wh' },
+          },
+          { value: 18000, measurand: 'Power.Active.Import', unitOfMeasure: { unit: 'W' } },
+          { value: 26, measurand: 'Current.Import', phase: 'L1' },
+          { value: 230.1, measurand: 'Voltage', phase: 'L1-N' },
+          { value: 27, measurand: 'SoC' },
+        ],
+      },
+    ],
+  },
+]);
+show(
+  '2.0.1 TransactionEvent: parse+validate+map',
+  rate(() => {
+    const parsed = parseFrame(frame201, 'ocpp2.0.1');
+    if (!parsed.ok || parsed.frame.type !== 2) throw new Error('bad frame');
+    const outcome = handleCall(
+      V201,
+      parsed.frame.action,
+      parsed.frame.payload,
+      'B1',
+      T0 + 7000,
+      ctx,
+    );
+    if (outcome.kind === 'error') throw new Error(outcome.description);
+  }),
+  'frames',
+);
+
+// --- log: msgpackr record of 1,000 events ------------------------------------------------
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const event = lastEvent as ChargerEvent | null;
+if (event === null) throw new Error('no event');
+const record: Array<[number, number, ChargerEvent]> = Array.from({ length: 1000 }, (_, i) => [
+  i % 16,
+  i,
+  { ...event, receivedAt: event.receivedAt + i },
+]);
+let packed = packr.pack(record);
+show(
+  'log record: msgpackr pack + crc32',
+  rate(() => {
+    packed = packr.pack(record);
+    crc32(packed);
+  }, record.length),
+  'events',
+);
+show(
+  'log record: msgpackr unpack',
+  rate(() => packr.unpack(packed), record.length),
+  'events',
+);
+console.log(`  (${packed.length} bytes a record, ${Math.round(packed.length / 1000)} per event)`);
+
+// --- energy rules --------------------------------------------------------------------------
+let energy = startEnergy(0, T0);
+let k = 0;
+show(
+  'energy: judgeRegister + applyVerdict',
+  rate(() => {
+    k += 1;
+    const ts = T0 + k * 1000;
+    energy = applyVerdict(energy, judgeRegister(energy, k * 5, ts, 22_000), ts);
+  }),
+  'readings',
+);
+
+// --- a whole worker task ---------------------------------------------------------------
+/** 1,000 events: per charger a start, then meter values; states carried from batch to batch. */
+let states: Record<string, ConnectorState> = {};
+let offset = 0;
+let reading = 0;
+const sessionOf = new Map<string, string>();
+function nextBatch(): Array<{ offset: number; event: ChargerEvent }> {
+  const entries: Array<{ offset: number; event: ChargerEvent }> = [];
+  reading += 1;
+  for (let i = 0; i < 1000; i++) {
+    const chargerId = `B${i % CHARGERS}`;
+    const n = reading * 100 + Math.floor(i / CHARGERS);
+    let tx = sessionOf.get(chargerId);
+    let e: ChargerEvent;
+    if (tx === undefined) {
+      tx = `${chargerId}-tx`;
+      sessionOf.set(chargerId, tx);
+      e = {
+        kind: 'tx_started',
+        chargerId,
+        connectorId: 1,
+        receivedAt: T0,
+        transactionId: tx,
+        tokenId: `BENCH${i % CHARGERS}`,
+        authorization: 'Accepted',
+        customerId: 'c',
+        meterStartWh: 0,
+        ts: T0,
+      };
+    } else {
+      const base = event as ChargerEvent & { kind: 'meter_values' };
+      e = {
+        ...base,
+        chargerId,
+        transactionId: tx,
+        receivedAt: T0 + n * 1000,
+        samples: base.samples.map((s) => ({
+          ...s,
+          ts: T0 + n * 1000,
+          value: s.measurand === 'Energy.Active.Import.Register' ? n * 5 : s.value,
+        })),
+      };
+    }
+    entries.push({ offset: offset++, event: e });
+  }
+  return entries;
+}
+const batches = Array.from({ length: 50 }, nextBatch);
+let b = 0;
+show(
+  'worker task: processBatch (1,000 events)',
+  rate(() => {
+    const at = b++ % batches.length;
+    if (at === 0) states = {}; // the first batch starts the sessions again
+    const entries = batches[at]!;
+    const out = processBatch(index, {
+      partition: 0,
+      entries: entries.map((e, i) => ({ offset: b * 1000 + i, event: e.event })),
+      states,
+      highWater: { readings: -1, statuses: -1, cdrs: -1, notifications: -1 },
+    });
+    states = out.states;
+  }, 1000),
+  'events',
+);
+
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dirname(OUT), { recursive: true });
+writeFileSync(
+  OUT,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, perSecond: results }, null, 2)}\n`,
+);
+console.log(`written to ${OUT}`);
