@@ -208,7 +208,9 @@ show(
 );
 show(
   'log record: msgpackr unpack',
-  rate(() => packr.unpack(packed), record.length),
+  rate(() => {
+    packr.unpack(packed);
+  }, record.length),
   'events',
 );
 console.log(`  (${packed.length} bytes a record, ${Math.round(packed.length / 1000)} per event)`);
