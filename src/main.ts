@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CommandLog, runCommand, type CommandSender } from './api/commands.js';
-import { ApiKeys } from './api/auth.js';
+import { ApiKeys, type Caller } from './api/auth.js';
+import { Scope } from './api/access.js';
 import { requestRetry } from './api/retry.js';
 import { Api } from './api/server.js';
 import type { Bus } from './bus/bus.js';
@@ -12,6 +13,7 @@ import type { EngineConfig } from './config/load-config.js';
 import { ConfigService } from './config/config-changes.js';
 import { LiveNetwork, type ConfigChange } from './config/live-network.js';
 import type { Network } from './config/network.js';
+import type { NetworkIndex } from './config/network-index.js';
 import { Gateway } from './gateway/server.js';
 import { CommandRelay } from './gateway/command-relay.js';
 import { followTransactions } from './gateway/transaction-journal.js';
@@ -312,7 +314,12 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       ? {}
       : {
           commands: (request) =>
-            runCommand(send, commandLog, (id) => live.index.chargers.has(id), request),
+            runCommand(
+              send,
+              commandLog,
+              (id) => commandable(live.index, live.network, id, request.caller),
+              request,
+            ),
         }),
   });
   const apiPort = await api.listen();
@@ -437,4 +444,22 @@ function notificationMessages(rows: string): Array<{ key: string; value: string 
       key: (JSON.parse(line) as { notification_id: string }).notification_id,
       value: line,
     }));
+}
+
+/**
+ * Whether a key may send commands to a charger: one of the network whose site's operator is
+ * the key's organization or one of its sub-organizations. Any other charger is answered as
+ * unknown (404), as the configuration API answers for entities out of a key's scope.
+ */
+function commandable(
+  index: NetworkIndex,
+  network: Network,
+  chargerId: string,
+  caller: Caller,
+): boolean {
+  const charger = index.chargers.get(chargerId);
+  if (charger === undefined) return false;
+  const scope = new Scope(network, caller);
+  const operator = index.sites.get(charger.site)?.operator;
+  return scope.everything || (operator !== undefined && scope.own.has(operator));
 }
