@@ -60,7 +60,8 @@ export class KafkaBus implements Bus {
   readonly #options: KafkaBusOptions;
   readonly #kafka: Kafka;
   readonly #topics: ReturnType<typeof topics>;
-  readonly #packr = new Packr({ useRecords: false, moreTypes: false });
+  /** Records, self-contained per message: see the embedded log; plain maps still decode. */
+  readonly #packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
   #producer: Producer | null = null;
   #consumer: Consumer | null = null;
   #pending: Array<{ partition: number; event: ChargerEvent }> = [];
