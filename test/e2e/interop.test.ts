@@ -173,7 +173,8 @@ describe('interop with ocpp-rpc (strict mode)', () => {
         transactionInfo: { transactionId: 'tx-201-a', stoppedReason: 'EVDisconnected' },
         meterValue: [energy(14_500, 600, 'Transaction.End')],
       }),
-    ).toEqual({});
+      // R5.1: the final cost incl. VAT (the session's CDR below), schema-valid for ocpp-rpc.
+    ).toEqual({ totalCost: 0.92 });
     await cs.close();
     const [session] = await eventually(
       () =>

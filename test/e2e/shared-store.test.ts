@@ -178,13 +178,14 @@ describe('two gateways, two processors and an API process on one shared store', 
       currency: 'EUR',
       elements: [{ components: [{ type: 'ENERGY', price: '0.50', vat: '20' }] }],
     });
+    await put('tokens/DIST-TAG', { type: 'RFID', customer: 'c' });
     await put('chargers/DIST-201', {
       site: 's',
       tariff: 't-dist',
       connectors: [{ id: 1, maxPowerW: 22_000 }],
     });
-    await put('tokens/DIST-TAG', { type: 'RFID', customer: 'c' });
-    // The gateway hears the change on the config topic: refused (404) until then.
+    // The gateway hears the changes on the config topic, in order: the charger is refused
+    // (404) until its change arrives, and then the token's, sent before it, is there too.
     const cp = await eventually(
       () =>
         TestCharger.connect(`${gateways[1]!.ocppUrl}/DIST-201`, {
