@@ -662,6 +662,29 @@ export class Gateway {
           return;
         }
         connection.inFlight += 1;
+        const awaitsCost =
+          connection.protocol === 'ocpp2.0.1' &&
+          frame.action === 'TransactionEvent' &&
+          (event.kind === 'meter_values' || event.kind === 'tx_stopped');
+        if (!awaitsCost && !(event.kind === 'tx_stopped' && event.orphan)) {
+          // The common case (no orphan stop to settle, no cost to wait for): one publish
+          // and its acknowledgement, no further promises per frame.
+          this.#options.bus.publish(event).then(
+            () => {
+              connection.inFlight -= 1;
+              if (event.kind === 'tx_stopped')
+                this.#options.transactions.ended(event.chargerId, event.transactionId);
+              this.stats.acks += 1;
+              metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
+              this.#send(ws, connection, callResult(frame.id, payload), frame.action);
+            },
+            (error: unknown) => {
+              connection.inFlight -= 1;
+              this.#notDurable(ws, connection, frame.id, error);
+            },
+          );
+          return;
+        }
         this.#resolveOrphan(event)
           .then((resolved) => this.#options.bus.publish(resolved).then(() => resolved))
           .then(
@@ -677,15 +700,7 @@ export class Gateway {
             },
             (error: unknown) => {
               connection.inFlight -= 1;
-              // Not durable, so not acknowledged: the charger retries the message.
-              this.#options.log.error({ err: errorMessage(error) }, 'event not durable');
-              this.#error(
-                ws,
-                connection,
-                frame.id,
-                'InternalError',
-                'the event could not be stored; retry',
-              );
+              this.#notDurable(ws, connection, frame.id, error);
             },
           );
       }
@@ -708,13 +723,25 @@ export class Gateway {
     let totalCost: string | null | undefined;
     if (event.kind === 'meter_values')
       totalCost = this.costs.running(chargerId, event.transactionId);
-    else if (event.kind === 'tx_stopped')
+    // An orphan (no session knows its transaction) gets no cost: nothing to wait for.
+    else if (event.kind === 'tx_stopped' && !event.orphan)
       totalCost = await this.costs.final(
         chargerId,
         event.transactionId,
         this.#options.finalCostWaitMs ?? 10_000,
       );
     return totalCost == null ? payload : { ...payload, totalCost: Number(totalCost) };
+  }
+
+  /** Not durable, so not acknowledged: the charger retries the message. */
+  #notDurable(
+    ws: uWS.WebSocket<Connection>,
+    connection: Connection,
+    id: string,
+    error: unknown,
+  ): void {
+    this.#options.log.error({ err: errorMessage(error) }, 'event not durable');
+    this.#error(ws, connection, id, 'InternalError', 'the event could not be stored; retry');
   }
 
   /** An accepted Authorize: its start is awaited (S2). */
