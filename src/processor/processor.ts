@@ -109,7 +109,10 @@ export interface ProcessorOptions {
   readonly publishNotifications?: (rows: string) => Promise<void>;
   /** Called with a batch's notifications (JSONEachRow) once the store has them. */
   readonly afterStore?: (notifications: string) => void;
-  /** R5.1: the 2.0.1 transaction costs a batch changed, once the store has the batch. */
+  /**
+   * R5.1: the 2.0.1 transaction costs a batch changed, as soon as the workers computed them
+   * (not waiting for the store: a batch replayed after a crash yields the same costs).
+   */
   readonly costs?: (costs: readonly LiveCost[]) => void;
   /** Called when this process takes over a partition (distributed mode), after its state is rebuilt. */
   readonly onAdopted?: (partition: number) => Promise<unknown>;
@@ -296,6 +299,8 @@ export class Processor {
       if (state.session === null) this.#states.delete(key);
       else this.#states.set(key, state);
     }
+    // Costs go out before the batch is stored: a replay after a crash computes the same ones.
+    if (output.costs.length > 0) this.#costs?.(output.costs);
     await this.#sink.write({
       partition,
       firstOffset: entries[0]!.offset,
@@ -307,7 +312,6 @@ export class Processor {
       cdrs: output.cdrs,
     });
     if (output.notifications !== '') this.#afterStore?.(output.notifications);
-    if (output.costs.length > 0) this.#costs?.(output.costs);
     this.stats.batches += 1;
     this.stats.events += entries.length;
     this.stats.readingsValid += output.readingsValid;
