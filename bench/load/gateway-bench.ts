@@ -74,6 +74,16 @@ interface GeneratorTask {
   readonly concurrency?: number;
   /** Source address of this generator's sockets (each address has its own ephemeral ports). */
   readonly localAddress?: string;
+  /** A refused connection or boot is tried again (backoff with jitter) until this long. */
+  readonly retryForMs?: number;
+  /**
+   * The source address of the reconnect phase: reconnecting from the address just closed,
+   * the kernel hands out ports whose old connection the server may not have closed yet (its
+   * event loop busy with the storm), and those connections are reset — an artefact of one
+   * client address holding thousands of sockets that real chargers, each on its own
+   * address, do not have.
+   */
+  readonly reconnectAddress?: string;
 }
 
 type ToGenerator =
@@ -107,7 +117,10 @@ type FromGenerator =
       readonly firstError: string | null;
       /** ms from the command to each accepted BootNotification (idle mode). */
       readonly bootMs: number[];
+      /** Chargers that never got in, by the last reason. */
       readonly errorCodes: Record<string, number>;
+      /** Attempts refused and tried again (storms), by reason. */
+      readonly retries: Record<string, number>;
     }
   | ({ readonly kind: 'result' } & LoadResult);
 
@@ -596,7 +609,13 @@ async function startGenerators(
   mode: GeneratorTask['mode'],
   warmupS: number,
   seconds: number,
-  extra: { intervalMs?: number; concurrency?: number; first?: number; addressBase?: number } = {},
+  extra: {
+    intervalMs?: number;
+    concurrency?: number;
+    first?: number;
+    addressBase?: number;
+    retryForMs?: number;
+  } = {},
 ): Promise<Generator[]> {
   const generators = split(chargers, procs).map(({ first, count }, g) =>
     startGenerator({
@@ -608,9 +627,11 @@ async function startGenerators(
       seconds,
       ...(extra.intervalMs === undefined ? {} : { intervalMs: extra.intervalMs }),
       ...(extra.concurrency === undefined ? {} : { concurrency: extra.concurrency }),
+      ...(extra.retryForMs === undefined ? {} : { retryForMs: extra.retryForMs }),
       // One loopback source address per generator: each has its own ~28 k ephemeral ports,
       // so sockets in TIME_WAIT from a previous phase never run a phase out of ports.
-      localAddress: `127.0.0.${2 + (((extra.addressBase ?? 0) + g) % 250)}`,
+      localAddress: `127.0.0.${2 + (((extra.addressBase ?? 0) + g) % 120)}`,
+      reconnectAddress: `127.0.0.${130 + (((extra.addressBase ?? 0) + g) % 120)}`,
     }),
   );
   const loaded = await Promise.all(generators.map((g) => g.next('loaded', 30_000)));
@@ -630,6 +651,7 @@ interface Opened {
   /** ms from the command to each accepted BootNotification, all generators. */
   bootMs: number[];
   errorCodes: Record<string, number>;
+  retries: Record<string, number>;
 }
 
 async function connectAll(
@@ -647,6 +669,7 @@ async function connectAll(
     firstError: null,
     bootMs: [],
     errorCodes: {},
+    retries: {},
   };
   for (const r of replies) {
     if (r.kind !== 'connected') continue;
@@ -656,6 +679,8 @@ async function connectAll(
     opened.bootMs.push(...r.bootMs);
     for (const [code, n] of Object.entries(r.errorCodes))
       opened.errorCodes[code] = (opened.errorCodes[code] ?? 0) + n;
+    for (const [code, n] of Object.entries(r.retries))
+      opened.retries[code] = (opened.retries[code] ?? 0) + n;
   }
   return opened;
 }
@@ -1224,6 +1249,8 @@ interface StormSummary {
   booted: number;
   failed: number;
   errorCodes: Record<string, number>;
+  /** Attempts refused or dropped and tried again, by reason. */
+  retries: Record<string, number>;
   seconds50: number;
   seconds99: number;
   secondsAll: number;
@@ -1249,6 +1276,7 @@ async function stormMode(o: { connections: number; out: string }): Promise<void>
     const generators = await startGenerators(server.url, o.connections, procs, 'idle', 0, 0, {
       concurrency: o.connections,
       addressBase: t * procs,
+      retryForMs: 60_000,
     });
     try {
       await sleep(2_000);
@@ -1270,6 +1298,7 @@ async function stormMode(o: { connections: number; out: string }): Promise<void>
           booted: opened.booted,
           failed: opened.failed,
           errorCodes: opened.errorCodes,
+          retries: opened.retries,
           seconds50: at(0.5),
           seconds99: at(0.99),
           secondsAll: at(1),
@@ -1293,12 +1322,13 @@ async function stormMode(o: { connections: number; out: string }): Promise<void>
   });
   console.log(`\n${o.connections} chargers booting at once, then reconnecting at once\n`);
   printTable(
-    ['server', 'phase', 'accepted', 'failed', '50 %', '99 %', 'all', 'peak RSS'],
+    ['server', 'phase', 'accepted', 'failed', 'tried again', '50 %', '99 %', 'all', 'peak RSS'],
     runs.map((r) => [
       r.server,
       r.phase,
       fmt(r.booted),
       r.failed === 0 ? '0' : `${fmt(r.failed)} ${JSON.stringify(r.errorCodes)}`,
+      Object.keys(r.retries).length === 0 ? '0' : JSON.stringify(r.retries),
       `${r.seconds50} s`,
       `${r.seconds99} s`,
       `${r.secondsAll} s`,
@@ -1484,7 +1514,7 @@ function generator(task: GeneratorTask): void {
     } else if (message.cmd === 'reconnect') {
       // A reconnect storm: every socket drops at once and every charger comes back at once.
       for (const c of chargers) c?.ws.terminate();
-      connect(task.count).then(send, fail);
+      connect(task.count, task.reconnectAddress).then(send, fail);
     } else if (message.cmd === 'go') {
       run().then((result) => process.send!(result, () => process.exit(0)), fail);
     } else {
@@ -1496,6 +1526,7 @@ function generator(task: GeneratorTask): void {
 
   async function connect(
     concurrency = task.concurrency ?? OPEN_CONCURRENCY,
+    address = task.localAddress,
   ): Promise<FromGenerator> {
     const started = performance.now();
     let booted = 0;
@@ -1503,30 +1534,40 @@ function generator(task: GeneratorTask): void {
     let firstError: string | null = null;
     const bootMs: number[] = [];
     const errorCodes: Record<string, number> = {};
+    const retries: Record<string, number> = {};
     let next = 0;
     const one = async (i: number): Promise<void> => {
-      try {
-        const charger = new Charger(
-          await openSocket(`${task.url}/B${task.first + i}`, task.localAddress),
-        );
-        chargers[i] = charger;
-        if (task.mode === 'idle') {
-          const reply = await charger.call('BootNotification', {
-            chargePointVendor: 'Bench',
-            chargePointModel: 'Idle',
-          });
-          if (reply?.[0] !== 3 || (reply[2] as { status?: string }).status !== 'Accepted')
-            throw new Error(`BootNotification answered ${JSON.stringify(reply)}`);
-          bootMs.push(performance.now() - started);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const charger = new Charger(await openSocket(`${task.url}/B${task.first + i}`, address));
+          chargers[i] = charger;
+          if (task.mode === 'idle') {
+            const reply = await charger.call('BootNotification', {
+              chargePointVendor: 'Bench',
+              chargePointModel: 'Idle',
+            });
+            if (reply?.[0] !== 3 || (reply[2] as { status?: string }).status !== 'Accepted')
+              throw new Error(`BootNotification answered ${JSON.stringify(reply)}`);
+            bootMs.push(performance.now() - started);
+          }
+          booted += 1;
+          return;
+        } catch (error) {
+          chargers[i]?.ws.terminate();
+          chargers[i] = null;
+          const text = error instanceof Error ? error.message : String(error);
+          const code = /^upgrade refused: \d+|^BootNotification|^[A-Z]+/.exec(text)?.[0] ?? text;
+          // Storms: a refused charger tries again after a backoff with jitter, as chargers do.
+          if (performance.now() - started < (task.retryForMs ?? 0)) {
+            retries[code] = (retries[code] ?? 0) + 1;
+            await sleep(Math.min(8_000, 1_000 * 2 ** attempt) * (0.5 + Math.random()));
+            continue;
+          }
+          failed += 1;
+          errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+          firstError ??= text;
+          return;
         }
-        booted += 1;
-      } catch (error) {
-        failed += 1;
-        const text = error instanceof Error ? error.message : String(error);
-        const code = /^upgrade refused: \d+|^BootNotification|^[A-Z]+/.exec(text)?.[0] ?? text;
-        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
-        firstError ??= text;
-        chargers[i] = null;
       }
     };
     await Promise.all(
@@ -1542,6 +1583,7 @@ function generator(task: GeneratorTask): void {
       firstError,
       bootMs,
       errorCodes,
+      retries,
     };
   }
 
