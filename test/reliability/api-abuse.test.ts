@@ -92,18 +92,27 @@ async function aRatedSession(): Promise<string> {
   cp.close();
   const id = `AB-1-${transactionId}`;
   await eventually(
-    () => sql(run.engine, KEYS.admin, `SELECT 1 FROM cdrs WHERE session_id = '${id}'`),
-    (r) => r.length === 1,
+    () =>
+      sql<{ status: string }>(
+        run.engine,
+        KEYS.admin,
+        `SELECT status FROM sessions WHERE session_id = '${id}' AND (SELECT count() FROM cdrs WHERE session_id = '${id}') = 1`,
+      ),
+    (r) => r[0]?.status === 'rated',
   );
   return id;
 }
 
-/** Row counts of the tables a forbidden call might change. */
+/**
+ * What a forbidden call might change: row counts, the sessions' versions (FINAL: merges of
+ * the ReplacingMergeTree shrink the plain count on their own) and statuses.
+ */
 const snapshot = () =>
   sql<Record<string, string>>(
     run.engine,
     KEYS.admin,
-    `SELECT toString((SELECT count() FROM cdrs)) AS cdrs, toString((SELECT count() FROM sessions_log)) AS sessions_log,
+    `SELECT toString((SELECT count() FROM cdrs)) AS cdrs, toString((SELECT count() FROM sessions_log FINAL)) AS session_versions,
+            (SELECT toString(groupArray((session_id, status))) FROM (SELECT session_id, status FROM sessions ORDER BY session_id)) AS sessions,
             toString((SELECT count() FROM meter_readings)) AS readings, toString((SELECT count() FROM charger_commands)) AS commands,
             toString((SELECT count() FROM system.tables WHERE database = currentDatabase())) AS tables`,
   );

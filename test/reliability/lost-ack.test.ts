@@ -137,7 +137,8 @@ describe('lost acknowledgement of a start', () => {
                   toString((SELECT sum(energy_wh) FROM cdrs WHERE charger_id LIKE 'LA201-%')) AS energy
            FROM sessions WHERE charger_id LIKE 'LA201-%'`,
         ),
-      (r) => r[0]?.cdrs === String(N201),
+      // A CDR is stored before its session's last version (the sink's table order): wait for both.
+      (r) => r[0]?.cdrs === String(N201) && Number(r[0]?.sessions) >= N201,
       60_000,
     );
     const duplicates = Number(rows[0]?.sessions) - N201;

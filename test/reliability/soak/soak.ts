@@ -466,14 +466,17 @@ const want = [...expected.values()].reduce(
   { sessions: 0, refused: 0, energyWh: 0, readings: 0, totalCents: 0 },
 );
 
-// The last batches reach the store after the last acknowledgement: wait for the CDRs.
+// The last batches reach the store after the last acknowledgement: wait for the CDRs and the
+// sessions' last versions (a batch stores its CDRs before its session rows).
 const settleStart = Date.now();
 for (;;) {
-  const [row] = await sqlRetrying<{ n: string }>(
+  const [row] = await sqlRetrying<{ cdrs: string; ended: string }>(
     deployment,
-    "SELECT toString(count()) AS n FROM cdrs WHERE charger_id LIKE 'SOAK-%'",
+    `SELECT toString((SELECT count() FROM cdrs WHERE charger_id LIKE 'SOAK-%')) AS cdrs,
+            toString((SELECT count() FROM sessions WHERE charger_id LIKE 'SOAK-%' AND status = 'rated')) AS ended`,
   );
-  if (Number(row?.n) >= want.sessions || Date.now() - settleStart > 5 * 60_000) break;
+  const done = Number(row?.cdrs) >= want.sessions && Number(row?.ended) >= want.sessions;
+  if (done || Date.now() - settleStart > 5 * 60_000) break;
   await sleep(1000);
 }
 const settleMs = Date.now() - settleStart;
