@@ -4,12 +4,16 @@ import { simulate, type SimOptions, type SimStats } from './simulator.js';
 
 /** What crosses the IPC channel: the options without callbacks, the stats without classes. */
 export type ChildOptions = Omit<SimOptions, 'onSession' | 'onCall'>;
-export type WireStats = Omit<SimStats, 'latency'> & {
-  latency: ReturnType<Histogram['toJSON']>;
+type HistogramJson = ReturnType<Histogram['toJSON']>;
+export type WireStats = Omit<SimStats, 'latency' | 'latencyByAction'> & {
+  latency: HistogramJson;
+  latencyByAction: Record<string, HistogramJson>;
 };
 
 export function toWire(stats: SimStats): WireStats {
-  return { ...stats, latency: stats.latency.toJSON() };
+  const byAction: Record<string, HistogramJson> = {};
+  for (const [action, h] of Object.entries(stats.latencyByAction)) byAction[action] = h.toJSON();
+  return { ...stats, latency: stats.latency.toJSON(), latencyByAction: byAction };
 }
 
 /**
@@ -54,6 +58,7 @@ export async function simulateInProcesses(
     readingAcks: 0,
     errors: {},
     latency: new Histogram(),
+    latencyByAction: {},
     timeline: [],
     seconds: (performance.now() - started) / 1000,
     bootMs: [],
@@ -72,6 +77,8 @@ export async function simulateInProcesses(
     for (const [code, n] of Object.entries(part.errors))
       stats.errors[code] = (stats.errors[code] ?? 0) + n;
     stats.latency.merge(part.latency);
+    for (const [action, h] of Object.entries(part.latencyByAction))
+      (stats.latencyByAction[action] ??= new Histogram()).merge(h);
     stats.bootMs.push(...part.bootMs);
     stats.stormBootMs.push(...part.stormBootMs);
     stats.queuedOffline += part.queuedOffline;

@@ -31,6 +31,11 @@ export function simReport(stats: SimStats, settings: Record<string, unknown>): o
     readingAcks: stats.readingAcks,
     readingAcksPerSecond: Math.round(stats.readingAcks / stats.seconds),
     ackLatencyMs: summary(stats.latency),
+    ackLatencyMsByAction: Object.fromEntries(
+      Object.entries(stats.latencyByAction)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([action, h]) => [action, summary(h)]),
+    ),
     errors: stats.errors,
     boot: {
       booted: stats.bootMs.length,

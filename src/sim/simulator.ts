@@ -91,6 +91,8 @@ export interface SimStats {
   errors: Record<string, number>;
   /** Ack latency of every CALL. */
   latency: Histogram;
+  /** The same by action (TransactionEvent by eventType: `TransactionEvent.Ended`, …). */
+  latencyByAction: Record<string, Histogram>;
   /** Per quarter second of wall clock: answered calls (as a rate per second) and p99 latency. */
   timeline: Array<{ second: number; acks: number; p99Ms: number }>;
   seconds: number;
@@ -122,6 +124,7 @@ export async function simulate(options: SimOptions): Promise<SimStats> {
     readingAcks: 0,
     errors: {},
     latency: new Histogram(),
+    latencyByAction: {},
     timeline: [],
     seconds: 0,
     bootMs: [],
@@ -138,8 +141,11 @@ export async function simulate(options: SimOptions): Promise<SimStats> {
     started,
     stormAt: null,
     stats,
-    record: (ms, reading) => {
+    record: (ms, reading, action) => {
       stats.latency.record(ms);
+      let byAction = stats.latencyByAction[action];
+      if (byAction === undefined) stats.latencyByAction[action] = byAction = new Histogram();
+      byAction.record(ms);
       const slot = Math.floor((performance.now() - started) / 250);
       let h = slots.get(slot);
       if (h === undefined) slots.set(slot, (h = new Histogram()));
@@ -177,13 +183,15 @@ interface RunContext {
   /** Epoch ms of the reconnect storm, if any. */
   stormAt: number | null;
   readonly stats: SimStats;
-  record(ms: number, reading: boolean): void;
+  record(ms: number, reading: boolean, action: string): void;
   error(code: string): void;
 }
 
 /** A message on its way: built when sent, so a queued 1.6 message gets its transactionId late. */
 interface Outgoing {
   readonly action: string;
+  /** The action, for latency by action (TransactionEvent with its eventType). */
+  readonly label: string;
   readonly payload: (queued: boolean) => object;
   readonly reading: boolean;
   /** Sent outside the outbox (BootNotification): not sent again after a drop. */
@@ -413,7 +421,7 @@ class SimCharger {
 
   #settle(out: Outgoing, sentAt: number, frame: unknown[] | null): void {
     if (frame !== null && frame[0] === 3) {
-      this.#run.record(performance.now() - sentAt, out.reading);
+      this.#run.record(performance.now() - sentAt, out.reading, out.label);
       if (out.reading) this.#totals.readingsAcked += 1;
       out.answered((frame[2] ?? {}) as Record<string, unknown>);
     } else {
@@ -429,6 +437,7 @@ class SimCharger {
     return new Promise((resolve) => {
       const out: Outgoing = {
         action,
+        label: action,
         payload: () => payload,
         reading: false,
         direct: true,
@@ -486,6 +495,7 @@ class SimCharger {
     payload: (queued: boolean) => object,
     options: {
       reading?: boolean;
+      label?: string;
       onAnswer?: (answer: Record<string, unknown> | null) => void;
     } = {},
   ): Promise<Record<string, unknown> | null> {
@@ -493,6 +503,7 @@ class SimCharger {
       const queued = !this.#online && QUEUEABLE.has(action);
       const out: Outgoing = {
         action,
+        label: options.label ?? action,
         payload,
         reading: options.reading ?? false,
         direct: false,
@@ -581,17 +592,21 @@ class SimCharger {
     const startAt = this.#iso();
     const startWh = register;
     if (v201) {
-      await this.#call('TransactionEvent', (queued) => ({
-        eventType: 'Started',
-        timestamp: startAt,
-        triggerReason: 'Authorized',
-        seqNo: 0,
-        ...(queued ? { offline: true } : {}),
-        transactionInfo: { transactionId: txId, chargingState: 'Charging' },
-        evse: { id: 1, connectorId: 1 },
-        idToken: { idToken: token, type: 'ISO14443' },
-        meterValue: [energy(startWh, 'Transaction.Begin', startAt, [])],
-      }));
+      await this.#call(
+        'TransactionEvent',
+        (queued) => ({
+          eventType: 'Started',
+          timestamp: startAt,
+          triggerReason: 'Authorized',
+          seqNo: 0,
+          ...(queued ? { offline: true } : {}),
+          transactionInfo: { transactionId: txId, chargingState: 'Charging' },
+          evse: { id: 1, connectorId: 1 },
+          idToken: { idToken: token, type: 'ISO14443' },
+          meterValue: [energy(startWh, 'Transaction.Begin', startAt, [])],
+        }),
+        { label: 'TransactionEvent.Started' },
+      );
       seqNo = 1;
     } else {
       await this.#call(
@@ -662,7 +677,7 @@ class SimCharger {
             },
             meterValue,
           }),
-          { reading: true },
+          { reading: true, label: 'TransactionEvent.Updated' },
         );
       } else {
         await this.#call(
@@ -680,16 +695,20 @@ class SimCharger {
     const stopWh = register;
     if (v201) {
       const n = seqNo++;
-      await this.#call('TransactionEvent', (queued) => ({
-        eventType: 'Ended',
-        timestamp: stopAt,
-        triggerReason: 'StopAuthorized',
-        seqNo: n,
-        ...(queued ? { offline: true } : {}),
-        transactionInfo: { transactionId: txId, stoppedReason: 'Local', chargingState: 'Idle' },
-        idToken: { idToken: token, type: 'ISO14443' },
-        meterValue: [energy(stopWh, 'Transaction.End', stopAt, [])],
-      }));
+      await this.#call(
+        'TransactionEvent',
+        (queued) => ({
+          eventType: 'Ended',
+          timestamp: stopAt,
+          triggerReason: 'StopAuthorized',
+          seqNo: n,
+          ...(queued ? { offline: true } : {}),
+          transactionInfo: { transactionId: txId, stoppedReason: 'Local', chargingState: 'Idle' },
+          idToken: { idToken: token, type: 'ISO14443' },
+          meterValue: [energy(stopWh, 'Transaction.End', stopAt, [])],
+        }),
+        { label: 'TransactionEvent.Ended' },
+      );
     } else {
       await this.#call('StopTransaction', () => ({
         transactionId: tx.transactionId,
