@@ -244,7 +244,7 @@ function machineCpuSeconds(): { busy: number; steal: number } {
   };
 }
 
-/** CPU seconds per thread of a process, keyed `main` (tid = pid) or by thread name. */
+/** CPU seconds per thread of a process, keyed `main` (tid = pid), `node/<tid>` or by name. */
 function threadCpuSeconds(pid: number): Map<string, number> {
   const byName = new Map<string, number>();
   let tids: string[] = [];
@@ -256,8 +256,10 @@ function threadCpuSeconds(pid: number): Map<string, number> {
   for (const tid of tids) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name =
-        Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // Node names all its threads `node` (the Piscina worker, libuv's pool — log writes,
+      // fdatasync, chDB's queries and inserts — and V8's helpers): those are kept apart by id.
+      const name = Number(tid) === pid ? 'main' : comm === 'node' ? `node/${tid}` : comm;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cpu = (Number(fields[11]) + Number(fields[12])) / clockTicks();
       byName.set(name, (byName.get(name) ?? 0) + cpu);
