@@ -5,6 +5,7 @@ import { CommandLog, runCommand, type CommandSender } from './api/commands.js';
 import { ApiKeys, type Caller } from './api/auth.js';
 import { Scope } from './api/access.js';
 import { requestRetry } from './api/retry.js';
+import type { Owners } from './api/access.js';
 import { Api } from './api/server.js';
 import type { Bus } from './bus/bus.js';
 import { EmbeddedLog } from './bus/embedded-log.js';
@@ -309,7 +310,10 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     metrics: () => metrics.text(),
     ...(store === null || bus === null
       ? {}
-      : { retry: (sessionId: string) => requestRetry(store, bus, sessionId, Date.now()) }),
+      : {
+          retry: (sessionId: string, sees: (owners: Owners) => boolean) =>
+            requestRetry(store, bus, sessionId, Date.now(), sees),
+        }),
     ...(send === null
       ? {}
       : {

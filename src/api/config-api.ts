@@ -1,6 +1,6 @@
 import type { ConfigService } from '../config/config-changes.js';
 import type { EntityKind } from '../config/live-network.js';
-import type { Network, Role } from '../config/network.js';
+import { passwordHashOf, type Network, type Role } from '../config/network.js';
 import { ChargestreamError } from '../lib/errors.js';
 import { Scope } from './access.js';
 import type { Reply, Request } from './billing-api.js';
@@ -42,14 +42,17 @@ export class ConfigApi {
   list(kind: EntityKind, request: Request): Promise<Reply> {
     const network = this.#config.live.network;
     const scope = new Scope(network, request.caller);
-    const items = this.#config.live.list(kind).filter((e) => ownedBy(kind, e, network, scope));
+    const items = this.#config.live
+      .list(kind)
+      .filter((e) => ownedBy(kind, e, network, scope))
+      .map((e) => shown(kind, e));
     return Promise.resolve(json('200 OK', { [kind]: items }));
   }
 
   get(kind: EntityKind, request: Request): Promise<Reply> {
     const id = request.params[0]!;
     const found = this.#visible(kind, id, request);
-    return Promise.resolve(json('200 OK', found));
+    return Promise.resolve(json('200 OK', shown(kind, found)));
   }
 
   async put(kind: EntityKind, request: Request): Promise<Reply> {
@@ -61,8 +64,8 @@ export class ConfigApi {
         'BAD_REQUEST',
         `id: is ${JSON.stringify(doc['id'])}, the path says ${id}`,
       );
-    const entity = { ...doc, id };
     const before = this.#config.live.get(kind, id);
+    const entity = kind === 'chargers' ? withCredentials(kind, id, doc, before) : { ...doc, id };
     const network = this.#config.live.network;
     const scope = new Scope(network, request.caller);
     if (before !== undefined && !ownedBy(kind, before, network, scope))
@@ -74,7 +77,7 @@ export class ConfigApi {
       throw notYours(kind, id, scope);
     const change = await this.#config.change(kind, id, entity, by(request));
     return json(before === undefined ? '201 Created' : '200 OK', {
-      ...entity,
+      ...shown(kind, entity),
       changed: { seq: change.seq, at: new Date(change.at).toISOString(), by: change.by },
     });
   }
@@ -109,6 +112,60 @@ export class ConfigApi {
         );
     }
   }
+}
+
+/**
+ * A charger's password is write-only: answers say only whether it has one (a password or its
+ * hash would let a reader take the charger's connection over).
+ */
+function shown(kind: EntityKind, e: Entity): Entity {
+  if (kind !== 'chargers') return e;
+  const { password, passwordHash, ...rest } = e;
+  return {
+    ...rest,
+    credentials: password !== undefined || passwordHash !== undefined ? 'password' : 'none',
+  };
+}
+
+/**
+ * A charger as written by a PUT: a `password` is kept as its hash only (never stored or
+ * sent on in clear), `password: null` removes it, and a body without one (e.g. a GET's
+ * answer sent back) keeps the charger's current one.
+ */
+function withCredentials(
+  kind: EntityKind,
+  id: string,
+  doc: Record<string, unknown>,
+  before: Entity | undefined,
+): Entity {
+  const { password, credentials: _shown, ...rest } = doc;
+  void _shown;
+  if (password === null) {
+    const { passwordHash: _gone, ...without } = rest;
+    void _gone;
+    return { ...without, id };
+  }
+  if (typeof password === 'string') {
+    if (password.length < 16 || password.length > 40)
+      throw new ChargestreamError(
+        'CONFIG_INVALID',
+        `${kind}/${id}: password: must be 16 to 40 characters`,
+      );
+    return { ...rest, id, passwordHash: passwordHashOf(password) };
+  }
+  if (password !== undefined)
+    throw new ChargestreamError(
+      'CONFIG_INVALID',
+      `${kind}/${id}: password: must be a string or null`,
+    );
+  if (rest['passwordHash'] !== undefined || before === undefined) return { ...rest, id };
+  const kept =
+    typeof before['passwordHash'] === 'string'
+      ? before['passwordHash']
+      : typeof before['password'] === 'string'
+        ? passwordHashOf(before['password'])
+        : undefined;
+  return kept === undefined ? { ...rest, id } : { ...rest, id, passwordHash: kept };
 }
 
 /** Whether an entity is the scope's (tariffs and rate plans: everyone's). */

@@ -1,5 +1,6 @@
 import type { Bus } from '../bus/bus.js';
 import { ChargestreamError } from '../lib/errors.js';
+import type { Owners } from './access.js';
 import { retryOf } from '../processor/processor.js';
 import type { SessionState } from '../sessions/process-batch.js';
 import { sqlString, type Store } from '../store/store.js';
@@ -14,12 +15,25 @@ export async function requestRetry(
   bus: Bus,
   sessionId: string,
   now: number,
+  sees: (owners: Owners) => boolean = () => true,
 ): Promise<{ status: string; body: object }> {
-  const [row] = await store.rows<{ n: string; status: string; state: string }>(
-    `SELECT toString(count()) AS n, argMax(status, version) AS status, argMax(state, version) AS state
+  const [row] = await store.rows<{
+    n: string;
+    status: string;
+    state: string;
+    operator_id: string;
+    customer_id: string;
+  }>(
+    `SELECT toString(count()) AS n, argMax(status, version) AS status, argMax(state, version) AS state,
+            argMax(operator_id, version) AS operator_id, argMax(customer_id, version) AS customer_id
      FROM sessions_log WHERE session_id = ${sqlString(sessionId)}`,
   );
-  if (row === undefined || row.n === '0')
+  // Another organization's session is answered as unknown: its existence does not leak.
+  if (
+    row === undefined ||
+    row.n === '0' ||
+    !sees({ operatorId: row.operator_id, customerId: row.customer_id })
+  )
     throw new ChargestreamError('NOT_FOUND', `no session ${sessionId}`);
   if (row.status !== 'rating_failed' && row.status !== 'billing_failed')
     throw new ChargestreamError(

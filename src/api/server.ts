@@ -6,7 +6,7 @@ import type { Store } from '../store/store.js';
 import type { ApiKeys, Caller } from './auth.js';
 import { checkReadOnlySql } from './sql-guard.js';
 import type { Network } from '../config/network.js';
-import { mayUse, type RouteId } from './access.js';
+import { mayUse, Scope, type Owners, type RouteId } from './access.js';
 import { BillingApi, type Reply, type Request } from './billing-api.js';
 import { ConfigApi } from './config-api.js';
 import type { ConfigService } from '../config/config-changes.js';
@@ -28,7 +28,10 @@ export interface ApiOptions {
   /** Prometheus text exposition of the engine's metrics. */
   readonly metrics: () => Promise<string>;
   /** S8: a failed session sent to be rated again; absent where this process has no bus. */
-  readonly retry?: (sessionId: string) => Promise<{ status: string; body: object }>;
+  readonly retry?: (
+    sessionId: string,
+    sees: (owners: Owners) => boolean,
+  ) => Promise<{ status: string; body: object }>;
   /** Engine-initiated OCPP calls; absent where no gateway runs in this process. */
   readonly commands?: (request: {
     chargerId: string;
@@ -96,7 +99,8 @@ export class Api {
 
   constructor(options: ApiOptions) {
     this.#options = options;
-    this.#billing = new BillingApi(options.store, options.network ?? (() => options.keys.network));
+    const network = options.network ?? (() => options.keys.network);
+    this.#billing = new BillingApi(options.store, network);
     const billing = this.#billing;
     this.#app = uWS
       .App()
@@ -118,8 +122,22 @@ export class Api {
       })
       .post('/api/v1/sql', (res, req) => {
         // The key is checked before any body is read: no buffering for strangers.
-        if (this.#caller(res, req.getHeader('authorization'), 'sql') === null) return;
+        const caller = this.#caller(res, req.getHeader('authorization'), 'sql');
+        if (caller === null) return;
         const format = req.getQuery('format') ?? '';
+        // SQL reads every organization's rows: the network's operators only (others use the
+        // routes scoped by organization).
+        const org = network().organizations.find((o) => o.id === caller.organization);
+        if (org === undefined || org.parent != null || org.type !== 'cpo') {
+          this.#fail(
+            res,
+            new ChargestreamError(
+              'ORGANIZATION_NOT_RELATED',
+              `the SQL endpoint reads the whole store: only keys of a top-level CPO organization may use it (${caller.organization} is not one); use the routes scoped by organization`,
+            ),
+          );
+          return;
+        }
         this.#respond(res, true, (body) => this.#sql(body, format));
       })
       .post('/api/v1/chargers/:id/commands/:action', (res, req) => {
@@ -146,15 +164,17 @@ export class Api {
         });
       })
       .post('/api/v1/sessions/:id/retry', (res, req) => {
-        if (this.#caller(res, req.getHeader('authorization'), 'session.retry') === null) return;
+        const caller = this.#caller(res, req.getHeader('authorization'), 'session.retry');
+        if (caller === null) return;
         const sessionId = safeDecode(req.getParameter(0));
+        const scope = new Scope(network(), caller);
         this.#respond(res, false, async () => {
           if (options.retry === undefined)
             throw new ChargestreamError(
               'NO_BUS',
               'no bus in this process: ask a processor, or give --kafka',
             );
-          const reply = await options.retry(sessionId);
+          const reply = await options.retry(sessionId, (owners) => scope.sees(owners));
           return {
             status: reply.status,
             type: 'application/json',

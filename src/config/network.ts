@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -177,6 +178,11 @@ const DEFAULT_SETTINGS: Settings = {
   readingsRetentionDays: 0,
   costUpdatedIntervalS: 60,
 };
+
+/** A charger password as the network file's `passwordHash` holds it: `sha256:<hex>`. */
+export function passwordHashOf(password: string): string {
+  return `sha256:${createHash('sha256').update(password).digest('hex')}`;
+}
 
 /** Reads and validates a network file; errors name the file, the field and why (exit code 2). */
 export function loadNetworkFile(path: string): Network {

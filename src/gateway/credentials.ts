@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Charger } from '../config/network.js';
+import { timingSafeEqual } from 'node:crypto';
+import { passwordHashOf, type Charger } from '../config/network.js';
 
 export type UpgradeRefusal =
   'unknown_charger' | 'bad_identity' | 'missing_credentials' | 'bad_credentials';
@@ -16,7 +16,7 @@ export function checkCredentials(
 ): UpgradeRefusal | null {
   const expected =
     charger.passwordHash ??
-    (charger.password === undefined ? undefined : `sha256:${sha256(charger.password)}`);
+    (charger.password === undefined ? undefined : passwordHashOf(charger.password));
   if (expected === undefined) return null;
   if (!authorization.startsWith('Basic ')) return 'missing_credentials';
   const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
@@ -24,13 +24,9 @@ export function checkCredentials(
   if (colon < 0) return 'bad_credentials';
   const user = decoded.slice(0, colon);
   const password = decoded.slice(colon + 1);
-  const given = Buffer.from(`sha256:${sha256(password)}`);
+  const given = Buffer.from(passwordHashOf(password));
   const match = timingSafeEqual(given, Buffer.from(expected));
   return user === chargerId && match ? null : 'bad_credentials';
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Identities usable in a URL and in Basic credentials: no ':' (reliability.md, profile 1). */

@@ -18,6 +18,8 @@ import { TestCharger } from '../helpers/ocpp-client.js';
 const ROLES: readonly Role[] = ['admin', 'financial_support', 'operator', 'analyst', 'viewer'];
 const keyOf = (role: string, org: string) => `key-${role}-${org}-0123456789abcdef`;
 const ADMIN = keyOf('admin', 'o');
+/** SQL reads the whole store: a key of the top-level CPO organization. */
+const SQL_KEY = keyOf('admin', 'grp');
 /** A viewer key the network file holds only as its SHA-256. */
 const HASHED_KEY = 'hashed-viewer-key-0123456789';
 
@@ -82,7 +84,8 @@ const run = useEngine({
   apiKeys: [
     ...ROLES.map((role) => ({ key: keyOf(role, 'o'), role, organization: 'o' })),
     { key: keyOf('admin', 'other'), role: 'admin', organization: 'other' },
-    { key: keyOf('admin', 'grp'), role: 'admin', organization: 'grp' },
+    // The top-level CPO: its keys may use SQL (the whole store).
+    ...ROLES.map((role) => ({ key: keyOf(role, 'grp'), role, organization: 'grp' })),
     // keyHash: the file holds the SHA-256 of the key, not the key.
     {
       keyHash: createHash('sha256').update(HASHED_KEY).digest('hex'),
@@ -174,7 +177,7 @@ async function session(
     () =>
       sql<{ session_id: string; status: string }>(
         run.engine,
-        ADMIN,
+        SQL_KEY,
         `SELECT session_id, status FROM sessions WHERE charger_id = '${chargerId}' AND transaction_id = '${transactionId}'`,
       ),
     (rows) => rows.length === 1 && wanted.includes(rows[0]!.status),
@@ -186,7 +189,7 @@ const cdrSum = async (where: string) =>
   (
     await sql<{ excl: string; vat: string; incl: string }>(
       run.engine,
-      ADMIN,
+      SQL_KEY,
       `SELECT toString(sum(total_excl_vat)) AS excl, toString(sum(total_vat)) AS vat, toString(sum(total_incl_vat)) AS incl FROM cdrs WHERE ${where}`,
     )
   )[0]!;
@@ -253,7 +256,7 @@ describe('C1/C2 cancellation', () => {
     // C2: the original untouched, sums over both zero.
     const cdrs = await sql<{ k: string; energy: string; incl: string }>(
       run.engine,
-      ADMIN,
+      SQL_KEY,
       `SELECT toString(kind) AS k, toString(energy_wh) AS energy, toString(total_incl_vat) AS incl FROM cdrs WHERE session_id = '${done}' ORDER BY kind`,
     );
     expect(cdrs).toEqual([
@@ -341,7 +344,7 @@ describe('C3 refunds', () => {
     ).toBe('FORBIDDEN');
     const credits = await sql<{ n: string }>(
       run.engine,
-      ADMIN,
+      SQL_KEY,
       `SELECT toString(count()) AS n FROM cdrs WHERE session_id = '${id}' AND kind = 'credit'`,
     );
     expect(credits).toEqual([{ n: '1' }]);
@@ -478,7 +481,7 @@ describe('B1/B2/B4 statements', () => {
 
     // The reporting aggregates: a cancellation takes its session away, a refund does not.
     const sessionsOf = (statement: string) =>
-      sql<{ n: string }>(run.engine, ADMIN, statement).then((rows) => rows[0]?.n);
+      sql<{ n: string }>(run.engine, SQL_KEY, statement).then((rows) => rows[0]?.n);
     expect(
       await sessionsOf(
         "SELECT toString(sum(sessions)) AS n FROM energy_revenue_daily WHERE operator_id = 'o'",
@@ -525,7 +528,7 @@ describe('sessions and CDRs', () => {
     expect(all).not.toContain(foreign);
     const [count] = await sql<{ n: string }>(
       run.engine,
-      ADMIN,
+      SQL_KEY,
       "SELECT toString(count()) AS n FROM sessions WHERE operator_id IN ('o', 'o-sub', 'roam') OR customer_id IN ('c', 'c-roam')",
     );
     expect(all.length).toBe(Number(count!.n));
@@ -630,8 +633,10 @@ describe('routes × roles', () => {
         const a = await send(key);
         expect([a.status, code(a)]).toEqual([401, 'UNAUTHORIZED']);
       }
+      // SQL reads every organization's rows: the top-level CPO's keys; the others' are refused.
+      const organization = route === 'sql' ? 'grp' : 'o';
       for (const role of ROLES) {
-        const a = await send(keyOf(role, 'o'));
+        const a = await send(keyOf(role, organization));
         const allowed = (ROUTE_ROLES[route] as readonly Role[]).includes(role);
         if (allowed) expect([role, a.status]).not.toEqual([role, 403]);
         else expect([role, a.status, code(a)]).toEqual([role, 403, 'FORBIDDEN']);
@@ -640,6 +645,11 @@ describe('routes × roles', () => {
       }
     },
   );
+
+  it('sql: a key of an organization below the top-level CPO is refused (the store holds every organization)', async () => {
+    const a = await api('POST', '/api/v1/sql', ADMIN, 'SELECT 1');
+    expect([a.status, code(a)]).toEqual([403, 'ORGANIZATION_NOT_RELATED']);
+  });
 
   it("organizations: a key sees its own and its sub-organizations' sessions, not its parent's or a stranger's", async () => {
     const id = await session('CP3', 'TAG3', 1_500);

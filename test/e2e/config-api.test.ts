@@ -309,6 +309,82 @@ describe('configuration API', () => {
     expect((listed.body['sites'] as Array<{ id: string }>).map((s) => s.id)).toEqual(['s-sub']);
   });
 
+  it('a charger password is write-only: stored and answered as neither clear text nor hash, kept by a round trip', async () => {
+    const password = 'a-charger-password-0123';
+    const created = await api('PUT', '/api/v1/chargers/PW-1', KEYS.operator, {
+      site: 's',
+      password,
+      connectors: [{ id: 1, maxPowerW: 22_000 }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).not.toHaveProperty('password');
+    expect(created.body).not.toHaveProperty('passwordHash');
+    expect(created.body).toMatchObject({ credentials: 'password' });
+    const read = await api('GET', '/api/v1/chargers/PW-1', KEYS.viewer);
+    expect(JSON.stringify(read.body)).not.toContain('sha256');
+    // The file's own clear password is not answered either.
+    const listed = await api('GET', '/api/v1/chargers', KEYS.admin);
+    expect(JSON.stringify(listed.body)).not.toMatch(/"password(Hash)?":|sha256/);
+    const connect = (secret: string) =>
+      TestCharger.connect(`${engine.ocppUrl}/PW-1`, { password: secret }).then(
+        (c) => {
+          c.close();
+          return 'accepted';
+        },
+        (error: Error) => error.message,
+      );
+    expect(await connect(password)).toBe('accepted');
+    expect(await connect('not-the-password-0000')).toMatch(/401/);
+    // What a GET answered, sent back with one change: the password stays.
+    const roundTrip = await api('PUT', '/api/v1/chargers/PW-1', KEYS.operator, {
+      ...read.body,
+      connectors: [{ id: 1, maxPowerW: 11_000 }],
+    });
+    expect(roundTrip.status).toBe(200);
+    expect(await connect(password)).toBe('accepted');
+    const stored = await sql<{ doc: string }>(
+      engine,
+      ADMIN_KEY,
+      "SELECT doc FROM config_changes WHERE id = 'PW-1'",
+    );
+    expect(stored.length).toBe(2);
+    for (const { doc } of stored) expect(doc).not.toContain(password);
+    expect(
+      (
+        await api('PUT', '/api/v1/chargers/PW-1', KEYS.operator, {
+          ...read.body,
+          password: 'short',
+        })
+      ).status,
+    ).toBe(400);
+    const removed = await api('PUT', '/api/v1/chargers/PW-1', KEYS.operator, {
+      ...read.body,
+      password: null,
+    });
+    expect(removed.body).toMatchObject({ credentials: 'none' });
+  });
+
+  it('SQL is for the network operators; a retry is scoped by organization', async () => {
+    const sub = await fetch(`${engine.apiUrl}/api/v1/sql`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEYS.subOperator}` },
+      body: 'SELECT count() FROM sessions',
+    });
+    expect(sub.status).toBe(403);
+    expect(((await sub.json()) as { error: { code: string } }).error.code).toBe(
+      'ORGANIZATION_NOT_RELATED',
+    );
+    const [session] = await sql<{ session_id: string }>(
+      engine,
+      KEYS.operator,
+      "SELECT session_id FROM sessions WHERE charger_id = 'NEW-1' LIMIT 1",
+    );
+    const retry = (key: string) =>
+      api('POST', `/api/v1/sessions/${session!.session_id}/retry`, key);
+    expect((await retry(KEYS.subOperator)).status).toBe(404);
+    expect(errorCode(await retry(KEYS.operator))).toBe('SESSION_NOT_FAILED');
+  });
+
   it('changes survive a restart: the network file, then the stored changes over it', async () => {
     await engine.stop();
     engine = await startEngine({ config: configFile, dataDir });
