@@ -9,7 +9,7 @@
  * off, the engine on a local Kafka broker). For an engine, also: the time until every frame
  * it acknowledged is queryable in `meter_readings` (frames/s end to end, in ClickHouse), and
  * a second run paced at `--paced` (0.5) of its maximum, open loop, for the ack latency at
- * that load and — from one more charger probing the store every 50 ms — frame-to-queryable.
+ * that load and — from one more charger probing the store every 100 ms — frame-to-queryable.
  *
  *   node dist/bench/load/gateway-bench.js [--chargers 1000] [--seconds 10] [--procs 2]
  *        [--warmup 2] [--targets bare,on] [--paced 0.5] [--cpu-prof DIR] [--out FILE]
@@ -874,9 +874,10 @@ async function measure(
 }
 
 /**
- * Frame-to-queryable: one more charger (`B<index>`) sends a MeterValues every 100 ms while the
- * load runs, and the store is polled every 50 ms for its newest reading; each reading's figure
- * is from its send to the first poll that saw it (so it includes up to one poll period).
+ * Frame-to-queryable: one more charger (`B<index>`) sends a MeterValues every 200 ms while the
+ * load runs, and the store is polled every 100 ms for its newest reading (polling more often
+ * loads chDB measurably); each reading's figure is from its send to the first poll that saw
+ * it, so it includes up to one poll period.
  */
 async function probeQueryable(
   server: Server,
@@ -901,7 +902,7 @@ async function probeQueryable(
       n += 1;
       sentAt.set(n, performance.now());
       await charger.call('MeterValues', meterValues(transactionId, n));
-      await sleep(100);
+      await sleep(200);
     }
   })();
   let seen = 0;
@@ -919,7 +920,7 @@ async function probeQueryable(
       }
       seen = Math.max(seen, newest);
       if (done && performance.now() > end + 30_000) break;
-      await sleep(50);
+      await sleep(100);
     }
   })();
   await sender;
