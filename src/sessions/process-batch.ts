@@ -91,6 +91,8 @@ export interface SessionState extends SignalState {
   ratingError?: string;
   ratingAttempts?: number;
   failedAt?: number;
+  /** What the latest transaction values event was, to know a resend of it (reliability.md 1). */
+  lastValuesKey?: string;
   /** R5.2: the session's first and latest signed meter values, for its CDR. */
   signedStart?: SignedAt;
   signedEnd?: SignedAt;
@@ -518,6 +520,13 @@ class BatchRun {
         ? session
         : null;
     if (matches) {
+      // A resend of the last values (its answer was lost: the event was durable) adds nothing.
+      const key = resendKey(event);
+      if (key === session.lastValuesKey) {
+        count(this.#counters.readings, 'resent', event.samples.length);
+        return;
+      }
+      session.lastValuesKey = key;
       noteFacts(session, event);
       if (event.chargingState !== undefined)
         this.#status(state, event.eventTs ?? event.receivedAt, event.chargingState, offset);
@@ -971,8 +980,20 @@ function noteFacts(session: SessionState, event: { seqNo?: number; offline?: boo
   session.lastSeqNo = Math.max(session.lastSeqNo ?? event.seqNo, event.seqNo);
 }
 
-function count(counts: Record<string, number>, key: string): void {
-  counts[key] = (counts[key] ?? 0) + 1;
+function count(counts: Record<string, number>, key: string, n = 1): void {
+  counts[key] = (counts[key] ?? 0) + n;
+}
+
+/**
+ * What tells a resent transaction values event from the next one: 2.0.1 numbers its events
+ * (seqNo); a 1.6 MeterValues resent is the same frame — the same samples, times and values.
+ */
+function resendKey(event: MeterValuesReported): string {
+  if (event.seqNo !== undefined) return `#${event.seqNo}`;
+  const samples = event.samples;
+  let sum = 0;
+  for (const sample of samples) sum += Number.isFinite(sample.value) ? sample.value : 0;
+  return `${samples.length}|${samples[0]?.ts ?? 0}|${samples.at(-1)?.ts ?? 0}|${sum}`;
 }
 
 function addFlag(session: SessionState, flag: string): void {

@@ -80,10 +80,15 @@ describe('offline backlog', () => {
     expect(answered).toBe(472);
     // 481 × 45 Wh = 21,645 Wh; × 0.30 = 6.49 (6.4935) + 22 % = 1.43 → 7.92
     expect(cdr).toEqual({ energy: '21645', total: '7.92' });
-    const [session] = await sql<{ flags: string[]; rejected: string }>(
-      run.engine,
-      KEY,
-      "SELECT flags, (SELECT toString(countIf(NOT valid)) FROM meter_readings WHERE session_id = 'OFFLINE-1-offline-tx') AS rejected FROM sessions WHERE session_id = 'OFFLINE-1-offline-tx'",
+    // The sink stores CDRs before sessions: wait for the rated version.
+    const [session] = await eventually(
+      () =>
+        sql<{ status: string; flags: string[]; rejected: string }>(
+          run.engine,
+          KEY,
+          "SELECT status, flags, (SELECT toString(countIf(NOT valid)) FROM meter_readings WHERE session_id = 'OFFLINE-1-offline-tx') AS rejected FROM sessions WHERE session_id = 'OFFLINE-1-offline-tx'",
+        ),
+      (rows) => rows[0]?.status === 'rated',
     );
     expect([...(session?.flags ?? [])].sort()).toEqual(['offline', 'seq_gap']);
     expect(session?.rejected).toBe('0');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
-import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
+import type { ChargerEvent, MeterValuesReported, Sample } from '../../src/ocpp/events.js';
 import {
   processBatch,
   type BatchInput,
@@ -125,6 +125,38 @@ describe('session processing of a batch', () => {
     expect(
       lines(out.sessions).filter((r) => r['status'] === 'in_progress').length,
     ).toBeLessThanOrEqual(2);
+  });
+
+  it('reliability.md 1: values resent after a lost answer add no reading rows (1.6 by content, 2.0.1 by seqNo)', () => {
+    const resent = values(2025, 30);
+    const out = processBatch(
+      index,
+      batch([start(), resent, resent, values(2040, 45), values(2040, 45), stop(2050, 60)]),
+    );
+    expect(lines(out.readings).map((r) => [r['value'], r['valid']])).toEqual([
+      [2000, true],
+      [2025, true],
+      [2040, true],
+      [2050, true],
+    ]);
+    expect(out.counters.readings['resent']).toBe(2);
+    // The next batch: a resend of the last values of the previous one is still known.
+    const first = processBatch(index, batch([start(), values(2025, 30)]));
+    const second = processBatch(index, batch([values(2025, 30)], first.states, 2));
+    expect(lines(second.readings)).toEqual([]);
+    const updated = (seqNo: number, wh: number, s: number): ChargerEvent => ({
+      ...(values(wh, s) as MeterValuesReported),
+      seqNo,
+      offline: false,
+      eventTs: T0 + s * 1000,
+    });
+    const v201 = processBatch(
+      index,
+      batch([start(), updated(1, 2025, 30), updated(1, 2025, 30), updated(2, 2025, 30)]),
+    );
+    // The same seqNo twice is a resend; a new seqNo with the same values is a reading again.
+    expect(lines(v201.readings)).toHaveLength(3);
+    expect(v201.counters.readings['resent']).toBe(1);
   });
 
   it('orphan and foreign stops change no session (reliability.md 3)', () => {
