@@ -6,8 +6,18 @@ export interface LogEntry {
   readonly event: ChargerEvent;
 }
 
-/** Called with one partition's next batch, in order; one call in flight per partition. */
-export type BatchHandler = (partition: number, entries: readonly LogEntry[]) => Promise<void>;
+/**
+ * Called with one partition's next batch, in order; one call in flight per partition.
+ * `fence`, where the bus can lose a partition to another consumer while a batch is in
+ * flight (Kafka), rejects once this process no longer owns the batch's partition: the
+ * handler calls it before it changes state or writes, so that a consumer frozen past its
+ * session timeout does not write, when it wakes, what the partition's new owner writes too.
+ */
+export type BatchHandler = (
+  partition: number,
+  entries: readonly LogEntry[],
+  fence?: () => Promise<void>,
+) => Promise<void>;
 
 /** Running totals of a bus, for /metrics. */
 export interface BusStats {

@@ -72,6 +72,8 @@ export class KafkaBus implements Bus {
   readonly stats: BusStats = { produced: 0, consumed: 0, parked: 0 };
   /** Consumer lag of the partitions this process was last assigned. */
   readonly #partitionLag = new Map<number, number>();
+  /** Group generations joined: a batch fetched in an earlier one is no longer this process's. */
+  #generation = 0;
   #closed = false;
   /** Called with the partitions this process owns after each rebalance. */
   onAssignment: (partitions: readonly number[]) => void = () => undefined;
@@ -289,6 +291,7 @@ export class KafkaBus implements Bus {
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.#generation += 1;
       const assigned = payload.memberAssignment[this.#topics.events] ?? [];
       for (const p of [...this.#partitionLag.keys()])
         if (!assigned.includes(p)) this.#partitionLag.delete(p);
@@ -304,10 +307,30 @@ export class KafkaBus implements Bus {
       partitionsConsumedConcurrently: Math.max(1, this.partitions),
       eachBatch: async (payload) => {
         const { batch } = payload;
+        const generation = this.#generation;
+        // A heartbeat after a long pause is refused by the coordinator once the group moved
+        // on (the error ends this batch, and kafkajs rejoins); a rejoin meanwhile shows in the
+        // generation.
+        const fence = async () => {
+          try {
+            await payload.heartbeat();
+            if (generation !== this.#generation || !payload.isRunning())
+              throw new ChargestreamError(
+                'PARTITION_REVOKED',
+                `partition ${batch.partition}: the group was rebalanced while the batch was in flight`,
+              );
+          } catch (error) {
+            this.#options.log.warn(
+              { partition: batch.partition, err: errorMessage(error) },
+              'batch fenced: the partition is no longer this processor’s',
+            );
+            throw error;
+          }
+        };
         let entries: LogEntry[] = [];
         let through: string | null = null;
         const deliver = async () => {
-          if (entries.length > 0) await handler(batch.partition, entries);
+          if (entries.length > 0) await handler(batch.partition, entries, fence);
           this.stats.consumed += entries.length;
           if (through !== null) {
             this.#partitionLag.set(

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   STORE_QUERY_FAILED: 'the store rejected a query',
   LOG_CORRUPT: 'the embedded log holds a record that cannot be read',
   BUS_CLOSED: 'the bus was closed while an event was being appended',
+  PARTITION_REVOKED:
+    'a processor woke up with a batch of a partition the consumer group gave to another processor; not written',
   UNAUTHORIZED: 'no or an unknown API key',
   FORBIDDEN: 'the API key may not do this',
   BAD_REQUEST: 'the request is malformed',

@@ -274,7 +274,11 @@ export class Processor {
     await loading;
   }
 
-  readonly handle: BatchHandler = async (partition: number, given: readonly LogEntry[]) => {
+  readonly handle: BatchHandler = async (
+    partition: number,
+    given: readonly LogEntry[],
+    fence?: () => Promise<void>,
+  ) => {
     await this.#adopt(partition);
     const entries = await this.#markStaleRetries(given);
     const states: Record<string, ConnectorState> = {};
@@ -291,6 +295,9 @@ export class Processor {
       highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
       ...(this.#network === undefined ? {} : { network: this.#network }),
     });
+    // Still the partition's owner? (reliability.md 14: a processor frozen past the session
+    // timeout wakes up here with a batch the new owner has processed too.)
+    await fence?.();
     this.#observe?.taskSeconds((performance.now() - queued) / 1000);
     this.#observe?.batchEvents(entries.length);
     if (output.notifications !== '' && this.#publishNotifications !== undefined)
