@@ -232,6 +232,9 @@ describe('distributed mode under faults', () => {
       },
     );
     const result = await expectExact('DF-', FROZEN.length, energy, () => processors[0]!);
+    // What the thawed processor found when it woke: batches of partitions now another's.
+    const fenced = (frozen.output().match(/batch fenced/g) ?? []).length;
+    recordFigure(14, 'SIGSTOP: batches the thawed processor dropped unwritten (fenced)', fenced);
     recordFigure(
       14,
       'SIGSTOP past the session timeout: duplicate reading rows',

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogEntry } from '../../src/bus/bus.js';
+import { parseNetwork } from '../../src/config/network.js';
+import { ChargestreamError } from '../../src/lib/errors.js';
+import type { Processor } from '../../src/processor/processor.js';
+import type { ChdbStore } from '../../src/store/chdb-store.js';
+import { openTestProcessor } from '../helpers/processor.js';
+import { recordFigure } from './figures.js';
+
+/**
+ * reliability.md 14, the part no timing can force: a processor frozen with a batch in flight
+ * wakes up after the group gave the partition to another. The Kafka bus hands each batch a
+ * fence (a heartbeat and a generation check); this is the processor's side, on a real store
+ * and worker pool: a batch whose fence rejects changes no state and writes nothing, and the
+ * same batch delivered afterwards with a fence that passes is written once.
+ */
+const network = parseNetwork({
+  settings: { defaultTariff: 't' },
+  organizations: [{ id: 'o', type: 'cpo' }],
+  sites: [{ id: 's', operator: 'o' }],
+  chargers: [{ id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] }],
+  tariffs: [
+    {
+      id: 't',
+      currency: 'EUR',
+      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
+    },
+  ],
+});
+const T0 = Date.parse('2026-11-20T08:00:00Z');
+let store: ChdbStore;
+let processor: Processor;
+let close: () => Promise<void>;
+beforeAll(async () => {
+  ({ store, processor, close } = await openTestProcessor(network));
+});
+afterAll(async () => {
+  await close();
+});
+
+const entries: LogEntry[] = [
+  {
+    offset: 0,
+    event: {
+      kind: 'tx_started',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0,
+      transactionId: '7',
+      tokenId: 'TAG',
+      authorization: 'Accepted',
+      customerId: '',
+      meterStartWh: 1000,
+      ts: T0,
+    },
+  },
+  ...[1, 2, 3].map((n) => ({
+    offset: n,
+    event: {
+      kind: 'meter_values' as const,
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0 + n * 60_000,
+      transactionId: '7',
+      samples: [
+        {
+          ts: T0 + n * 60_000,
+          measurand: 'Energy.Active.Import.Register',
+          phase: '',
+          value: 1000 + n * 100,
+          unit: 'Wh',
+          context: 'Sample.Periodic',
+        },
+      ],
+    },
+  })),
+];
+
+const counts = async () =>
+  (
+    await store.rows<{ readings: string; sessions: string }>(
+      "SELECT toString((SELECT count() FROM meter_readings WHERE charger_id = 'CP1')) AS readings, toString((SELECT count() FROM sessions_log WHERE charger_id = 'CP1')) AS sessions",
+    )
+  )[0];
+
+describe('a batch of a partition this processor no longer owns', () => {
+  it('is not written when its fence rejects; delivered again with a passing fence, it is written once', async () => {
+    const partition = 1;
+    const revoked = () =>
+      Promise.reject(new ChargestreamError('PARTITION_REVOKED', 'rebalanced meanwhile'));
+    await expect(processor.handle(partition, entries, revoked)).rejects.toMatchObject({
+      code: 'PARTITION_REVOKED',
+    });
+    const afterFenced = await counts();
+    let fenceCalls = 0;
+    await processor.handle(partition, entries, () => {
+      fenceCalls += 1;
+      return Promise.resolve();
+    });
+    const afterWritten = await counts();
+    recordFigure(
+      14,
+      'rows written by a fenced batch',
+      Number(afterFenced?.readings) + Number(afterFenced?.sessions),
+    );
+    expect(afterFenced).toEqual({ readings: '0', sessions: '0' });
+    expect(fenceCalls).toBe(1);
+    // Three readings and the start's; the session written once, in progress with 300 Wh (state
+    // was not advanced by the fenced attempt).
+    expect(afterWritten?.readings).toBe('4');
+    const [session] = await store.rows<{ energy: string; n: string }>(
+      "SELECT toString(argMax(energy_wh, version)) AS energy, toString(uniqExact(version)) AS n FROM sessions_log WHERE charger_id = 'CP1'",
+    );
+    expect(session?.energy).toBe('300');
+  });
+});
