@@ -26,14 +26,19 @@ const KEYS = {
   operator: 'abuse-operator-key-0123456789',
   otherAdmin: 'abuse-other-admin-key-0123456789',
   otherOperator: 'abuse-other-operator-key-01234567',
+  subAnalyst: 'abuse-sub-analyst-key-0123456789',
+  empAnalyst: 'abuse-emp-analyst-key-0123456789',
   hashed: 'abuse-hashed-key-0123456789',
 };
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const PASSWORD = 'abuse-charger-password-01';
+const NEW_PASSWORD = 'abuse-new-charger-password-02';
 const run = useEngine(
   aNetwork({
     organizations: [
       { id: 'o', type: 'cpo' },
+      { id: 'o-sub', type: 'cpo', parent: 'o' },
+      { id: 'emp', type: 'emp' },
       { id: 'other', type: 'cpo' },
     ],
     sites: [
@@ -48,6 +53,8 @@ const run = useEngine(
       { key: KEYS.operator, role: 'operator', organization: 'o' },
       { key: KEYS.otherAdmin, role: 'admin', organization: 'other' },
       { key: KEYS.otherOperator, role: 'operator', organization: 'other' },
+      { key: KEYS.subAnalyst, role: 'analyst', organization: 'o-sub' },
+      { key: KEYS.empAnalyst, role: 'analyst', organization: 'emp' },
       { keyHash: sha256(KEYS.hashed), role: 'admin', organization: 'o' },
     ],
   }),
@@ -120,6 +127,18 @@ const snapshot = () =>
 describe('API abuse', () => {
   it('reliability.md 17: keys, roles, organizations and writing SQL are refused with their status; nothing changes', async () => {
     const session = await aRatedSession();
+    // A charger given a password through the configuration API (S1 below).
+    const created = await call(
+      'PUT',
+      '/api/v1/chargers/AB-NEW',
+      bearer(KEYS.admin),
+      JSON.stringify({
+        site: 's',
+        password: NEW_PASSWORD,
+        connectors: [{ id: 1, maxPowerW: 22000 }],
+      }),
+    );
+    expect(created.status).toBe(201);
     const before = await snapshot();
     const forbidden: Array<
       [string, string, string, string | null, string | undefined, number, string]
@@ -345,6 +364,36 @@ describe('API abuse', () => {
         404,
         'NOT_FOUND',
       ],
+      // Security review S2 and S3 (docs/reliability.md): SQL reads every organization's rows,
+      // so only keys of a top-level CPO may use it; a retry of another organization's session
+      // is answered as unknown.
+      [
+        'sub-organization: SQL',
+        'POST',
+        '/api/v1/sql',
+        bearer(KEYS.subAnalyst),
+        'SELECT count() FROM cdrs',
+        403,
+        'ORGANIZATION_NOT_RELATED',
+      ],
+      [
+        'EMP organization: SQL',
+        'POST',
+        '/api/v1/sql',
+        bearer(KEYS.empAnalyst),
+        'SELECT count() FROM cdrs',
+        403,
+        'ORGANIZATION_NOT_RELATED',
+      ],
+      [
+        'other organization: retry',
+        'POST',
+        `/api/v1/sessions/${session}/retry`,
+        bearer(KEYS.otherOperator),
+        undefined,
+        404,
+        'NOT_FOUND',
+      ],
       [
         'format name with a clause',
         'POST',
@@ -433,6 +482,25 @@ describe('API abuse', () => {
         expected: `${status} ${code}`,
       });
     }
+    // Security review S1: a charger's password is write-only; no reader gets it back, and the
+    // stored configuration changes (readable through SQL) do not hold it.
+    const readable = await Promise.all(
+      ['/api/v1/chargers/AB-1', '/api/v1/chargers/AB-NEW', '/api/v1/chargers'].map(async (path) =>
+        (
+          await fetch(`${run.engine.apiUrl}${path}`, {
+            headers: { Authorization: bearer(KEYS.viewer) },
+          })
+        ).text(),
+      ),
+    );
+    const [stored] = await sql<{ n: string }>(
+      run.engine,
+      KEYS.admin,
+      `SELECT toString(count()) AS n FROM config_changes WHERE position(doc, '${NEW_PASSWORD}') > 0`,
+    );
+    const passwordsShown =
+      readable.filter((text) => text.includes(PASSWORD) || text.includes(NEW_PASSWORD)).length +
+      Number(stored?.n);
     const reachedCharger = online.frames.filter((f) => f[0] === 2 && f[2] === 'Reset').length;
     online.close();
     const accepted = outcomes.filter((o) => /^2/.test(o.got));
@@ -441,8 +509,9 @@ describe('API abuse', () => {
     recordFigure(
       17,
       `accepted forbidden calls (of ${forbidden.length})`,
-      accepted.length + changed.length + reachedCharger,
+      accepted.length + changed.length + reachedCharger + passwordsShown,
     );
+    expect(passwordsShown).toBe(0);
     expect(accepted).toEqual([]);
     expect(reachedCharger).toBe(0);
     expect(changed).toEqual([]);
