@@ -68,6 +68,9 @@ export class SoakCharger {
     peakQueue: 0,
   };
 
+  /** Milliseconds from sending a transaction message to its CALLRESULT (answered ones). */
+  readonly ackMs: number[] = [];
+
   readonly #url: () => string;
   readonly #random: () => number;
   readonly #queue: Outgoing[] = [];
@@ -184,12 +187,14 @@ export class SoakCharger {
         this.#wake = null;
         continue;
       }
+      const sentAt = performance.now();
       const answer = await this.#call(ws, head);
       if (answer === null) {
         this.counters.unanswered += 1;
         continue;
       }
       if (answer[0] === 3) {
+        this.ackMs.push(performance.now() - sentAt);
         this.#queue.shift();
         this.counters.acked += 1;
         head.acked(answer[2] as Record<string, unknown>);
