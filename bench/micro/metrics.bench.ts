@@ -1,3 +1,6 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { gatewayMetrics } from '../../src/metrics/engine-metrics.js';
 import { Metrics } from '../../src/metrics/registry.js';
@@ -63,4 +66,11 @@ const loop = baseline(FRAMES);
 console.log(
   `frame metrics: ${(cost - loop).toFixed(0)} ns per acknowledged frame (${FRAMES.toLocaleString('en')} frames, node ${process.version})`,
 );
-console.log(`scrape of the whole registry: ${(await scrape()).toFixed(2)} ms`);
+const scrapeMs = await scrape();
+console.log(`scrape of the whole registry: ${scrapeMs.toFixed(2)} ms`);
+const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bench', 'out');
+mkdirSync(out, { recursive: true });
+writeFileSync(
+  join(out, 'metrics-bench.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, frames: FRAMES, nsPerFrame: Math.round(cost - loop), scrapeMs }, null, 2)}\n`,
+);

@@ -1,3 +1,6 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import {
   addObservation,
@@ -136,6 +139,8 @@ function run(
   };
 }
 
+const results: Record<string, { readingsPerSecond: number; withRunningCost: number }> = {};
+
 function bench(name: string, tariff: CompiledTariff, readings: Observation[]): void {
   const sessions = Math.max(1, Math.round(READINGS / readings.length));
   run(tariff, readings, Math.max(1, Math.round(sessions / 10)), false); // warm-up
@@ -143,6 +148,10 @@ function bench(name: string, tariff: CompiledTariff, readings: Observation[]): v
   const liveSessions = Math.max(1, Math.round(sessions / 20));
   run(tariff, readings, Math.max(1, Math.round(liveSessions / 10)), true);
   const live = run(tariff, readings, liveSessions, true);
+  results[name] = {
+    readingsPerSecond: rating.readingsPerSecond,
+    withRunningCost: live.readingsPerSecond,
+  };
   console.log(
     `${name.padEnd(8)} ${rating.readingsPerSecond.toLocaleString('en').padStart(11)} readings/s` +
       ` (addObservation)  ${live.readingsPerSecond.toLocaleString('en').padStart(9)} readings/s` +
@@ -155,3 +164,9 @@ const start = Date.UTC(2025, 2, 10, 14);
 console.log(`rater, ${READINGS.toLocaleString('en')} readings per case, node ${process.version}`);
 bench('simple', compileTariff(simple, ZONE), timeline(start, false));
 bench('complex', compileTariff(complex, ZONE), timeline(start, true));
+const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bench', 'out');
+mkdirSync(out, { recursive: true });
+writeFileSync(
+  join(out, 'rating-bench.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, readings: READINGS, results }, null, 2)}\n`,
+);
