@@ -55,6 +55,12 @@ const here = fileURLToPath(import.meta.url);
 const root = join(dirname(here), '..', '..', '..');
 const NOFILE = 20_000;
 const MAX_SOCKETS_PER_GENERATOR = 5_000;
+/**
+ * First source address (127.0.0.2 + n) of each scenario's generators: scenarios run one after
+ * the other may get a server on the port of the one before, and a connection from a source
+ * port still in TIME_WAIT towards it is reset — so no two scenarios share addresses.
+ */
+const ADDRESSES = { steady: 0, connections: 20, storm: 40, twoGateways: 60 } as const;
 /** Upgrades in flight per generator while opening (stays well under the listen backlog). */
 const OPEN_CONCURRENCY = 200;
 
@@ -632,8 +638,8 @@ async function startGenerators(
       ...(extra.retryForMs === undefined ? {} : { retryForMs: extra.retryForMs }),
       // One loopback source address per generator: each has its own ~28 k ephemeral ports,
       // so sockets in TIME_WAIT from a previous phase never run a phase out of ports.
-      localAddress: `127.0.0.${2 + (((extra.addressBase ?? 0) + g) % 120)}`,
-      reconnectAddress: `127.0.0.${130 + (((extra.addressBase ?? 0) + g) % 120)}`,
+      localAddress: `127.0.0.${2 + (((extra.addressBase ?? ADDRESSES.steady) + g) % 120)}`,
+      reconnectAddress: `127.0.0.${130 + (((extra.addressBase ?? ADDRESSES.steady) + g) % 120)}`,
     }),
   );
   const loaded = await Promise.all(generators.map((g) => g.next('loaded', 30_000)));
@@ -1159,7 +1165,11 @@ async function connectionsMode(o: {
     process.stderr.write(`gateway-bench: ${o.connections} idle connections to ${target.name} …\n`);
     const server = await target.start();
     try {
-      runs.push(await holdConnections(server, o.connections, procs, { addressBase: t * procs }));
+      runs.push(
+        await holdConnections(server, o.connections, procs, {
+          addressBase: ADDRESSES.connections + t * procs,
+        }),
+      );
     } finally {
       await server.stop();
     }
@@ -1218,7 +1228,7 @@ async function twoGatewaysMode(o: { connections: number; out: string }): Promise
       gateways.map((g, index) =>
         holdConnections(g, Math.min(half, o.connections - index * half), procs, {
           first: index * half,
-          addressBase: index * procs,
+          addressBase: ADDRESSES.twoGateways + index * procs,
         }),
       ),
     );
@@ -1278,7 +1288,7 @@ async function stormMode(o: { connections: number; out: string }): Promise<void>
     checkNofile(server, o.connections + 200);
     const generators = await startGenerators(server.url, o.connections, procs, 'idle', 0, 0, {
       concurrency: o.connections,
-      addressBase: t * procs,
+      addressBase: ADDRESSES.storm + t * procs,
       retryForMs: 60_000,
     });
     try {
