@@ -662,29 +662,6 @@ export class Gateway {
           return;
         }
         connection.inFlight += 1;
-        const awaitsCost =
-          connection.protocol === 'ocpp2.0.1' &&
-          frame.action === 'TransactionEvent' &&
-          (event.kind === 'meter_values' || event.kind === 'tx_stopped');
-        if (!awaitsCost && !(event.kind === 'tx_stopped' && event.orphan)) {
-          // The common case (no orphan stop to settle, no cost to wait for): one publish
-          // and its acknowledgement, no further promises per frame.
-          this.#options.bus.publish(event).then(
-            () => {
-              connection.inFlight -= 1;
-              if (event.kind === 'tx_stopped')
-                this.#options.transactions.ended(event.chargerId, event.transactionId);
-              this.stats.acks += 1;
-              metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
-              this.#send(ws, connection, callResult(frame.id, payload), frame.action);
-            },
-            (error: unknown) => {
-              connection.inFlight -= 1;
-              this.#notDurable(ws, connection, frame.id, error);
-            },
-          );
-          return;
-        }
         this.#resolveOrphan(event)
           .then((resolved) => this.#options.bus.publish(resolved).then(() => resolved))
           .then(
