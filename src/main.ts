@@ -15,7 +15,7 @@ import { ConfigService } from './config/config-changes.js';
 import { LiveNetwork, type ConfigChange } from './config/live-network.js';
 import type { Network } from './config/network.js';
 import type { NetworkIndex } from './config/network-index.js';
-import { Gateway } from './gateway/server.js';
+import { Gateway, type GatewayOptions } from './gateway/server.js';
 import { CommandRelay } from './gateway/command-relay.js';
 import { followTransactions } from './gateway/transaction-journal.js';
 import { startKey, TransactionRegistry } from './gateway/transactions.js';
@@ -35,7 +35,7 @@ import { WebhookPublisher } from './notifications/webhook.js';
 import { Processor, recover, type ProcessorOptions } from './processor/processor.js';
 import { parseClickHouseUrl } from './store/clickhouse-http-store.js';
 import { openStore } from './store/open-store.js';
-import { applyReadingsRetention, type Store } from './store/store.js';
+import { applyReadingsRetention, sqlString, type Store } from './store/store.js';
 import { Sink } from './store/sink.js';
 
 export interface Engine {
@@ -224,6 +224,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   if (runsGateway) {
     const transactions = new TransactionRegistry(config.dataDir, config.gateway);
     let settle: (() => Promise<void>) | undefined;
+    let findSession: GatewayOptions['findSession'];
     if (bus instanceof KafkaBus) {
       const follower = await followTransactions(bus, transactions, log);
       stops.push(() => follower.stop());
@@ -242,6 +243,19 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
             : { chargerId, connectorId, tokenId: tokenId.toUpperCase() };
         transactions.restore(transactionId, home, start);
       }
+      // A stop resent across the restart finds its ended session (R2): by its id, the key.
+      const sessions = store!;
+      findSession = async (chargerId, transactionId) => {
+        const [row] = await sessions.rows<{ connector: number; status: string; ended: string }>(
+          `SELECT any(connector_id) AS connector, argMax(status, version) AS status,
+                  toString(toUnixTimestamp64Milli(argMax(ended_at, version))) AS ended
+           FROM sessions_log WHERE session_id = ${sqlString(`${chargerId}-${transactionId}`)}
+           HAVING count() > 0`,
+        );
+        if (row === undefined) return undefined;
+        const running = row.status === 'in_progress' || row.status === 'ready';
+        return { connectorId: row.connector, endedAt: running ? null : Number(row.ended) };
+      };
     }
     const g = new Gateway({
       tls: config.tls,
@@ -253,6 +267,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       bus: bus!, // every gateway role has a bus (embedded or Kafka)
       log,
       ...(settle === undefined ? {} : { settleTransactions: settle }),
+      ...(findSession === undefined ? {} : { findSession }),
       frameMetrics: gatewayMetrics(metrics, config.frameMetrics),
       costUpdatedIntervalS: config.network.settings.costUpdatedIntervalS,
       onProvisioningResult: (chargerId, action, payload, result) => {

@@ -52,6 +52,15 @@ export interface GatewayOptions {
    * stop whose start went through another gateway a moment ago still finds its connector.
    */
   readonly settleTransactions?: () => Promise<void>;
+  /**
+   * Embedded mode: the session the store holds for a transaction this gateway does not know as
+   * running — a stop resent after a restart (R2): its connector, and when it ended (null:
+   * running). Only running transactions are restored at start.
+   */
+  readonly findSession?: (
+    chargerId: string,
+    transactionId: string,
+  ) => Promise<{ connectorId: number; endedAt: number | null } | undefined>;
   /** The outcome of each provisioning call (H1), for the record. */
   readonly onProvisioningResult?: (
     chargerId: string,
@@ -747,13 +756,50 @@ export class Gateway {
     }
   }
 
-  /** A stop of an unknown transaction gets one more look after the journal settles. */
+  /**
+   * An event of a transaction this gateway does not know as running (R2). A stop of one whose
+   * stop went through already is that stop resent after its answer was lost: it goes to the
+   * transaction's connector without its readings (the first copy stored them), where the
+   * processor ignores it as a retried stop. Otherwise one more look: once the journal settles
+   * (distributed: the start went through another gateway a moment ago; also for a 2.0.1
+   * Updated event without `evse`), or at the store's session (embedded, after a restart).
+   */
   async #resolveOrphan(event: ChargerEvent): Promise<ChargerEvent> {
+    const transactions = this.#options.transactions;
     const settle = this.#options.settleTransactions;
-    if (event.kind !== 'tx_stopped' || !event.orphan || settle === undefined) return event;
-    await settle();
-    const home = this.#options.transactions.home(event.chargerId, event.transactionId);
-    return home === undefined ? event : { ...event, connectorId: home.connectorId, orphan: false };
+    if (event.kind === 'meter_values') {
+      // seqNo: a TransactionEvent; connector 0: no `evse` and no known home.
+      if (settle === undefined || event.connectorId !== 0 || event.seqNo === undefined)
+        return event;
+      await settle();
+      const home = transactions.home(event.chargerId, event.transactionId);
+      return home === undefined ? event : { ...event, connectorId: home.connectorId };
+    }
+    if (event.kind !== 'tx_stopped' || !event.orphan) return event;
+    const { chargerId, transactionId } = event;
+    const resent = (connectorId: number): ChargerEvent => ({ ...event, connectorId, samples: [] });
+    const endedOn = transactions.endedOn(chargerId, transactionId);
+    if (endedOn !== undefined) return resent(endedOn);
+    if (settle !== undefined) {
+      await settle();
+      const home = transactions.home(chargerId, transactionId);
+      if (home !== undefined) return { ...event, connectorId: home.connectorId, orphan: false };
+      const journaled = transactions.endedOn(chargerId, transactionId);
+      if (journaled !== undefined) return resent(journaled);
+    }
+    // Best effort: a store that cannot answer leaves the stop an orphan, as before.
+    const session = await this.#options.findSession?.(chargerId, transactionId).catch((error) => {
+      this.#options.log.warn({ chargerId, err: errorMessage(error) }, 'session not looked up');
+      return undefined;
+    });
+    if (session === undefined) return event;
+    if (session.endedAt === null)
+      return { ...event, connectorId: session.connectorId, orphan: false };
+    // Ended by this stop (the same timestamp) or by the engine (expired, superseded): then
+    // its readings are kept for the record, on its connector.
+    return session.endedAt === event.ts
+      ? resent(session.connectorId)
+      : { ...event, connectorId: session.connectorId };
   }
 
   #error(

@@ -33,6 +33,8 @@ export function startKey(
 const BLOCK = 1000;
 /** Recent starts remembered so that a resent StartTransaction gets its first id back. */
 const RECENT_STARTS = 100_000;
+/** Recent ends remembered so that a stop resent after its answer was lost is known (R2). */
+const RECENT_ENDS = 100_000;
 
 /**
  * OCPP 1.6 transaction ids: 31-bit integers the central system hands out. Ids come from a
@@ -49,6 +51,8 @@ export class TransactionRegistry {
   /** Running transactions per token, for ConcurrentTx (A2). */
   readonly #tokens = new Map<string, number>();
   readonly #recentStarts = new Map<string, string>();
+  /** Where transactions whose stop went through lived: charger|id → connector. */
+  readonly #recentEnds = new Map<string, number>();
 
   readonly #gateway: { readonly index: number; readonly count: number };
 
@@ -137,9 +141,18 @@ export class TransactionRegistry {
     return running - own > 0;
   }
 
+  /** The transaction's stop is durable: it no longer runs, and a stop resent for it is known. */
   ended(chargerId: string, transactionId: string): void {
-    if (this.#deleteHome(`${chargerId}|${transactionId}`))
+    if (this.#endHome(`${chargerId}|${transactionId}`))
       this.journal(chargerId, transactionId, null, null);
+  }
+
+  /**
+   * The connector of a transaction of this charger whose stop went through (here, or through
+   * another gateway that journaled it): a stop of it now is that stop resent (R2).
+   */
+  endedOn(chargerId: string, transactionId: string): number | undefined {
+    return this.#recentEnds.get(`${chargerId}|${transactionId}`);
   }
 
   /** Applies a change another gateway journaled (distributed mode); not journaled again. */
@@ -150,7 +163,7 @@ export class TransactionRegistry {
     start: string | null,
   ): void {
     if (home === null) {
-      this.#deleteHome(`${chargerId}|${transactionId}`);
+      this.#endHome(`${chargerId}|${transactionId}`);
       return;
     }
     this.#setHome(`${chargerId}|${transactionId}`, home);
@@ -162,6 +175,18 @@ export class TransactionRegistry {
     this.#homes.set(key, home);
     if (home.tokenId !== undefined)
       this.#tokens.set(home.tokenId, (this.#tokens.get(home.tokenId) ?? 0) + 1);
+  }
+
+  #endHome(key: string): boolean {
+    const home = this.#homes.get(key);
+    if (home === undefined) return false;
+    this.#deleteHome(key);
+    this.#recentEnds.set(key, home.connectorId);
+    if (this.#recentEnds.size > RECENT_ENDS) {
+      const oldest = this.#recentEnds.keys().next().value;
+      if (oldest !== undefined) this.#recentEnds.delete(oldest);
+    }
+    return true;
   }
 
   #deleteHome(key: string): boolean {

@@ -41,6 +41,21 @@ describe('1.6 transaction ids', () => {
     expect(registry.home('CP1', id)).toBeUndefined();
   });
 
+  it('knows where an ended transaction lived, ended here or journaled elsewhere (R2)', () => {
+    const registry = new TransactionRegistry(tempDir());
+    registry.remember('tx-a', { chargerId: 'CP1', connectorId: 2 });
+    expect(registry.endedOn('CP1', 'tx-a')).toBeUndefined();
+    registry.ended('CP1', 'tx-a');
+    expect(registry.endedOn('CP1', 'tx-a')).toBe(2);
+    expect(registry.endedOn('CP2', 'tx-a')).toBeUndefined();
+    registry.apply('CP1', 'tx-b', { chargerId: 'CP1', connectorId: 3 }, null);
+    registry.apply('CP1', 'tx-b', null, null);
+    expect(registry.endedOn('CP1', 'tx-b')).toBe(3);
+    // An id never seen running is not an ended one.
+    registry.ended('CP1', 'tx-c');
+    expect(registry.endedOn('CP1', 'tx-c')).toBeUndefined();
+  });
+
   it('refuses a damaged counter file instead of starting over at 1', () => {
     const dir = tempDir();
     new TransactionRegistry(dir).allocate('k', home);
