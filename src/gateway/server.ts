@@ -177,6 +177,8 @@ export class Gateway {
   readonly #failures = new FailureLimiter(60, 60_000);
   /** S2: starts awaited per charger and token: where their ready session is, until when. */
   readonly #awaited = new Map<string, Map<string, { connectorId: number; until: number }>>();
+  /** R2: stops being made durable, per charger|transaction (a copy meanwhile waits for them). */
+  readonly #stopping = new Map<string, Promise<void>>();
   #listenSocket: uWS.us_listen_socket | null = null;
   /** R5.1: the rated costs of 2.0.1 transactions, for totalCost and CostUpdated. */
   readonly costs: LiveCosts;
@@ -672,12 +674,10 @@ export class Gateway {
         }
         connection.inFlight += 1;
         this.#resolveOrphan(event)
-          .then((resolved) => this.#options.bus.publish(resolved).then(() => resolved))
+          .then((resolved) => this.#publish(resolved))
           .then(
             (published) => {
               connection.inFlight -= 1;
-              if (published.kind === 'tx_stopped' && !published.orphan)
-                this.#options.transactions.ended(published.chargerId, published.transactionId);
               return this.#withCost(connection, frame.action, published, payload).then((answer) => {
                 this.stats.acks += 1;
                 metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
@@ -775,9 +775,17 @@ export class Gateway {
       const home = transactions.home(event.chargerId, event.transactionId);
       return home === undefined ? event : { ...event, connectorId: home.connectorId };
     }
-    if (event.kind !== 'tx_stopped' || !event.orphan) return event;
+    if (event.kind !== 'tx_stopped') return event;
     const { chargerId, transactionId } = event;
     const resent = (connectorId: number): ChargerEvent => ({ ...event, connectorId, samples: [] });
+    if (!event.orphan) {
+      // A copy of a stop that is not durable yet: once the first is, this one is resent.
+      const first = this.#stopping.get(`${chargerId}|${transactionId}`);
+      if (first === undefined) return event;
+      await first.catch(() => undefined);
+      const endedOn = transactions.endedOn(chargerId, transactionId);
+      return endedOn === undefined ? event : resent(endedOn);
+    }
     const endedOn = transactions.endedOn(chargerId, transactionId);
     if (endedOn !== undefined) return resent(endedOn);
     if (settle !== undefined) {
@@ -800,6 +808,24 @@ export class Gateway {
     return session.endedAt === event.ts
       ? resent(session.connectorId)
       : { ...event, connectorId: session.connectorId };
+  }
+
+  /**
+   * Publishes an event. A stop's transaction has ended once the stop is durable; until then a
+   * copy of it (resent because the answer was slow) waits in #resolveOrphan (R2).
+   */
+  #publish(event: ChargerEvent): Promise<ChargerEvent> {
+    const published = this.#options.bus.publish(event);
+    if (event.kind !== 'tx_stopped' || event.orphan) return published.then(() => event);
+    const { chargerId, transactionId } = event;
+    const key = `${chargerId}|${transactionId}`;
+    const ended = published.then(() => this.#options.transactions.ended(chargerId, transactionId));
+    this.#stopping.set(key, ended);
+    const settled = () => {
+      if (this.#stopping.get(key) === ended) this.#stopping.delete(key);
+    };
+    ended.then(settled, settled);
+    return ended.then(() => event);
   }
 
   #error(

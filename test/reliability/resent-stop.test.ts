@@ -30,7 +30,7 @@ import { callRaw, cutSocket, openSocket } from './harness.js';
  * stop of an unknown transaction, and the Ended event's reading was stored there again. An
  * Updated event without `evse` after a restart lands on its transaction's connector.
  */
-const ids = ['RS-CUT', 'RS-KILL', 'RS-UPD', 'RS-16'];
+const ids = ['RS-CUT', 'RS-FLIGHT', 'RS-KILL', 'RS-UPD', 'RS-16'];
 const network = withTokenPerCharger(aNetwork({ chargers: ids.map((id) => aCharger(id)) }));
 
 const engines: RunningEngine[] = [];
@@ -158,6 +158,31 @@ describe('R2: a resent stop stores its readings once', () => {
     recordFigure(
       2,
       'R2: readings stored twice, 2.0.1 Ended resent after a lost answer',
+      storedTwice(rows),
+    );
+    expect(rows.filter((r) => r.connector_id !== 1)).toEqual([]);
+    expect(storedTwice(rows)).toBe(0);
+  });
+
+  it('2.0.1 Ended resent while the first is not durable yet', async () => {
+    const dir = tempDir();
+    writeNetwork(dir, network);
+    const engine = await anEngine(dir);
+    const id = 'RS-FLIGHT';
+    const ws = await openSocket(`${engine.ocppUrl}/${id}`, { protocols: ['ocpp2.0.1'] });
+    await ok(ws, 'te-0', 'TransactionEvent', started(id));
+    await ok(ws, 'te-1', 'TransactionEvent', updated(id, 1));
+    // The charger's own timer fired before the answer came: the copy follows at once.
+    const answers = await Promise.all([
+      callRaw(ws, 'te-2', 'TransactionEvent', ended(id, 2)),
+      callRaw(ws, 'te-2b', 'TransactionEvent', ended(id, 2)),
+    ]);
+    expect(answers.map((a) => a[0])).toEqual([3, 3]);
+    const rows = await readingsOf(engine, ws, id);
+    ws.close();
+    recordFigure(
+      2,
+      'R2: readings stored twice, 2.0.1 Ended resent before the first was durable',
       storedTwice(rows),
     );
     expect(rows.filter((r) => r.connector_id !== 1)).toEqual([]);
