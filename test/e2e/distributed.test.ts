@@ -9,6 +9,7 @@ import {
   aStartTransaction,
   aStopTransaction,
   at,
+  tokenOf,
   withTokenPerCharger,
 } from '../helpers/builders.js';
 import {
@@ -33,6 +34,7 @@ const network = withTokenPerCharger(
       ...E4_SCENARIOS.map((s) =>
         aCharger(`D-E4-${s.n}`, { connectors: [{ id: 1, maxPowerW: E4_MAX_POWER_W }] }),
       ),
+      aCharger('ROAMER-201'),
       aCharger('ROAMER', {
         connectors: [
           { id: 1, maxPowerW: 22_000 },
@@ -164,6 +166,87 @@ describe('distributed mode on Kafka', () => {
       60_000,
     );
     expect(cdr).toEqual({ energy: '2000', total: '0.73' });
+  });
+
+  it('R2 across gateways: a 2.0.1 Updated without evse finds its connector; an Ended resent to the other gateway stores its reading once', async () => {
+    const id = 'ROAMER-201';
+    const tx = { transactionId: 'tx-roamer' };
+    const energy = (seconds: number, wh: number) => [
+      {
+        timestamp: at(seconds),
+        sampledValue: [{ value: wh, measurand: 'Energy.Active.Import.Register' }],
+      },
+    ];
+    const ended = {
+      eventType: 'Ended',
+      timestamp: at(120),
+      triggerReason: 'EVDeparted',
+      seqNo: 2,
+      transactionInfo: { ...tx, stoppedReason: 'EVDisconnected' },
+      meterValue: energy(120, 1200),
+    };
+    const connect = (g: number) =>
+      TestCharger.connect(`${gateways[g]!.ocppUrl}/${id}`, { protocols: ['ocpp2.0.1'] });
+    const ok = async (charger: TestCharger, action: string, payload: object) => {
+      const answer = await charger.call(action, payload);
+      expect(answer.ok, JSON.stringify(answer)).toBe(true);
+    };
+    const first = await connect(0);
+    await ok(first, 'TransactionEvent', {
+      eventType: 'Started',
+      timestamp: at(0),
+      triggerReason: 'Authorized',
+      seqNo: 0,
+      transactionInfo: tx,
+      evse: { id: 1, connectorId: 1 },
+      idToken: { idToken: tokenOf(id), type: 'ISO14443' },
+      meterValue: energy(0, 1000),
+    });
+    first.close();
+    const second = await connect(1);
+    await ok(second, 'TransactionEvent', {
+      eventType: 'Updated',
+      timestamp: at(60),
+      triggerReason: 'MeterValuePeriodic',
+      seqNo: 1,
+      transactionInfo: tx,
+      meterValue: energy(60, 1100),
+    });
+    await ok(second, 'TransactionEvent', ended);
+    second.close();
+    // Its answer was lost: the charger resends the Ended through the first gateway.
+    const third = await connect(0);
+    await ok(third, 'TransactionEvent', ended);
+    for (const evseId of [0, 1])
+      await ok(third, 'StatusNotification', {
+        timestamp: at(7200),
+        connectorStatus: 'Available',
+        evseId,
+        connectorId: evseId,
+      });
+    third.close();
+    await eventually(
+      () =>
+        sql<{ n: string }>(
+          processor,
+          ADMIN_KEY,
+          `SELECT toString(count()) AS n FROM connector_status WHERE charger_id = '${id}'`,
+        ),
+      (r) => r[0]?.n === '2',
+      60_000,
+    );
+    const rows = await sql<{ connector: number; ts: string; n: string }>(
+      processor,
+      ADMIN_KEY,
+      `SELECT connector_id AS connector, toString(ts) AS ts, toString(count()) AS n
+       FROM meter_readings WHERE charger_id = '${id}' AND measurand = 'Energy.Active.Import.Register'
+       GROUP BY connector, ts ORDER BY ts`,
+    );
+    expect(rows.map((r) => [r.connector, r.n])).toEqual([
+      [1, '1'],
+      [1, '1'],
+      [1, '1'],
+    ]);
   });
 
   it('a command sent through a process without the connection reaches the gateway that holds it', async () => {
