@@ -8,8 +8,6 @@ import { projectRoot, runningFromSource } from '../lib/paths.js';
 import { partitionFor } from '../bus/partitioner.js';
 import { connectorKey, type RatingRetried, type SessionExpired } from '../ocpp/events.js';
 import type {
-  BatchInput,
-  BatchOutput,
   LiveCost,
   NetworkUpdate,
   ConnectorState,
@@ -18,6 +16,7 @@ import type {
 } from '../sessions/process-batch.js';
 import { Tally } from '../metrics/registry.js';
 import type { Sink } from '../store/sink.js';
+import { packTask, unpackStates, type TaskInput, type TaskOutput } from './task.js';
 import { sqlString, type Store } from '../store/store.js';
 
 /** What the store says about where each partition stands, read once at start. */
@@ -130,7 +129,7 @@ export interface ProcessorOptions {
  * worker can take any batch.
  */
 export class Processor {
-  readonly #pool: Piscina<BatchInput, BatchOutput>;
+  readonly #pool: Piscina<TaskInput, TaskOutput>;
   readonly #sink: Sink;
   readonly #states: Map<string, ConnectorState>;
   readonly #highWater: Map<number, HighWater>;
@@ -180,7 +179,7 @@ export class Processor {
     this.#states = recovered.states;
     this.#highWater = recovered.highWater;
     const file = runningFromSource ? 'workers/process-batch.ts' : 'dist/workers/process-batch.js';
-    this.#pool = new Piscina<BatchInput, BatchOutput>({
+    this.#pool = new Piscina<TaskInput, TaskOutput>({
       filename: join(projectRoot, file),
       workerData: { network: options.network },
       minThreads: options.workers,
@@ -288,13 +287,14 @@ export class Processor {
       if (state !== undefined) states[key] = state;
     }
     const queued = performance.now();
-    const output = await this.#pool.run({
+    const task = packTask(
       partition,
       entries,
       states,
-      highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
-      ...(this.#network === undefined ? {} : { network: this.#network }),
-    });
+      this.#highWater.get(partition) ?? NOTHING_STORED,
+      this.#network,
+    );
+    const output = await this.#pool.run(task, { transferList: [task.packed.buffer] });
     // Still the partition's owner? (reliability.md 14: a processor frozen past the session
     // timeout wakes up here with a batch the new owner has processed too.)
     await fence?.();
@@ -302,7 +302,7 @@ export class Processor {
     this.#observe?.batchEvents(entries.length);
     if (output.notifications !== '' && this.#publishNotifications !== undefined)
       await this.#publishNotifications(output.notifications);
-    for (const [key, state] of Object.entries(output.states)) {
+    for (const [key, state] of Object.entries(unpackStates(output))) {
       if (state.session === null) this.#states.delete(key);
       else this.#states.set(key, state);
     }

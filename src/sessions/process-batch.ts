@@ -21,6 +21,8 @@ import {
   finalCost,
   liveCost,
   observe,
+  packRating,
+  unpackRating,
   ratedState,
   type CdrLine,
   type CdrPeriod,
@@ -222,6 +224,8 @@ class BatchRun {
     this.#index = index;
     this.#input = input;
     this.#states = { ...input.states };
+    for (const state of Object.values(this.#states))
+      if (state.session !== null) unpackRating(state.session.rating);
   }
 
   apply(offset: number, event: ChargerEvent): void {
@@ -324,9 +328,14 @@ class BatchRun {
           final: false,
         });
     }
-    // Closed and rejected sessions are no longer tracked: the store holds them.
+    // Closed and rejected sessions are no longer tracked: the store holds them. Open ones
+    // leave without their compiled tariff (see SessionRating).
     for (const state of Object.values(this.#states)) {
-      if (state.session !== null && !isOpen(state.session.status)) state.session = null;
+      const session = state.session;
+      if (session === null) continue;
+      state.session = isOpen(session.status)
+        ? { ...session, rating: packRating(session.rating) }
+        : null;
     }
     const ndjson = (rows: string[]) => (rows.length === 0 ? '' : rows.join('\n') + '\n');
     return {
@@ -672,6 +681,7 @@ class BatchRun {
     if (event.stale === true || this.#retried.has(event.sessionId)) return;
     const session = JSON.parse(event.state) as SessionState;
     if (session.status !== 'rating_failed' && session.status !== 'billing_failed') return;
+    unpackRating(session.rating);
     this.#retried.add(event.sessionId);
     session.status = 'ended';
     // A failure of the final rating is tried again; one while readings came in is not (the
@@ -1131,7 +1141,10 @@ function sessionRow(s: SessionState, place: Place, version: number, partition: n
     flags: s.flags,
     error: s.ratingError ?? '',
     // Open sessions resume from it after a restart; failed ones are rated again from it (S8).
-    state: isOpen(s.status) || isFailed(s.status) ? JSON.stringify(s) : '',
+    state:
+      isOpen(s.status) || isFailed(s.status)
+        ? JSON.stringify({ ...s, rating: packRating(s.rating) })
+        : '',
     log_partition: partition,
   });
 }

@@ -35,6 +35,11 @@ export interface CdrLine {
  * The rating of one session by the OCPI tariff engine: the tariff in force at the start
  * prices the whole session (R3, rating.md); every valid reading and every change of the
  * connector's scope is an observation. Plain data, carried in the session's state.
+ *
+ * Between batches (the processor's copy, the copies sent to the workers, the state stored
+ * with the session) the rating holds its tariff as source text, `tariffSource`, and not in
+ * compiled form: the compiled tariff is several times larger and was half of every session
+ * row and of every state copied to a worker. A worker compiles each source once.
  */
 export interface SessionRating {
   readonly tariffId: string;
@@ -44,17 +49,49 @@ export interface SessionRating {
   lastTs: number;
   /** Observations the engine could not take (out of order); counted, never thrown. */
   skipped: number;
+  /**
+   * `[timeZone, tariff]` as JSON: what `state.tariff` is compiled from. Absent in states
+   * stored before it existed, which carry their compiled tariff instead.
+   */
+  readonly tariffSource?: string;
 }
 
-/** Compiled tariffs per worker, per tariff object and time zone (a network is immutable). */
-const compiled = new WeakMap<Tariff, Map<string, CompiledTariff>>();
+/** Compiled tariffs of this worker by source; sources are few (tariff versions × zones). */
+const bySource = new Map<string, CompiledTariff>();
+const MAX_COMPILED = 10_000;
+/** The source text of each network tariff per zone, so a session start does not stringify. */
+const sources = new WeakMap<Tariff, Map<string, string>>();
 
-function compiledFor(tariff: Tariff, timeZone: string): CompiledTariff {
-  let byZone = compiled.get(tariff);
-  if (byZone === undefined) compiled.set(tariff, (byZone = new Map<string, CompiledTariff>()));
-  let result = byZone.get(timeZone);
-  if (result === undefined) byZone.set(timeZone, (result = compileTariff(tariff, timeZone)));
+function compiledFrom(source: string): CompiledTariff {
+  let result = bySource.get(source);
+  if (result === undefined) {
+    const [timeZone, tariff] = JSON.parse(source) as [string, Tariff];
+    result = compileTariff(tariff, timeZone);
+    if (bySource.size >= MAX_COMPILED) bySource.clear();
+    bySource.set(source, result);
+  }
   return result;
+}
+
+function sourceOf(tariff: Tariff, timeZone: string): string {
+  let byZone = sources.get(tariff);
+  if (byZone === undefined) sources.set(tariff, (byZone = new Map<string, string>()));
+  let source = byZone.get(timeZone);
+  if (source === undefined) byZone.set(timeZone, (source = JSON.stringify([timeZone, tariff])));
+  return source;
+}
+
+/** The rating as it leaves a worker: its compiled tariff left out (see `tariffSource`). */
+export function packRating(rating: SessionRating): SessionRating {
+  if (rating.state === null || rating.tariffSource === undefined) return rating;
+  return { ...rating, state: { ...rating.state, tariff: undefined as unknown as CompiledTariff } };
+}
+
+/** The rating as a worker takes it up: its compiled tariff back, from this worker's cache. */
+export function unpackRating(rating: SessionRating): void {
+  if (rating.state === null || rating.tariffSource === undefined) return;
+  if ((rating.state.tariff as CompiledTariff | undefined) !== undefined) return;
+  rating.state = { ...rating.state, tariff: compiledFrom(rating.tariffSource) };
 }
 
 export function beginRating(
@@ -71,16 +108,14 @@ export function beginRating(
   const site = index.sites.get(index.chargers.get(chargerId)?.site ?? '');
   const ratePlanId = index.customers.get(customerId)?.ratePlan;
   const ratePlan = ratePlanId === undefined ? undefined : index.ratePlans.get(ratePlanId);
+  const source = sourceOf(tariff, site?.timezone ?? 'UTC');
   return {
     tariffId: tariff.id,
     currency: tariff.currency,
-    state: startRating(
-      compiledFor(tariff, site?.timezone ?? 'UTC'),
-      startTs,
-      ratePlan === undefined ? {} : { ratePlan },
-    ),
+    state: startRating(compiledFrom(source), startTs, ratePlan === undefined ? {} : { ratePlan }),
     lastTs: startTs,
     skipped: 0,
+    tariffSource: source,
   };
 }
 
