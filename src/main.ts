@@ -35,6 +35,7 @@ import { WebhookPublisher } from './notifications/webhook.js';
 import { Processor, recover, type ProcessorOptions } from './processor/processor.js';
 import { parseClickHouseUrl } from './store/clickhouse-http-store.js';
 import { openStore } from './store/open-store.js';
+import { lowerNativeThreads } from './lib/priority.js';
 import { applyReadingsRetention, sqlString, type Store } from './store/store.js';
 import { Sink } from './store/sink.js';
 
@@ -85,6 +86,12 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   if (runsProcessor || config.role === 'api') {
     store = openStore(config);
     await store.migrate();
+    // The store's native threads (inserts, merges) below the gateway's event loop; pools
+    // start threads later too, so again every few seconds.
+    if (config.backgroundNice > 0) {
+      lowerNativeThreads(config.backgroundNice);
+      setInterval(() => lowerNativeThreads(config.backgroundNice), 5000).unref();
+    }
     if (runsProcessor)
       await applyReadingsRetention(store, config.network.settings.readingsRetentionDays);
   }
@@ -101,7 +108,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   const configChanges = await configService.load();
   let webhooks: WebhookPublisher | null = null;
   if (runsProcessor) {
-    sink = new Sink(store!, log, storeInsertObserver(metrics));
+    sink = new Sink(store!, log, storeInsertObserver(metrics), config.storeIntervalMs);
     observeSink(metrics, sink);
     webhooks = new WebhookPublisher({
       rules: config.network.notificationRules,
@@ -443,6 +450,7 @@ function processorOptions(
   return {
     network: config.network,
     workers: config.workers,
+    workerNice: config.backgroundNice,
     sink,
     log,
     store,

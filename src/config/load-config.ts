@@ -28,6 +28,10 @@ export interface EngineConfig {
   readonly workers: number;
   /** Most events one worker task carries. */
   readonly batchSize: number;
+  /** Nice value of the worker threads and the store's native threads (0: as the gateway's). */
+  readonly backgroundNice: number;
+  /** Least milliseconds between the starts of two store writes (fewer, larger parts). */
+  readonly storeIntervalMs: number;
   /** fdatasync the embedded log before acknowledging (off: a crash of the OS, not of the process, may lose acks). */
   readonly fsync: boolean;
   readonly logLevel: string;
@@ -116,6 +120,18 @@ const OPTIONS = {
     parse: positive(100_000),
     fallback: 1000,
   },
+  backgroundNice: {
+    flag: '--background-nice',
+    env: 'CHARGESTREAM_BACKGROUND_NICE',
+    parse: (t: string, n: string) => integer(t, n, 0, 19),
+    fallback: 10,
+  },
+  storeInterval: {
+    flag: '--store-interval',
+    env: 'CHARGESTREAM_STORE_INTERVAL',
+    parse: (t: string, n: string) => integer(t, n, 0, 10_000),
+    fallback: 500,
+  },
   fsync: { flag: '--fsync', env: 'CHARGESTREAM_FSYNC', parse: bool, fallback: true },
   logLevel: { flag: '--log-level', env: 'CHARGESTREAM_LOG_LEVEL', parse: str, fallback: 'info' },
   gatewayIndex: {
@@ -196,6 +212,8 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     partitions: get('partitions'),
     workers: get('workers'),
     batchSize: get('batchSize'),
+    storeIntervalMs: get('storeInterval'),
+    backgroundNice: get('backgroundNice'),
     fsync: get('fsync'),
     logLevel: get('logLevel'),
     idleTimeoutS: get('idleTimeout'),

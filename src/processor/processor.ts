@@ -8,6 +8,8 @@ import { projectRoot, runningFromSource } from '../lib/paths.js';
 import { partitionFor } from '../bus/partitioner.js';
 import { connectorKey, type RatingRetried, type SessionExpired } from '../ocpp/events.js';
 import type {
+  BatchInput,
+  BatchOutput,
   LiveCost,
   NetworkUpdate,
   ConnectorState,
@@ -16,7 +18,6 @@ import type {
 } from '../sessions/process-batch.js';
 import { Tally } from '../metrics/registry.js';
 import type { Sink } from '../store/sink.js';
-import { packTask, unpackStates, type TaskInput, type TaskOutput } from './task.js';
 import { sqlString, type Store } from '../store/store.js';
 
 /** What the store says about where each partition stands, read once at start. */
@@ -95,6 +96,8 @@ export async function recover(
 export interface ProcessorOptions {
   readonly network: Network;
   readonly workers: number;
+  /** Nice value of the worker threads: below the gateway's event loop (src/lib/priority.ts). */
+  readonly workerNice?: number;
   readonly sink: Sink;
   readonly log: Logger;
   /** To load a partition's state when it is assigned to this process (distributed mode). */
@@ -129,7 +132,7 @@ export interface ProcessorOptions {
  * worker can take any batch.
  */
 export class Processor {
-  readonly #pool: Piscina<TaskInput, TaskOutput>;
+  readonly #pool: Piscina<BatchInput, BatchOutput>;
   readonly #sink: Sink;
   readonly #states: Map<string, ConnectorState>;
   readonly #highWater: Map<number, HighWater>;
@@ -179,9 +182,9 @@ export class Processor {
     this.#states = recovered.states;
     this.#highWater = recovered.highWater;
     const file = runningFromSource ? 'workers/process-batch.ts' : 'dist/workers/process-batch.js';
-    this.#pool = new Piscina<TaskInput, TaskOutput>({
+    this.#pool = new Piscina<BatchInput, BatchOutput>({
       filename: join(projectRoot, file),
-      workerData: { network: options.network },
+      workerData: { network: options.network, nice: options.workerNice ?? 0 },
       minThreads: options.workers,
       maxThreads: options.workers,
       // From sources (tests, tsx) the worker needs the TypeScript loader too.
@@ -279,6 +282,9 @@ export class Processor {
     fence?: () => Promise<void>,
   ) => {
     await this.#adopt(partition);
+    // One store write completes the batches of many partitions at once; each packs its next
+    // batch in a turn of its own, so frames and acknowledgements are served in between.
+    await new Promise((resolve) => setImmediate(resolve));
     const entries = await this.#markStaleRetries(given);
     const states: Record<string, ConnectorState> = {};
     for (const { event } of entries) {
@@ -287,14 +293,16 @@ export class Processor {
       if (state !== undefined) states[key] = state;
     }
     const queued = performance.now();
-    const task = packTask(
+    // Structured clone, measured against msgpack buffers on the engine's real states: these
+    // vary in shape (optional fields), which costs msgpack more on the event loop than the
+    // clone's serialization does.
+    const output = await this.#pool.run({
       partition,
       entries,
       states,
-      this.#highWater.get(partition) ?? NOTHING_STORED,
-      this.#network,
-    );
-    const output = await this.#pool.run(task, { transferList: [task.packed.buffer] });
+      highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
+      ...(this.#network === undefined ? {} : { network: this.#network }),
+    });
     // Still the partition's owner? (reliability.md 14: a processor frozen past the session
     // timeout wakes up here with a batch the new owner has processed too.)
     await fence?.();
@@ -302,7 +310,7 @@ export class Processor {
     this.#observe?.batchEvents(entries.length);
     if (output.notifications !== '' && this.#publishNotifications !== undefined)
       await this.#publishNotifications(output.notifications);
-    for (const [key, state] of Object.entries(unpackStates(output))) {
+    for (const [key, state] of Object.entries(output.states)) {
       if (state.session === null) this.#states.delete(key);
       else this.#states.set(key, state);
     }
