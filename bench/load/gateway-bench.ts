@@ -12,7 +12,10 @@
  * that load and — from one more charger probing the store every 100 ms — frame-to-queryable.
  *
  *   node dist/bench/load/gateway-bench.js [--chargers 1000] [--seconds 10] [--procs 2]
- *        [--warmup 2] [--targets bare,on] [--paced 0.5] [--cpu-prof DIR] [--out FILE]
+ *        [--warmup 2] [--targets bare,on] [--paced 0.5 | --rate N] [--cpu-prof DIR] [--out FILE]
+ *
+ * `--rate N` replaces the maximum run and the paced share by one run at N frames/s: CPU per
+ * frame of two builds compared at the same load.
  *
  * `--scenario kafka`: the same for bare, embedded and Kafka (`--targets bare,on,kafka`),
  * unpaced, with the broker's CPU shown beside the engine's.
@@ -738,6 +741,13 @@ interface RunSummary {
   } | null;
   /** Paced runs: ms from sending a probe charger's MeterValues to its reading being queryable. */
   frameToQueryableMs: { samples: number; p50: number; p99: number; max: number } | null;
+  /** The engine's own view (its /metrics): event-loop lag since the previous scrape, GC time. */
+  serverRuntime: {
+    eventLoopLagP99Ms: number;
+    eventLoopLagMaxMs: number;
+    gcSecondsPerSecond: number;
+    majorGcSeconds: number;
+  } | null;
 }
 
 interface MeasureOptions {
@@ -748,6 +758,34 @@ interface MeasureOptions {
   readonly store?: boolean;
   /** Paced: a probe charger (index) measuring frame-to-queryable meanwhile. */
   readonly probe?: number;
+}
+
+/**
+ * Event-loop lag (prom-client resets its histogram at each scrape, so a scrape after a run
+ * gives the lag during the run) and GC seconds so far, from an engine's /metrics.
+ */
+async function runtimeFigures(server: Server): Promise<{
+  lagP99Ms: number;
+  lagMaxMs: number;
+  gcSeconds: number;
+  majorGcSeconds: number;
+} | null> {
+  if (server.apiUrl === null) return null;
+  try {
+    const text = await (await fetch(`${server.apiUrl}/metrics`)).text();
+    const value = (pattern: RegExp) =>
+      [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
+    return {
+      lagP99Ms: value(/^chargestream_nodejs_eventloop_lag_p99_seconds (\S+)$/gm) * 1000,
+      lagMaxMs: value(/^chargestream_nodejs_eventloop_lag_max_seconds (\S+)$/gm) * 1000,
+      gcSeconds: value(/^chargestream_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+      majorGcSeconds: value(
+        /^chargestream_nodejs_gc_duration_seconds_sum\{kind="major"[^}]*\} (\S+)$/gm,
+      ),
+    };
+  } catch {
+    return null;
+  }
 }
 
 async function measure(
@@ -778,6 +816,7 @@ async function measure(
       `${server.name}: ${opened.failed} of ${chargers} connections failed (${opened.firstError})`,
     );
   }
+  const runtime0 = await runtimeFigures(server);
   const cpu0 = cpuSeconds(server.pid);
   const helpers0 = server.helpers.map((h) => cpuSeconds(h.pid));
   const threads0 = threadCpuSeconds(server.pid);
@@ -804,6 +843,7 @@ async function measure(
     if (used >= 0.01) threads[name] = used;
   }
   const genCpu = results.reduce((s, r) => s + r.cpuUs, 0) / 1e6;
+  const runtime1 = await runtimeFigures(server);
   const peakRssKb = procStatusKb(server.pid, 'VmHWM');
   await Promise.all(generators.map((g) => stopChild(g.child, 5_000)));
   const probeMs = probing === null ? null : await probing;
@@ -857,6 +897,15 @@ async function measure(
     serverIdleRssMiB: Math.round(idleRssKb / 1024),
     serverCpuCores: round2(serverCpu / wall),
     serverThreadCpuCores: threads,
+    serverRuntime:
+      runtime0 === null || runtime1 === null
+        ? null
+        : {
+            eventLoopLagP99Ms: runtime1.lagP99Ms,
+            eventLoopLagMaxMs: runtime1.lagMaxMs,
+            gcSecondsPerSecond: round2((runtime1.gcSeconds - runtime0.gcSeconds) / wall),
+            majorGcSeconds: round2(runtime1.majorGcSeconds - runtime0.majorGcSeconds),
+          },
     helperCpuCores: helperCpu,
     loadAverage: round2(loadavg()[0]!),
     generatorCpuCores: round2(genCpu / wall),
@@ -947,6 +996,8 @@ async function throughputMode(o: {
   targets: readonly Target[];
   /** Paced runs of each engine at this share of its measured maximum (0: none). */
   paced: number;
+  /** A fixed rate (frames/s) instead: one paced run per engine, no maximum run. */
+  rate: number | null;
   out: string;
 }): Promise<void> {
   const runs: RunSummary[] = [];
@@ -961,6 +1012,18 @@ async function throughputMode(o: {
     const server = await starters[target]();
     try {
       const engine = target !== 'bare';
+      if (o.rate !== null) {
+        process.stderr.write(`gateway-bench: ${target} at ${o.rate}/s …\n`);
+        runs.push(
+          await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
+            load: 'paced',
+            rate: o.rate,
+            store: engine,
+            ...(engine ? { probe: o.chargers } : {}),
+          }),
+        );
+        continue;
+      }
       const max = await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
         load: 'load',
         store: engine,
@@ -1365,6 +1428,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '2' },
       targets: { type: 'string' },
       paced: { type: 'string', default: '0.5' },
+      rate: { type: 'string' },
       connections: { type: 'string' },
       'cpu-prof': { type: 'string' },
       out: { type: 'string' },
@@ -1447,6 +1511,7 @@ async function main(): Promise<void> {
         cpuProfDir: values['cpu-prof'] ?? null,
         targets,
         paced: scenario === 'kafka' ? 0 : paced,
+        rate: values.rate === undefined ? null : int('rate', values.rate, 1),
         out: out(scenario === 'kafka' ? 'gateway-bench-kafka' : 'gateway-bench'),
       });
     }
