@@ -17,7 +17,18 @@ export type BatchHandler = (
   partition: number,
   entries: readonly LogEntry[],
   fence?: () => Promise<void>,
-) => Promise<void>;
+) => Promise<void | BatchHandled>;
+
+/**
+ * A batch processed whose rows are still being written: the bus may hand the partition's next
+ * batch over at once (processing overlaps the store write) but counts the batch as done —
+ * committed, its log space reclaimable — only once `stored` resolves. `stored` does not
+ * reject while the store retries; it may stay pending when the engine stops, and the batch
+ * is then replayed at the next start.
+ */
+export interface BatchHandled {
+  readonly stored: Promise<void>;
+}
 
 /** Running totals of a bus, for /metrics. */
 export interface BusStats {

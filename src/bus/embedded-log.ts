@@ -57,7 +57,14 @@ export class EmbeddedLog implements Bus {
   readonly #packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
   readonly #next: number[];
   readonly #committed: number[];
-  readonly #queues: Array<{ entries: LogEntry[]; head: number; busy: boolean; failures: number }>;
+  readonly #queues: Array<{
+    entries: LogEntry[];
+    head: number;
+    busy: boolean;
+    failures: number;
+    /** Batches processed whose rows the store does not hold yet. */
+    unstored: number;
+  }>;
   readonly #segments: Segment[] = [];
   #active: { handle: FileHandle; segment: Segment; bytes: number } | null = null;
   #pending: Array<[number, number, ChargerEvent]> = [];
@@ -85,6 +92,7 @@ export class EmbeddedLog implements Bus {
       head: 0,
       busy: false,
       failures: 0,
+      unstored: 0,
     }));
   }
 
@@ -225,6 +233,8 @@ export class EmbeddedLog implements Bus {
     const queue = this.#queues[partition]!;
     const handler = this.#handler;
     if (handler === null || queue.busy || queue.head >= queue.entries.length) return;
+    // Processing may run ahead of the store by this many batches, no more.
+    if (queue.unstored >= MAX_UNSTORED_BATCHES) return;
     const start = queue.head;
     const end = Math.min(queue.entries.length, start + this.#options.batchSize);
     const batch = queue.entries.slice(start, end);
@@ -235,13 +245,31 @@ export class EmbeddedLog implements Bus {
     }
     queue.busy = true;
     handler(partition, batch).then(
-      () => {
+      (handled) => {
         queue.busy = false;
         queue.failures = 0;
-        this.#committed[partition] = batch[batch.length - 1]!.offset + 1;
-        this.stats.consumed += batch.length;
-        this.#release(batch.length);
-        this.#retire();
+        const stored = () => {
+          const next = batch[batch.length - 1]!.offset + 1;
+          this.#committed[partition] = Math.max(this.#committed[partition]!, next);
+          this.stats.consumed += batch.length;
+          this.#release(batch.length);
+          this.#retire();
+        };
+        if (handled === undefined) {
+          stored();
+        } else {
+          // The next batch is processed while this one's rows are written; the partition
+          // counts as committed only up to what the store holds.
+          queue.unstored += 1;
+          handled.stored.then(
+            () => {
+              queue.unstored -= 1;
+              stored();
+              this.#drive(partition);
+            },
+            () => undefined, // only when stopping: replayed at the next start
+          );
+        }
         this.#drive(partition);
       },
       () => {
@@ -330,6 +358,13 @@ export class EmbeddedLog implements Bus {
     this.#retire();
   }
 }
+
+/**
+ * Batches of one partition processed ahead of the store: one being written and one waiting
+ * for the next write; a store that stalls stops the partition here, and the log's lag limit
+ * then slows the chargers.
+ */
+const MAX_UNSTORED_BATCHES = 2;
 
 interface Segment {
   readonly sequence: number;

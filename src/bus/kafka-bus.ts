@@ -330,7 +330,8 @@ export class KafkaBus implements Bus {
         let entries: LogEntry[] = [];
         let through: string | null = null;
         const deliver = async () => {
-          if (entries.length > 0) await handler(batch.partition, entries, fence);
+          // Offsets are committed to Kafka below, so a batch is waited for until it is stored.
+          if (entries.length > 0) await (await handler(batch.partition, entries, fence))?.stored;
           this.stats.consumed += entries.length;
           if (through !== null) {
             this.#partitionLag.set(

@@ -128,7 +128,7 @@ export interface ProcessorOptions {
 /**
  * Runs each partition's batches through the worker pool, in order, one batch in flight per
  * partition and many partitions at once; a batch counts as done only when the sink stored
- * its rows. Connector state lives here between batches and travels with each batch, so any
+ * its rows, but the partition's next batch may be processed meanwhile. Connector state lives here between batches and travels with each batch, so any
  * worker can take any batch.
  */
 export class Processor {
@@ -161,6 +161,8 @@ export class Processor {
   /** Partitions whose state this process holds; null: all of them (embedded mode). */
   #owned: Set<number> | null;
   readonly #loading = new Map<number, Promise<void>>();
+  /** Sessions retried by batches not stored yet (S8), with how many such retries. */
+  readonly #retriesUnstored = new Map<string, number>();
 
   /**
    * `recovered`: the state of all partitions (embedded: this process owns them all); null in
@@ -316,16 +318,36 @@ export class Processor {
     }
     // Costs go out before the batch is stored: a replay after a crash computes the same ones.
     if (output.costs.length > 0) this.#costs?.(output.costs);
-    await this.#sink.write({
-      partition,
-      firstOffset: entries[0]!.offset,
-      lastOffset: output.lastOffset,
-      readings: output.readings,
-      statuses: output.statuses,
-      notifications: output.notifications,
-      sessions: output.sessions,
-      cdrs: output.cdrs,
-    });
+    // Retries this batch ran count as done for the batches after it until the store has
+    // their outcome (see #markStaleRetries).
+    const retried = entries.flatMap(({ event }) =>
+      event.kind === 'retry' && event.stale !== true ? [event.sessionId] : [],
+    );
+    for (const id of retried)
+      this.#retriesUnstored.set(id, (this.#retriesUnstored.get(id) ?? 0) + 1);
+    // The partition's next batch may be processed while these rows are written (the bus
+    // commits the batch only once `stored` resolves).
+    const stored = this.#sink
+      .write({
+        partition,
+        firstOffset: entries[0]!.offset,
+        lastOffset: output.lastOffset,
+        readings: output.readings,
+        statuses: output.statuses,
+        notifications: output.notifications,
+        sessions: output.sessions,
+        cdrs: output.cdrs,
+      })
+      .then(() => this.#stored(entries, output, retried));
+    return { stored };
+  };
+
+  #stored(entries: readonly LogEntry[], output: BatchOutput, retried: readonly string[]): void {
+    for (const id of retried) {
+      const left = (this.#retriesUnstored.get(id) ?? 1) - 1;
+      if (left > 0) this.#retriesUnstored.set(id, left);
+      else this.#retriesUnstored.delete(id);
+    }
     if (output.notifications !== '') this.#afterStore?.(output.notifications);
     this.stats.batches += 1;
     this.stats.events += entries.length;
@@ -339,7 +361,7 @@ export class Processor {
     c.ratedReadings += output.counters.ratedReadings;
     c.ratingSeconds += output.counters.ratingSeconds;
     c.busySeconds += output.counters.busySeconds;
-  };
+  }
 
   /**
    * S8: retries of sessions no longer failed (an earlier retry went through) are marked
@@ -353,10 +375,13 @@ export class Processor {
       `SELECT session_id, argMax(status, version) AS status FROM sessions_log
        WHERE session_id IN (${ids.map(sqlString).join(',')}) GROUP BY session_id`,
     );
+    // A session retried by an earlier batch whose rows are still being written is not
+    // failed any more as far as this batch knows: its retry is stale too.
     const failed = new Set(
       rows
         .filter((r) => r.status === 'rating_failed' || r.status === 'billing_failed')
-        .map((r) => r.session_id),
+        .map((r) => r.session_id)
+        .filter((id) => !this.#retriesUnstored.has(id)),
     );
     return entries.map((entry) =>
       entry.event.kind === 'retry' && !failed.has(entry.event.sessionId)

@@ -163,4 +163,47 @@ describe('embedded log under processor failure', () => {
     expect(log.lag()).toBe(0);
     await log.close();
   });
+
+  it('a batch processed but not yet stored lets the next one through (at most two ahead), and counts as committed only once stored', async () => {
+    const dir = tempDir();
+    const log = await EmbeddedLog.open(
+      dir,
+      { partitions: 1, fsync: false, batchSize: 1 },
+      new Map(),
+    );
+    const handled: number[] = [];
+    const storing: Array<() => void> = [];
+    await log.consume((_p, entries) => {
+      handled.push(...entries.map((e) => e.offset));
+      return Promise.resolve({ stored: new Promise<void>((r) => storing.push(r)) });
+    });
+    await Promise.all([0, 1, 2, 3].map((i) => log.publish(status('CP1', 1, i))));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(handled).toEqual([0, 1]); // two ahead of the store, no more
+    expect(log.lag()).toBe(4);
+    expect(log.partitionLag().get(0)).toBe(4);
+    storing.shift()!(); // batch 0 stored
+    await new Promise((r) => setTimeout(r, 30));
+    expect(handled).toEqual([0, 1, 2]);
+    expect(log.partitionLag().get(0)).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      storing.shift()!();
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect(handled).toEqual([0, 1, 2, 3]);
+    expect(log.lag()).toBe(0);
+    await log.close();
+
+    // Stopped with batches processed and not stored: they are the ones replayed.
+    const again = await EmbeddedLog.open(
+      dir,
+      { partitions: 1, fsync: false, batchSize: 10 },
+      new Map([[0, 2]]),
+    );
+    const { seen, handler } = collector();
+    await again.consume(handler);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(seen.get(0)?.map((e) => e.offset)).toEqual([2, 3]);
+    await again.close();
+  });
 });

@@ -90,7 +90,7 @@ describe('S8 rating retries in the processor', () => {
       );
     const [before] = await versions();
     expect(before?.status).toBe('rated');
-    await processor.handle(0, [
+    const handled = await processor.handle(0, [
       {
         offset: 100,
         event: {
@@ -104,6 +104,7 @@ describe('S8 rating retries in the processor', () => {
         },
       },
     ]);
+    await handled?.stored;
     expect((await versions())[0]).toEqual(before);
   });
 });

@@ -93,10 +93,11 @@ describe('a batch of a partition this processor no longer owns', () => {
     });
     const afterFenced = await counts();
     let fenceCalls = 0;
-    await processor.handle(partition, entries, () => {
+    const handled = await processor.handle(partition, entries, () => {
       fenceCalls += 1;
       return Promise.resolve();
     });
+    await handled?.stored;
     const afterWritten = await counts();
     recordFigure(
       14,
