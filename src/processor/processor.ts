@@ -128,8 +128,8 @@ export interface ProcessorOptions {
 /**
  * Runs each partition's batches through the worker pool, in order, one batch in flight per
  * partition and many partitions at once; a batch counts as done only when the sink stored
- * its rows, but the partition's next batch may be processed meanwhile. Connector state lives here between batches and travels with each batch, so any
- * worker can take any batch.
+ * its rows, but the partition's next batch may be processed meanwhile. Connector state lives
+ * here between batches and travels with each batch, so any worker can take any batch.
  */
 export class Processor {
   readonly #pool: Piscina<BatchInput, BatchOutput>;
@@ -284,8 +284,8 @@ export class Processor {
     fence?: () => Promise<void>,
   ) => {
     await this.#adopt(partition);
-    // One store write completes the batches of many partitions at once; each packs its next
-    // batch in a turn of its own, so frames and acknowledgements are served in between.
+    // One store write completes the batches of many partitions at once; each hands its next
+    // batch over in a turn of its own, so frames and acknowledgements are served in between.
     await new Promise((resolve) => setImmediate(resolve));
     const entries = await this.#markStaleRetries(given);
     const states: Record<string, ConnectorState> = {};

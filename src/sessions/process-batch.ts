@@ -641,6 +641,9 @@ class BatchRun {
     let periods: CdrPeriod[] = [];
     try {
       if (session.ratingError !== undefined) throw new Error(session.ratingError);
+      // A state read back from the store (a retry) gets its compiled tariff here, inside the
+      // try: a state that cannot be read fails this session's rating, not the batch.
+      unpackRating(session.rating);
       const final = finalCost(session.rating, session.endedAt!, `${session.sessionId}-1`);
       session.cost = final.money;
       session.lines = final.lines;
@@ -681,7 +684,6 @@ class BatchRun {
     if (event.stale === true || this.#retried.has(event.sessionId)) return;
     const session = JSON.parse(event.state) as SessionState;
     if (session.status !== 'rating_failed' && session.status !== 'billing_failed') return;
-    unpackRating(session.rating);
     this.#retried.add(event.sessionId);
     session.status = 'ended';
     // A failure of the final rating is tried again; one while readings came in is not (the

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetwork } from '../../src/config/network.js';
-import { MAX_RATING_ATTEMPTS, type Processor } from '../../src/processor/processor.js';
+import { pino } from 'pino';
+import { indexNetwork } from '../../src/config/network-index.js';
+import { MAX_RATING_ATTEMPTS, Processor } from '../../src/processor/processor.js';
+import { processBatch } from '../../src/sessions/process-batch.js';
+import { Sink } from '../../src/store/sink.js';
 import type { ChdbStore } from '../../src/store/chdb-store.js';
 import { openTestProcessor } from '../helpers/processor.js';
 
@@ -106,5 +110,79 @@ describe('S8 rating retries in the processor', () => {
     ]);
     await handled?.stored;
     expect((await versions())[0]).toEqual(before);
+  });
+
+  it('S8 a retry whose session an earlier batch retried, its rows not stored yet, is stale (batches overlap the store write)', async () => {
+    const log = pino({ level: 'silent' });
+    // A store writing at most every 2 s: a batch's rows stay unwritten while the partition's
+    // next batch is processed.
+    const slow = new Processor(
+      {
+        network,
+        workers: 1,
+        sink: new Sink(store, log, undefined, 2000),
+        log,
+        store,
+        partitions: 4,
+      },
+      { committed: new Map(), highWater: new Map(), states: new Map() },
+    );
+    // A session whose rating failed while readings came in: a retry that runs does not rate
+    // it again but counts one more rating_failed row.
+    const started = processBatch(indexNetwork(network), {
+      partition: 0,
+      entries: [
+        {
+          offset: 0,
+          event: {
+            kind: 'tx_started',
+            chargerId: 'CP1',
+            connectorId: 1,
+            receivedAt: FAILED_AT,
+            transactionId: 'PIPE',
+            tokenId: 'T',
+            authorization: 'Accepted',
+            customerId: 'c',
+            meterStartWh: 0,
+            ts: FAILED_AT,
+          },
+        },
+      ],
+      states: {},
+      highWater: { readings: -1, statuses: -1, cdrs: -1, notifications: -1 },
+    }).states['CP1/1']!.session!;
+    const state = JSON.stringify({
+      ...started,
+      sessionId: 'PIPE',
+      status: 'rating_failed',
+      endedAt: FAILED_AT + 60_000,
+      ratingError: 'reading: broken',
+    });
+    const retry = (offset: number) => ({
+      offset,
+      event: {
+        kind: 'retry' as const,
+        chargerId: 'CP1',
+        connectorId: 1,
+        receivedAt: FAILED_AT + 60_000,
+        sessionId: 'PIPE',
+        state,
+      },
+    });
+    const failedRows = () => slow.workerCounters.sessions.get('rating_failed') ?? 0;
+    try {
+      await store.insert('sessions_log', sessionRow('PIPE', 10, 'rating_failed', 1), 'pipe');
+      // A write just done (another partition), so the next one waits for the interval.
+      await (
+        await slow.handle(1, [retry(0)])
+      )?.stored;
+      expect(failedRows()).toBe(1);
+      const first = await slow.handle(0, [retry(1)]);
+      const second = await slow.handle(0, [retry(2)]);
+      await Promise.all([first?.stored, second?.stored]);
+      expect(failedRows()).toBe(2); // the first retry ran; the second was stale
+    } finally {
+      await slow.close();
+    }
   });
 });
