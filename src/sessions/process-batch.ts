@@ -642,7 +642,7 @@ class BatchRun {
     try {
       if (session.ratingError !== undefined) throw new Error(session.ratingError);
       // A state read back from the store (a retry) gets its compiled tariff here, inside the
-      // try: a state that cannot be read fails this session's rating, not the batch.
+      // try: a tariff source that cannot be compiled fails this session's rating, not the batch.
       unpackRating(session.rating);
       const final = finalCost(session.rating, session.endedAt!, `${session.sessionId}-1`);
       session.cost = final.money;
