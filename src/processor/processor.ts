@@ -254,6 +254,13 @@ export class Processor {
     this.#log.info({ partitions }, 'partitions assigned');
   }
 
+  #forget(partition: number): void {
+    this.#owned?.delete(partition);
+    for (const key of [...this.#states.keys()]) {
+      if (partitionFor(key, this.#partitionCount) === partition) this.#states.delete(key);
+    }
+  }
+
   async #adopt(partition: number): Promise<void> {
     if (this.#owned === null || this.#owned.has(partition)) return;
     let loading = this.#loading.get(partition);
@@ -337,8 +344,20 @@ export class Processor {
         notifications: output.notifications,
         sessions: output.sessions,
         cdrs: output.cdrs,
+        // Checked again just before the rows are written: the wait for the write can outlast
+        // the partition's ownership too.
+        ...(fence === undefined ? {} : { fence }),
       })
-      .then(() => this.#stored(entries, output, retried));
+      .then(
+        () => this.#stored(entries, output, retried),
+        (error: unknown) => {
+          // Fenced at the write: this batch changed the partition's state here but was not
+          // stored, so that state is dropped; the partition is loaded from the store again
+          // if it comes back to this process.
+          this.#forget(partition);
+          throw error;
+        },
+      );
     return { stored };
   };
 

@@ -14,6 +14,19 @@ export interface SinkBatch {
   readonly notifications: string;
   readonly sessions: string;
   readonly cdrs: string;
+  /**
+   * Checked just before the batch's rows go into a write (the bus's fence, distributed
+   * mode): a batch whose partition moved to another processor while it waited for the write
+   * is left out, and its promise rejects with the fence's error.
+   */
+  readonly fence?: () => Promise<void>;
+}
+
+/** A batch waiting for a write, and its writer's promise. */
+interface Pending {
+  readonly batch: SinkBatch;
+  readonly done: () => void;
+  readonly fail: (error: unknown) => void;
 }
 
 /**
@@ -39,7 +52,7 @@ const TABLES = [
 export class Sink {
   readonly #store: Store;
   readonly #log: Logger;
-  #pending: Array<{ batch: SinkBatch; done: () => void }> = [];
+  #pending: Pending[] = [];
   #writing = false;
   #closed = false;
   /** Counters for /metrics and benchmarks: rows and failed inserts by table. */
@@ -83,8 +96,8 @@ export class Sink {
   }
 
   write(batch: SinkBatch): Promise<void> {
-    return new Promise<void>((done) => {
-      this.#pending.push({ batch, done });
+    return new Promise<void>((done, fail) => {
+      this.#pending.push({ batch, done, fail });
       if (!this.#writing) {
         this.#writing = true;
         void this.#loop();
@@ -100,9 +113,10 @@ export class Sink {
     try {
       while (this.#pending.length > 0 && !this.#closed) {
         const started = performance.now();
-        const group = this.#pending;
+        const taken = this.#pending;
         this.#pending = [];
-        await this.#writeGroup(group.map((g) => g.batch));
+        const group = await this.#stillOwned(taken);
+        if (group.length > 0) await this.#writeGroup(group.map((g) => g.batch));
         for (const g of group) g.done();
         const rest = this.#intervalMs - (performance.now() - started);
         if (rest > 1) await new Promise((r) => setTimeout(r, rest));
@@ -113,6 +127,22 @@ export class Sink {
     } finally {
       this.#writing = false;
     }
+  }
+
+  /** The pending batches whose fence still passes; the others are failed and left out. */
+  async #stillOwned(pending: readonly Pending[]): Promise<Pending[]> {
+    const kept = await Promise.all(
+      pending.map(async (g) => {
+        try {
+          await g.batch.fence?.();
+          return g;
+        } catch (error) {
+          g.fail(error);
+          return null;
+        }
+      }),
+    );
+    return kept.filter((g) => g !== null);
   }
 
   async #writeGroup(batches: readonly SinkBatch[]): Promise<void> {

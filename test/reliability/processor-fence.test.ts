@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { ChargestreamError } from '../../src/lib/errors.js';
-import type { Processor } from '../../src/processor/processor.js';
+import { pino } from 'pino';
+import { partitionFor } from '../../src/bus/partitioner.js';
+import { Processor } from '../../src/processor/processor.js';
+import { Sink } from '../../src/store/sink.js';
 import type { ChdbStore } from '../../src/store/chdb-store.js';
 import { openTestProcessor } from '../helpers/processor.js';
 import { recordFigure } from './figures.js';
@@ -18,7 +21,10 @@ const network = parseNetwork({
   settings: { defaultTariff: 't' },
   organizations: [{ id: 'o', type: 'cpo' }],
   sites: [{ id: 's', operator: 'o' }],
-  chargers: [{ id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] }],
+  chargers: [
+    { id: 'CP1', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] },
+    { id: 'CP2', site: 's', connectors: [{ id: 1, maxPowerW: 22000 }] },
+  ],
   tariffs: [
     {
       id: 't',
@@ -105,7 +111,7 @@ describe('a batch of a partition this processor no longer owns', () => {
       Number(afterFenced?.readings) + Number(afterFenced?.sessions),
     );
     expect(afterFenced).toEqual({ readings: '0', sessions: '0' });
-    expect(fenceCalls).toBe(1);
+    expect(fenceCalls).toBe(2); // after the workers, and again just before the write
     // Three readings and the start's; the session written once, in progress with 300 Wh (state
     // was not advanced by the fenced attempt).
     expect(afterWritten?.readings).toBe('4');
@@ -113,5 +119,73 @@ describe('a batch of a partition this processor no longer owns', () => {
       "SELECT toString(argMax(energy_wh, version)) AS energy, toString(uniqExact(version)) AS n FROM sessions_log WHERE charger_id = 'CP1'",
     );
     expect(session?.energy).toBe('300');
+  });
+
+  it('is not written either when it loses its partition while waiting for the store write; its state is dropped and loaded again', async () => {
+    // Distributed mode (partitions adopted from the store), a store writing at most every
+    // second: a batch waits for its write well after the workers and the first fence.
+    const log = pino({ level: 'silent' });
+    const distributed = new Processor(
+      {
+        network,
+        workers: 1,
+        sink: new Sink(store, log, undefined, 1000),
+        log,
+        store,
+        partitions: 4,
+      },
+      null,
+    );
+    const partition = partitionFor('CP2/1', 4);
+    const cp2 = entries.map((e) => ({
+      offset: e.offset + 1,
+      event: { ...e.event, chargerId: 'CP2' },
+    }));
+    const rows = async () =>
+      (
+        await store.rows<{ n: string }>(
+          "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id = 'CP2'",
+        )
+      )[0]?.n;
+    try {
+      distributed.assigned([partition]);
+      // A write just done (the connector's status), so the next one waits for the interval.
+      const status: LogEntry = {
+        offset: 0,
+        event: {
+          kind: 'status',
+          chargerId: 'CP2',
+          connectorId: 1,
+          receivedAt: T0,
+          ts: T0,
+          status: 'Preparing',
+          errorCode: 'NoError',
+          info: '',
+          vendorErrorCode: '',
+        },
+      };
+      await (
+        await distributed.handle(partition, [status])
+      )?.stored;
+      let fenceCalls = 0;
+      const handled = await distributed.handle(partition, cp2, () => {
+        fenceCalls += 1; // passes after the workers, fails at the write
+        return fenceCalls === 1
+          ? Promise.resolve()
+          : Promise.reject(new ChargestreamError('PARTITION_REVOKED', 'rebalanced meanwhile'));
+      });
+      await expect(handled?.stored).rejects.toMatchObject({ code: 'PARTITION_REVOKED' });
+      expect(fenceCalls).toBe(2);
+      recordFigure(14, 'rows written by a batch fenced at its write', Number(await rows()));
+      expect(await rows()).toBe('0');
+      // Delivered again (the partition back, or to the new owner): written once, from the
+      // store's state, not from the state the fenced batch left here.
+      await (
+        await distributed.handle(partition, cp2, () => Promise.resolve())
+      )?.stored;
+      expect(await rows()).toBe('4');
+    } finally {
+      await distributed.close();
+    }
   });
 });
