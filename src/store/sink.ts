@@ -116,8 +116,8 @@ export class Sink {
         const taken = this.#pending;
         this.#pending = [];
         const group = await this.#stillOwned(taken);
-        if (group.length > 0) await this.#writeGroup(group.map((g) => g.batch));
-        for (const g of group) g.done();
+        const written = group.length > 0 ? await this.#writeGroup(group) : [];
+        for (const g of written) g.done();
         const rest = this.#intervalMs - (performance.now() - started);
         if (rest > 1) await new Promise((r) => setTimeout(r, rest));
       }
@@ -145,24 +145,35 @@ export class Sink {
     return kept.filter((g) => g !== null);
   }
 
-  async #writeGroup(batches: readonly SinkBatch[]): Promise<void> {
+  /**
+   * One insert per table for the group, with deduplication tokens of the whole group, so a
+   * retry after a failure that did land is dropped by the store. While a table's insert is
+   * retried (a store outage), the fences are checked again before each attempt: a batch whose
+   * partition moved meanwhile leaves the group for the tables not written yet (the new owner
+   * rebuilds from what the store holds) and its writer is told.
+   */
+  async #writeGroup(group: readonly Pending[]): Promise<Pending[]> {
     const id = createHash('sha1')
-      .update(batches.map((b) => `${b.partition}:${b.firstOffset}-${b.lastOffset}`).join(','))
+      .update(
+        group.map(({ batch: b }) => `${b.partition}:${b.firstOffset}-${b.lastOffset}`).join(','),
+      )
       .digest('hex');
-    const offsets = new Map<number, number>();
-    for (const b of batches)
-      offsets.set(b.partition, Math.max(offsets.get(b.partition) ?? -1, b.lastOffset));
-    const writes: Array<[string, string]> = [];
-    for (const [table, field] of TABLES) {
-      const rows = batches.map((b) => b[field]).join('');
-      if (rows.length > 0) writes.push([table, rows]);
-    }
-    writes.push([
-      'ingest_offsets',
-      [...offsets].map(([p, o]) => `{"log_partition":${p},"log_offset":${o}}\n`).join(''),
-    ]);
-    for (const [table, rows] of writes) {
+    let live = [...group];
+    const rowsOf = (table: string): string => {
+      if (table !== 'ingest_offsets') {
+        const field = TABLES.find(([t]) => t === table)![1];
+        return live.map(({ batch }) => batch[field]).join('');
+      }
+      const offsets = new Map<number, number>();
+      for (const { batch: b } of live)
+        offsets.set(b.partition, Math.max(offsets.get(b.partition) ?? -1, b.lastOffset));
+      return [...offsets].map(([p, o]) => `{"log_partition":${p},"log_offset":${o}}\n`).join('');
+    };
+    for (const table of [...TABLES.map(([t]) => t), 'ingest_offsets']) {
       for (let attempt = 0; ; attempt++) {
+        if (attempt > 0) live = await this.#stillOwned(live);
+        const rows = rowsOf(table);
+        if (rows.length === 0) break;
         const started = performance.now();
         try {
           await this.#store.insert(table, rows, `${table}:${id}`);
@@ -185,6 +196,7 @@ export class Sink {
       }
     }
     this.stats.writes += 1;
+    return live;
   }
 }
 

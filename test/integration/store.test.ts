@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
 import { pino } from 'pino';
+import { ChargestreamError } from '../../src/lib/errors.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { Sink } from '../../src/store/sink.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
@@ -288,6 +289,56 @@ describe('store outage (HTTP store, stand-in server stopped and started again)',
       'SELECT toString(max(log_offset)) AS o FROM ingest_offsets WHERE log_partition = 0',
     );
     expect(offset?.o).toBe('299');
+    sink.close();
+    await store.close();
+    await server.close();
+  }, 60_000);
+
+  it('a batch whose partition moves while its write is retried is left out; the others are written once', async () => {
+    const dir = join(tempDir(), 'store');
+    let server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port: 0 });
+    const port = server.port;
+    const store = new ClickHouseHttpStore(parseClickHouseUrl(`http://127.0.0.1:${port}`));
+    await store.migrate();
+    // Writes at least 1 s apart: the two batches below wait for the same write.
+    const sink = new Sink(store, pino({ level: 'silent' }), undefined, 1000);
+    let owned = true;
+    const batch = (partition: number, first: number, n: number) => ({
+      partition,
+      firstOffset: first,
+      lastOffset: first + n - 1,
+      readings: Array.from({ length: n }, (_, i) => row(first + i)).join(''),
+      statuses: '',
+      notifications: '',
+      sessions: '',
+      cdrs: '',
+      fence: () =>
+        partition === 1 && !owned
+          ? Promise.reject(new ChargestreamError('PARTITION_REVOKED', 'moved meanwhile'))
+          : Promise.resolve(),
+    });
+    await sink.write(batch(2, 5000, 1)); // a write just done: the next waits for the interval
+    const kept = sink.write(batch(0, 0, 50));
+    const moved = sink.write(batch(1, 1000, 50));
+    await server.close(); // the store goes away before their write starts
+    const movedOutcome = moved.then(
+      () => 'written',
+      (error: unknown) => (error instanceof ChargestreamError ? error.code : 'other'),
+    );
+    await new Promise((r) => setTimeout(r, 1800));
+    expect(sink.stats.retries).toBeGreaterThan(0); // their write started and is retried
+    owned = false; // a rebalance during the outage: partition 1 is another processor's now
+    server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port });
+    await kept;
+    expect(await movedOutcome).toBe('PARTITION_REVOKED');
+    const rows = await store.rows<{ p: number; n: string }>(
+      'SELECT log_partition AS p, toString(count()) AS n FROM meter_readings GROUP BY p ORDER BY p',
+    );
+    expect(rows).toEqual([{ p: 0, n: '51' }]); // the first write's row, and the kept batch
+    const offsets = await store.rows<{ p: number }>(
+      'SELECT DISTINCT log_partition AS p FROM ingest_offsets ORDER BY p',
+    );
+    expect(offsets).toEqual([{ p: 0 }, { p: 2 }]);
     sink.close();
     await store.close();
     await server.close();
