@@ -13,6 +13,8 @@ import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
 import type { BatchHandler, Bus, BusStats, LogEntry } from './bus.js';
 import { partitionFor } from './partitioner.js';
 
+/** Heartbeats while a batch waits for the store (the group's session timeout is 10 s). */
+const HEARTBEAT_WHILE_STORING_MS = 2_000;
 /** Most events one Kafka message carries; an event's bus offset is message offset × this + index. */
 export const EVENTS_PER_MESSAGE = 1024;
 
@@ -330,8 +332,22 @@ export class KafkaBus implements Bus {
         let entries: LogEntry[] = [];
         let through: string | null = null;
         const deliver = async () => {
-          // Offsets are committed to Kafka below, so a batch is waited for until it is stored.
-          if (entries.length > 0) await (await handler(batch.partition, entries, fence))?.stored;
+          // Offsets are committed to Kafka below, so a batch is waited for until it is stored,
+          // heartbeating meanwhile: a store outage longer than the session timeout would
+          // otherwise cost this processor its partitions while its write is retried.
+          if (entries.length > 0) {
+            const handled = await handler(batch.partition, entries, fence);
+            if (handled !== undefined) {
+              const beat = setInterval(() => {
+                payload.heartbeat().catch(() => undefined); // a lost partition shows in the fence
+              }, HEARTBEAT_WHILE_STORING_MS);
+              try {
+                await handled.stored;
+              } finally {
+                clearInterval(beat);
+              }
+            }
+          }
           this.stats.consumed += entries.length;
           if (through !== null) {
             this.#partitionLag.set(
