@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetwork } from '../../src/config/network.js';
-import { pino } from 'pino';
 import { indexNetwork } from '../../src/config/network-index.js';
-import { MAX_RATING_ATTEMPTS, Processor } from '../../src/processor/processor.js';
+import { MAX_RATING_ATTEMPTS, type Processor } from '../../src/processor/processor.js';
 import { processBatch } from '../../src/sessions/process-batch.js';
-import { Sink } from '../../src/store/sink.js';
 import type { ChdbStore } from '../../src/store/chdb-store.js';
-import { openTestProcessor } from '../helpers/processor.js';
+import { openTestProcessor, processorOn } from '../helpers/processor.js';
 
 /**
  * S8 in the processor, on a real store and worker pool: the automatic retry job picks failed
@@ -113,20 +111,9 @@ describe('S8 rating retries in the processor', () => {
   });
 
   it('S8 a retry whose session an earlier batch retried, its rows not stored yet, is stale (batches overlap the store write)', async () => {
-    const log = pino({ level: 'silent' });
     // A store writing at most every 2 s: a batch's rows stay unwritten while the partition's
     // next batch is processed.
-    const slow = new Processor(
-      {
-        network,
-        workers: 1,
-        sink: new Sink(store, log, undefined, 2000),
-        log,
-        store,
-        partitions: 4,
-      },
-      { committed: new Map(), highWater: new Map(), states: new Map() },
-    );
+    const slow = processorOn(store, network, { storeIntervalMs: 2000 });
     // A session whose rating failed while readings came in: a retry that runs does not rate
     // it again but counts one more rating_failed row.
     const started = processBatch(indexNetwork(network), {

@@ -2,12 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { ChargestreamError } from '../../src/lib/errors.js';
-import { pino } from 'pino';
 import { partitionFor } from '../../src/bus/partitioner.js';
-import { Processor } from '../../src/processor/processor.js';
-import { Sink } from '../../src/store/sink.js';
+import type { Processor } from '../../src/processor/processor.js';
 import type { ChdbStore } from '../../src/store/chdb-store.js';
-import { openTestProcessor } from '../helpers/processor.js';
+import { openTestProcessor, processorOn } from '../helpers/processor.js';
 import { recordFigure } from './figures.js';
 
 /**
@@ -124,18 +122,7 @@ describe('a batch of a partition this processor no longer owns', () => {
   it('is not written either when it loses its partition while waiting for the store write; its state is dropped and loaded again', async () => {
     // Distributed mode (partitions adopted from the store), a store writing at most every
     // second: a batch waits for its write well after the workers and the first fence.
-    const log = pino({ level: 'silent' });
-    const distributed = new Processor(
-      {
-        network,
-        workers: 1,
-        sink: new Sink(store, log, undefined, 1000),
-        log,
-        store,
-        partitions: 4,
-      },
-      null,
-    );
+    const distributed = processorOn(store, network, { storeIntervalMs: 1000, distributed: true });
     const partition = partitionFor('CP2/1', 4);
     const cp2 = entries.map((e) => ({
       offset: e.offset + 1,
