@@ -92,12 +92,8 @@ export class TransactionRegistry {
     if (this.#next > this.#limit) this.#reserve();
     const id = String(this.#next++ * this.#gateway.count + this.#gateway.index);
     this.#setHome(`${home.chargerId}|${id}`, home);
-    this.#recentStarts.set(startKey, id);
+    remember(this.#recentStarts, startKey, id, RECENT_STARTS);
     this.journal(home.chargerId, id, home, startKey);
-    if (this.#recentStarts.size > RECENT_STARTS) {
-      const oldest = this.#recentStarts.keys().next().value;
-      if (oldest !== undefined) this.#recentStarts.delete(oldest);
-    }
     return id;
   }
 
@@ -178,27 +174,23 @@ export class TransactionRegistry {
   }
 
   #endHome(key: string): boolean {
-    const home = this.#homes.get(key);
+    const home = this.#deleteHome(key);
     if (home === undefined) return false;
-    this.#deleteHome(key);
-    this.#recentEnds.set(key, home.connectorId);
-    if (this.#recentEnds.size > RECENT_ENDS) {
-      const oldest = this.#recentEnds.keys().next().value;
-      if (oldest !== undefined) this.#recentEnds.delete(oldest);
-    }
+    remember(this.#recentEnds, key, home.connectorId, RECENT_ENDS);
     return true;
   }
 
-  #deleteHome(key: string): boolean {
+  /** Forgets a running transaction; its home, if it was known. */
+  #deleteHome(key: string): TransactionHome | undefined {
     const home = this.#homes.get(key);
-    if (home === undefined) return false;
+    if (home === undefined) return undefined;
     this.#homes.delete(key);
     if (home.tokenId !== undefined) {
       const left = (this.#tokens.get(home.tokenId) ?? 1) - 1;
       if (left > 0) this.#tokens.set(home.tokenId, left);
       else this.#tokens.delete(home.tokenId);
     }
-    return true;
+    return home;
   }
 
   /**
@@ -238,5 +230,14 @@ export class TransactionRegistry {
       closeSync(dir);
     }
     this.#limit = limit;
+  }
+}
+
+/** Sets a key of a map kept to `max` entries, the oldest set first out. */
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
   }
 }

@@ -248,16 +248,19 @@ export class Processor {
     if (this.#owned === null) return;
     const keep = new Set(partitions);
     for (const p of [...this.#owned]) if (!keep.has(p)) this.#owned.delete(p);
-    for (const key of [...this.#states.keys()]) {
-      if (!keep.has(partitionFor(key, this.#partitionCount))) this.#states.delete(key);
-    }
+    this.#dropStates((p) => !keep.has(p));
     this.#log.info({ partitions }, 'partitions assigned');
   }
 
   #forget(partition: number): void {
     this.#owned?.delete(partition);
+    this.#dropStates((p) => p === partition);
+  }
+
+  /** Drops the connector states of the partitions `which` selects. */
+  #dropStates(which: (partition: number) => boolean): void {
     for (const key of [...this.#states.keys()]) {
-      if (partitionFor(key, this.#partitionCount) === partition) this.#states.delete(key);
+      if (which(partitionFor(key, this.#partitionCount))) this.#states.delete(key);
     }
   }
 
@@ -268,9 +271,7 @@ export class Processor {
       loading = (async () => {
         const started = Date.now();
         const recovered = await recover(this.#store, this.#partitionCount, [partition]);
-        for (const key of [...this.#states.keys()]) {
-          if (partitionFor(key, this.#partitionCount) === partition) this.#states.delete(key);
-        }
+        this.#dropStates((p) => p === partition);
         for (const [key, state] of recovered.states) this.#states.set(key, state);
         this.#highWater.set(partition, recovered.highWater.get(partition) ?? NOTHING_STORED);
         this.#owned?.add(partition);
