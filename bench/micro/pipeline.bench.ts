@@ -26,8 +26,10 @@ import { meterValues, T0 } from '../load/frames.js';
  * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
  *   embedded log writes it, and its decoding, as a replay reads it;
  * - energy: the E2/E3 rules per register reading (`judgeRegister` + `applyVerdict`);
- * - batch: a whole worker task (`processBatch`) of 1,000 events — energy rules, session
- *   state, durations, rating, the rows as JSONEachRow — per event.
+ * - batch: a whole worker task (`processBatch`) — energy rules, session state, durations,
+ *   rating, the rows as JSONEachRow — per event: 10 sessions of 100 events each, and batches
+ *   as the engine under the steady load bench hands them over (64 sessions of 1–2 events,
+ *   states and output structured-cloned as on the way to a worker and back).
  *
  * The store's insert is measured by bench/store/store-bench.ts.
  *
@@ -44,7 +46,7 @@ const arg = (name: string, fallback: string) => {
 const SECONDS = Number(arg('seconds', '2'));
 const OUT = arg('out', join(root, 'bench', 'out', 'pipeline-bench.json'));
 
-const CHARGERS = 10;
+const CHARGERS = 64;
 const network = parseNetwork({
   settings: { defaultTariff: 't' },
   organizations: [{ id: 'o', type: 'cpo' }],
@@ -234,70 +236,91 @@ show(
 );
 
 // --- a whole worker task ---------------------------------------------------------------
-/** 1,000 events: per charger a start, then meter values; states carried from batch to batch. */
-let states: Record<string, ConnectorState> = {};
-let offset = 0;
-let reading = 0;
-const sessionOf = new Map<string, string>();
-function nextBatch(): Array<{ offset: number; event: ChargerEvent }> {
-  const entries: Array<{ offset: number; event: ChargerEvent }> = [];
-  reading += 1;
-  for (let i = 0; i < 1000; i++) {
-    const chargerId = `B${i % CHARGERS}`;
-    const n = reading * 100 + Math.floor(i / CHARGERS);
-    let tx = sessionOf.get(chargerId);
-    let e: ChargerEvent;
-    if (tx === undefined) {
-      tx = `${chargerId}-tx`;
-      sessionOf.set(chargerId, tx);
-      e = {
-        kind: 'tx_started',
-        chargerId,
-        connectorId: 1,
-        receivedAt: T0,
-        transactionId: tx,
-        tokenId: `BENCH${i % CHARGERS}`,
-        authorization: 'Accepted',
-        customerId: 'c',
-        meterStartWh: 0,
-        ts: T0,
-      };
-    } else {
-      const base = event as ChargerEvent & { kind: 'meter_values' };
-      e = {
-        ...base,
-        chargerId,
-        transactionId: tx,
-        receivedAt: T0 + n * 1000,
-        samples: base.samples.map((s) => ({
-          ...s,
-          ts: T0 + n * 1000,
-          value: s.measurand === 'Energy.Active.Import.Register' ? n * 5 : s.value,
-        })),
-      };
+/**
+ * Batches of `chargers` × `perCharger` events: per charger a start, then meter values; the
+ * states carried from batch to batch.
+ */
+function batchesOf(
+  chargers: number,
+  perCharger: number,
+): Array<Array<{ offset: number; event: ChargerEvent }>> {
+  let reading = 0;
+  const sessionOf = new Map<string, string>();
+  const nextBatch = () => {
+    const entries: Array<{ offset: number; event: ChargerEvent }> = [];
+    reading += 1;
+    for (let i = 0; i < chargers * perCharger; i++) {
+      const chargerId = `B${i % chargers}`;
+      const n = reading * perCharger + Math.floor(i / chargers);
+      let tx = sessionOf.get(chargerId);
+      let e: ChargerEvent;
+      if (tx === undefined) {
+        tx = `${chargerId}-tx`;
+        sessionOf.set(chargerId, tx);
+        e = {
+          kind: 'tx_started',
+          chargerId,
+          connectorId: 1,
+          receivedAt: T0,
+          transactionId: tx,
+          tokenId: `BENCH${i % chargers}`,
+          authorization: 'Accepted',
+          customerId: 'c',
+          meterStartWh: 0,
+          ts: T0,
+        };
+      } else {
+        const base = event as ChargerEvent & { kind: 'meter_values' };
+        e = {
+          ...base,
+          chargerId,
+          transactionId: tx,
+          receivedAt: T0 + n * 1000,
+          samples: base.samples.map((s) => ({
+            ...s,
+            ts: T0 + n * 1000,
+            value: s.measurand === 'Energy.Active.Import.Register' ? n * 5 : s.value,
+          })),
+        };
+      }
+      entries.push({ offset: 0, event: e });
     }
-    entries.push({ offset: offset++, event: e });
-  }
-  return entries;
+    return entries;
+  };
+  return Array.from({ length: 50 }, nextBatch);
 }
-const batches = Array.from({ length: 50 }, nextBatch);
-let b = 0;
-show(
-  'worker task: processBatch (1,000 events)',
-  rate(() => {
-    const at = b++ % batches.length;
-    if (at === 0) states = {}; // the first batch starts the sessions again
-    const entries = batches[at]!;
-    const out = processBatch(index, {
-      partition: 0,
-      entries: entries.map((e, i) => ({ offset: b * 1000 + i, event: e.event })),
-      states,
-      highWater: { readings: -1, statuses: -1, cdrs: -1, notifications: -1 },
-    });
-    states = out.states;
-  }, 1000),
-  'events',
-);
+
+/**
+ * A worker task run over and over: `clone` copies the states in and the output out as the
+ * hand-over to a Piscina worker does (structured clone), so the figure is the engine's cost.
+ */
+function batchCase(name: string, chargers: number, perCharger: number, clone: boolean): void {
+  const batches = batchesOf(chargers, perCharger);
+  const size = chargers * perCharger;
+  let states: Record<string, ConnectorState> = {};
+  let b = 0;
+  show(
+    name,
+    rate(() => {
+      const at = b++ % batches.length;
+      if (at === 0) states = {}; // the first batch starts the sessions again
+      const input = {
+        partition: 0,
+        entries: batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event })),
+        states,
+        highWater: { readings: -1, statuses: -1, cdrs: -1, notifications: -1 },
+      };
+      const out = processBatch(index, clone ? structuredClone(input) : input);
+      states = (clone ? structuredClone(out) : out).states;
+    }, size),
+    'events',
+  );
+}
+batchCase('worker task: processBatch (10 sessions × 100 events)', 10, 100, false);
+// As the steady load bench feeds it: 1,000 chargers on 16 partitions, 4,000 frames/s, a
+// batch every 500 ms — about 64 sessions of 2 events each, the states cloned both ways.
+batchCase('worker task as handed over (64 sessions × 2 events, cloned)', 64, 2, true);
+batchCase('the same, one event a session (64 × 1, cloned)', 64, 1, true);
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dirname(OUT), { recursive: true });

@@ -199,6 +199,61 @@ describe('session processing of a batch', () => {
     expect(out.readingsRejected).toBe(1);
   });
 
+  it('reading rows are whole JSON objects: every column, signed values, text that needs escaping', () => {
+    const signed = {
+      data: 'OCMF|{"RD":[{"RV":"2.025"}]}\n',
+      signingMethod: '',
+      encodingMethod: 'OCMF',
+      publicKey: 'k\\ey',
+    };
+    const event: ChargerEvent = {
+      ...(values(2025, 30) as MeterValuesReported),
+      samples: [
+        { ...energy(2025, 30), signed },
+        { ...power(0, 30), value: Number.NaN, phase: 'L1"', unit: 'W\t' },
+      ],
+    };
+    const out = processBatch(index, batch([start(), event]));
+    const ts = '2026-11-20 08:00:30.000';
+    // After the start's Transaction.Begin reading:
+    expect(lines(out.readings).slice(1)).toEqual([
+      {
+        charger_id: 'CP1',
+        connector_id: 1,
+        session_id: 'CP1-1',
+        ts,
+        measurand: 'Energy.Active.Import.Register',
+        phase: '',
+        value: 2025,
+        unit: 'Wh',
+        context: 'Sample.Periodic',
+        valid: true,
+        reject_reason: '',
+        signed_data: signed.data,
+        signing_method: '',
+        encoding_method: 'OCMF',
+        public_key: 'k\\ey',
+        log_partition: 3,
+        log_offset: 1,
+      },
+      {
+        charger_id: 'CP1',
+        connector_id: 1,
+        session_id: 'CP1-1',
+        ts,
+        measurand: 'Power.Active.Import',
+        phase: 'L1"',
+        value: 0,
+        unit: 'W\t',
+        context: 'Sample.Periodic',
+        valid: false,
+        reject_reason: 'not_a_number',
+        log_partition: 3,
+        log_offset: 1,
+      },
+    ]);
+  });
+
   it('S4 a start refused by authorization becomes a rejected session with its reason', () => {
     const refused: ChargerEvent = {
       ...(start() as Extract<ChargerEvent, { kind: 'tx_started' }>),
