@@ -239,11 +239,9 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     } else {
       for (const session of processor!.openSessions()) {
         if (session.status !== 'in_progress') continue; // ready: no transaction yet
-        const { chargerId, connectorId, transactionId, startedAt, tokenId, energy } = session;
+        const { chargerId, connectorId, transactionId, startedAt, tokenId, startWh } = session;
         const start =
-          energy.startWh === null
-            ? null
-            : startKey(chargerId, connectorId, startedAt, tokenId, energy.startWh);
+          startWh === null ? null : startKey(chargerId, connectorId, startedAt, tokenId, startWh);
         const home =
           tokenId === ''
             ? { chargerId, connectorId }

@@ -2,25 +2,28 @@ import { workerData } from 'node:worker_threads';
 import type { Network } from '../src/config/network.js';
 import { indexNetwork } from '../src/config/network-index.js';
 import { lowerThisThread } from '../src/lib/priority.js';
-import { processBatch, type BatchInput, type BatchOutput } from '../src/sessions/process-batch.js';
+import { holdAll, unhold, type TaskInput, type TaskOutput } from '../src/sessions/held-state.js';
+import { processBatch } from '../src/sessions/process-batch.js';
 
 /**
  * Piscina task: one partition's batch through the session and rating rules. Thin on purpose:
- * the rules are pure code in src/sessions and src/rating. The network arrives as workerData
- * and is indexed once per thread; a batch carrying a newer version (configuration API) has
- * it indexed again before it runs.
+ * the rules are pure code in src/sessions and src/rating; the connector states arrive and
+ * leave as JSON text (src/sessions/held-state.ts). The network arrives as workerData and is
+ * indexed once per thread; a batch carrying a newer version (configuration API) has it
+ * indexed again before it runs.
  */
 const data = workerData as { network: Network; nice: number };
 lowerThisThread(data.nice);
 let index = indexNetwork(data.network);
 let version = 0;
 
-export default function run(input: BatchInput): BatchOutput {
+export default function run(input: TaskInput): TaskOutput {
   const update = input.network;
   if (update !== undefined && update.version !== version) {
     const text = new TextDecoder().decode(new Uint8Array(update.json));
     index = indexNetwork(JSON.parse(text) as Network);
     version = update.version;
   }
-  return processBatch(index, input);
+  const output = processBatch(index, { ...input, states: unhold(input.states) });
+  return { ...output, states: holdAll(output.states) };
 }

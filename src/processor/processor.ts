@@ -7,12 +7,16 @@ import { expirationsAt, indexNetwork, type NetworkIndex } from '../config/networ
 import { projectRoot, runningFromSource } from '../lib/paths.js';
 import { partitionFor } from '../bus/partitioner.js';
 import { connectorKey, type RatingRetried, type SessionExpired } from '../ocpp/events.js';
+import {
+  hold,
+  type HeldState,
+  type OpenSession,
+  type TaskInput,
+  type TaskOutput,
+} from '../sessions/held-state.js';
 import type {
-  BatchInput,
-  BatchOutput,
   LiveCost,
   NetworkUpdate,
-  ConnectorState,
   HighWater,
   SessionState,
 } from '../sessions/process-batch.js';
@@ -25,7 +29,8 @@ export interface Recovered {
   /** Next offset to process, per partition. */
   readonly committed: Map<number, number>;
   readonly highWater: Map<number, HighWater>;
-  readonly states: Map<string, ConnectorState>;
+  /** The open sessions' connector states. */
+  readonly states: Map<string, HeldState>;
 }
 
 /** S8: attempts of the automatic retry job; past them a failed session waits for an operator. */
@@ -79,16 +84,14 @@ export async function recover(
       highWater.set(r.p, { ...previous, [field]: Number(r.o) });
     }
   }
-  const states = new Map<string, ConnectorState>();
+  const states = new Map<string, HeldState>();
   for (const r of await store.rows<{ last_state: string; last_version: string }>(
     `SELECT argMax(state, version) AS last_state, toString(max(version)) AS last_version FROM sessions_log
      WHERE ${among} GROUP BY session_id HAVING argMax(status, version) IN ('ready', 'in_progress')`,
   )) {
     const session = JSON.parse(r.last_state) as SessionState;
-    states.set(connectorKey(session.chargerId, session.connectorId), {
-      appliedOffset: Math.floor(Number(r.last_version) / 8),
-      session,
-    });
+    const held = hold({ appliedOffset: Math.floor(Number(r.last_version) / 8), session });
+    if (held !== null) states.set(connectorKey(session.chargerId, session.connectorId), held);
   }
   return { committed, highWater, states };
 }
@@ -129,12 +132,14 @@ export interface ProcessorOptions {
  * Runs each partition's batches through the worker pool, in order, one batch in flight per
  * partition and many partitions at once; a batch counts as done only when the sink stored
  * its rows, but the partition's next batch may be processed meanwhile. Connector state lives
- * here between batches and travels with each batch, so any worker can take any batch.
+ * here between batches, as JSON text (HeldState), and travels with each batch, so any worker
+ * can take any batch.
  */
 export class Processor {
-  readonly #pool: Piscina<BatchInput, BatchOutput>;
+  readonly #pool: Piscina<TaskInput, TaskOutput>;
   readonly #sink: Sink;
-  readonly #states: Map<string, ConnectorState>;
+  /** The connectors with an open session, their states as the workers left them. */
+  readonly #states: Map<string, HeldState>;
   readonly #highWater: Map<number, HighWater>;
   readonly stats = { batches: 0, events: 0, readingsValid: 0, readingsRejected: 0 };
   /** The workers' own counters, summed over the batches they returned. */
@@ -184,7 +189,7 @@ export class Processor {
     this.#states = recovered.states;
     this.#highWater = recovered.highWater;
     const file = runningFromSource ? 'workers/process-batch.ts' : 'dist/workers/process-batch.js';
-    this.#pool = new Piscina<BatchInput, BatchOutput>({
+    this.#pool = new Piscina<TaskInput, TaskOutput>({
       filename: join(projectRoot, file),
       workerData: { network: options.network, nice: options.workerNice ?? 0 },
       minThreads: options.workers,
@@ -215,8 +220,7 @@ export class Processor {
   expired(now: number): SessionExpired[] {
     const events: SessionExpired[] = [];
     for (const { session } of this.#states.values()) {
-      if (session === null || (session.status !== 'in_progress' && session.status !== 'ready'))
-        continue;
+      if (session.status !== 'in_progress' && session.status !== 'ready') continue;
       const last = session.lastEventAt ?? session.startedAt;
       const limits = expirationsAt(this.#index, session.chargerId);
       // S2 for a ready session (its start never came), S3 for one in progress.
@@ -235,8 +239,8 @@ export class Processor {
   }
 
   /** The open sessions (ready ones too), for the gateway to know where running transactions live. */
-  openSessions(): SessionState[] {
-    return [...this.#states.values()].flatMap((s) => (s.session === null ? [] : [s.session]));
+  openSessions(): OpenSession[] {
+    return [...this.#states.values()].map((s) => s.session);
   }
 
   /**
@@ -296,16 +300,15 @@ export class Processor {
     // batch over in a turn of its own, so frames and acknowledgements are served in between.
     await new Promise((resolve) => setImmediate(resolve));
     const entries = await this.#markStaleRetries(given);
-    const states: Record<string, ConnectorState> = {};
+    const states: Record<string, string> = {};
     for (const { event } of entries) {
       const key = connectorKey(event.chargerId, event.connectorId);
-      const state = this.#states.get(key);
-      if (state !== undefined) states[key] = state;
+      const held = this.#states.get(key);
+      if (held !== undefined) states[key] = held.text;
     }
     const queued = performance.now();
-    // Structured clone, measured against msgpack buffers on the engine's real states: these
-    // vary in shape (optional fields), which costs msgpack more on the event loop than the
-    // clone's serialization does.
+    // The events go by structured clone (measured against msgpack buffers: cheaper on the
+    // event loop for these varied shapes), the states as their JSON text (HeldState).
     const output = await this.#pool.run({
       partition,
       entries,
@@ -320,9 +323,9 @@ export class Processor {
     this.#observe?.batchEvents(entries.length);
     if (output.notifications !== '' && this.#publishNotifications !== undefined)
       await this.#publishNotifications(output.notifications);
-    for (const [key, state] of Object.entries(output.states)) {
-      if (state.session === null) this.#states.delete(key);
-      else this.#states.set(key, state);
+    for (const [key, held] of Object.entries(output.states)) {
+      if (held === null) this.#states.delete(key);
+      else this.#states.set(key, held);
     }
     // Costs go out before the batch is stored: a replay after a crash computes the same ones.
     if (output.costs.length > 0) this.#costs?.(output.costs);
@@ -362,7 +365,7 @@ export class Processor {
     return { stored };
   };
 
-  #stored(entries: readonly LogEntry[], output: BatchOutput, retried: readonly string[]): void {
+  #stored(entries: readonly LogEntry[], output: TaskOutput, retried: readonly string[]): void {
     for (const id of retried) {
       const left = (this.#retriesUnstored.get(id) ?? 1) - 1;
       if (left > 0) this.#retriesUnstored.set(id, left);

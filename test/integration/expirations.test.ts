@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetwork } from '../../src/config/network.js';
 import type { Processor } from '../../src/processor/processor.js';
-import type { ConnectorState, SessionState } from '../../src/sessions/process-batch.js';
+import { hold, type HeldState } from '../../src/sessions/held-state.js';
+import type { EnergyState } from '../../src/sessions/energy.js';
+import type { SessionState } from '../../src/sessions/process-batch.js';
 import { openTestProcessor } from '../helpers/processor.js';
 
 /**
@@ -25,9 +27,9 @@ const network = parseNetwork({
   ],
 });
 const T = Date.parse('2026-11-20T08:00:00Z');
-const state = (chargerId: string, status: 'ready' | 'in_progress'): [string, ConnectorState] => [
+const state = (chargerId: string, status: 'ready' | 'in_progress'): [string, HeldState] => [
   `${chargerId}/1`,
-  {
+  hold({
     appliedOffset: 1,
     session: {
       sessionId: `${chargerId}-x`,
@@ -37,8 +39,9 @@ const state = (chargerId: string, status: 'ready' | 'in_progress'): [string, Con
       status,
       startedAt: T,
       lastEventAt: T,
+      energy: { startWh: null } as EnergyState,
     } as SessionState,
-  },
+  })!,
 ];
 let processor: Processor;
 let close: () => Promise<void>;

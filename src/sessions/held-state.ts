@@ -1,0 +1,71 @@
+import type { BatchInput, BatchOutput, ConnectorState, SessionStatus } from './process-batch.js';
+
+/**
+ * A connector's state as the processor keeps it between batches: its JSON text, which the
+ * worker parses and writes anew, and the few facts of its open session the processor reads
+ * itself. A string crosses to a worker thread and back as one copy; an object graph is
+ * serialized and rebuilt on the gateway's event loop at every batch (measured on batches of
+ * 64 sessions: 8.5 µs an event of the event loop's time for the states, 0.3 µs as text).
+ */
+export interface HeldState {
+  readonly text: string;
+  readonly session: OpenSession;
+}
+
+/** What the processor reads of an open session: expirations (S2, S3), the gateway's restart. */
+export interface OpenSession {
+  readonly chargerId: string;
+  readonly connectorId: number;
+  readonly transactionId: string;
+  readonly tokenId: string;
+  readonly status: SessionStatus;
+  readonly startedAt: number;
+  readonly lastEventAt: number;
+  readonly startWh: number | null;
+}
+
+/** A batch as it travels to a worker: the states as their texts. */
+export interface TaskInput extends Omit<BatchInput, 'states'> {
+  readonly states: Readonly<Record<string, string>>;
+}
+
+/** A batch's outcome as it travels back: null for a connector with no open session left. */
+export interface TaskOutput extends Omit<BatchOutput, 'states'> {
+  readonly states: Readonly<Record<string, HeldState | null>>;
+}
+
+/** The held form of a connector's state; null without an open session (the store has it). */
+export function hold(state: ConnectorState): HeldState | null {
+  const s = state.session;
+  if (s === null) return null;
+  return {
+    text: JSON.stringify(state),
+    session: {
+      chargerId: s.chargerId,
+      connectorId: s.connectorId,
+      transactionId: s.transactionId,
+      tokenId: s.tokenId,
+      status: s.status,
+      startedAt: s.startedAt,
+      lastEventAt: s.lastEventAt,
+      startWh: s.energy.startWh,
+    },
+  };
+}
+
+/** The states of a task, as objects again (in the worker). */
+export function unhold(states: Readonly<Record<string, string>>): Record<string, ConnectorState> {
+  const objects: Record<string, ConnectorState> = {};
+  for (const [key, text] of Object.entries(states))
+    objects[key] = JSON.parse(text) as ConnectorState;
+  return objects;
+}
+
+/** A batch's output states, held (in the worker, before they travel back). */
+export function holdAll(
+  states: Readonly<Record<string, ConnectorState>>,
+): Record<string, HeldState | null> {
+  const held: Record<string, HeldState | null> = {};
+  for (const [key, state] of Object.entries(states)) held[key] = hold(state);
+  return held;
+}
