@@ -14,6 +14,13 @@ import { parseFrame } from '../../src/ocpp/rpc.js';
 import { V16 } from '../../src/ocpp/v16/actions.js';
 import { V201 } from '../../src/ocpp/v201/actions.js';
 import { applyVerdict, judgeRegister, startEnergy } from '../../src/sessions/energy.js';
+import {
+  holdAll,
+  unhold,
+  type HeldState,
+  type TaskInput,
+  type TaskOutput,
+} from '../../src/sessions/held-state.js';
 import { processBatch, type ConnectorState } from '../../src/sessions/process-batch.js';
 import { meterValues, T0 } from '../load/frames.js';
 
@@ -29,7 +36,8 @@ import { meterValues, T0 } from '../load/frames.js';
  * - batch: a whole worker task (`processBatch`) — energy rules, session state, durations,
  *   rating, the rows as JSONEachRow — per event: 10 sessions of 100 events each, and batches
  *   as the engine under the steady load bench hands them over (64 sessions of 1–2 events,
- *   states and output structured-cloned as on the way to a worker and back).
+ *   the task and its outcome structured-cloned as on the way to a worker and back, the
+ *   states as JSON text).
  *
  * The store's insert is measured by bench/store/store-bench.ts.
  *
@@ -290,11 +298,8 @@ function batchesOf(
   return Array.from({ length: 50 }, nextBatch);
 }
 
-/**
- * A worker task run over and over: `clone` copies the states in and the output out as the
- * hand-over to a Piscina worker does (structured clone), so the figure is the engine's cost.
- */
-function batchCase(name: string, chargers: number, perCharger: number, clone: boolean): void {
+/** A worker task run over and over on the rules alone (processBatch, states as objects). */
+function batchCase(name: string, chargers: number, perCharger: number): void {
   const batches = batchesOf(chargers, perCharger);
   const size = chargers * perCharger;
   let states: Record<string, ConnectorState> = {};
@@ -304,23 +309,51 @@ function batchCase(name: string, chargers: number, perCharger: number, clone: bo
     rate(() => {
       const at = b++ % batches.length;
       if (at === 0) states = {}; // the first batch starts the sessions again
-      const input = {
-        partition: 0,
-        entries: batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event })),
-        states,
-        highWater: { readings: -1, statuses: -1, cdrs: -1, notifications: -1 },
-      };
-      const out = processBatch(index, clone ? structuredClone(input) : input);
-      states = (clone ? structuredClone(out) : out).states;
+      const entries = batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event }));
+      states = processBatch(index, { partition: 0, entries, states, highWater: NOTHING }).states;
     }, size),
     'events',
   );
 }
-batchCase('worker task: processBatch (10 sessions × 100 events)', 10, 100, false);
+
+/**
+ * A worker task as the engine runs it: the task copied to the worker and its outcome back
+ * (structured clone, as Piscina's hand-over does), the states as their JSON text both ways.
+ */
+function taskCase(name: string, chargers: number, perCharger: number): void {
+  const batches = batchesOf(chargers, perCharger);
+  const size = chargers * perCharger;
+  let held = new Map<string, HeldState>();
+  let b = 0;
+  show(
+    name,
+    rate(() => {
+      const at = b++ % batches.length;
+      if (at === 0) held = new Map(); // the first batch starts the sessions again
+      const entries = batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event }));
+      const states = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
+      const task: TaskInput = structuredClone({
+        partition: 0,
+        entries,
+        states,
+        highWater: NOTHING,
+      });
+      const out = processBatch(index, { ...task, states: unhold(task.states) });
+      const back: TaskOutput = structuredClone({ ...out, states: holdAll(out.states) });
+      for (const [key, h] of Object.entries(back.states)) {
+        if (h === null) held.delete(key);
+        else held.set(key, h);
+      }
+    }, size),
+    'events',
+  );
+}
+const NOTHING = { readings: -1, statuses: -1, cdrs: -1, notifications: -1 };
+batchCase('worker task: processBatch (10 sessions × 100 events)', 10, 100);
 // As the steady load bench feeds it: 1,000 chargers on 16 partitions, 4,000 frames/s, a
-// batch every 500 ms — about 64 sessions of 2 events each, the states cloned both ways.
-batchCase('worker task as handed over (64 sessions × 2 events, cloned)', 64, 2, true);
-batchCase('the same, one event a session (64 × 1, cloned)', 64, 1, true);
+// batch every 500 ms — about 64 sessions of 2 events each.
+taskCase('worker task as handed over (64 sessions × 2 events)', 64, 2);
+taskCase('the same, one event a session (64 × 1)', 64, 1);
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dirname(OUT), { recursive: true });
