@@ -207,12 +207,7 @@ class BatchRun {
   readonly #retried = new Set<string>();
   /** The event being applied: every row it produces names its charger and connector. */
   #event: ChargerEvent | null = null;
-  #lastReadingColumns: {
-    offset: number;
-    sessionId: string;
-    head: string;
-    tail: string;
-  } | null = null;
+  #lastReadingColumns: ReadingColumns | null = null;
   #valid = 0;
   #rejected = 0;
   #offset = -1;
@@ -824,7 +819,7 @@ class BatchRun {
    * The reading row's columns that are one event's: where it came from (readings of no
    * session, clock-aligned or orphans, still name their charger) and its log position.
    */
-  #readingColumns(sessionId: string, offset: number): { head: string; tail: string } {
+  #readingColumns(sessionId: string, offset: number): ReadingColumns {
     const last = this.#lastReadingColumns;
     if (last !== null && last.offset === offset && last.sessionId === sessionId) return last;
     const event = this.#event!;
@@ -1204,6 +1199,14 @@ function cdrRow(
     log_partition: partition,
     log_offset: offset,
   });
+}
+
+/** The text of a reading row before its sample's columns and after them, for one event. */
+interface ReadingColumns {
+  readonly offset: number;
+  readonly sessionId: string;
+  readonly head: string;
+  readonly tail: string;
 }
 
 /** A string as a JSON literal. */

@@ -159,20 +159,18 @@ export class Sink {
       )
       .digest('hex');
     let live = [...group];
-    const rowsOf = (table: string): string => {
-      if (table !== 'ingest_offsets') {
-        const field = TABLES.find(([t]) => t === table)![1];
-        return live.map(({ batch }) => batch[field]).join('');
-      }
+    const rowsOf = (field: (typeof TABLES)[number][1] | null): string => {
+      if (field !== null) return live.map(({ batch }) => batch[field]).join('');
       const offsets = new Map<number, number>();
       for (const { batch: b } of live)
         offsets.set(b.partition, Math.max(offsets.get(b.partition) ?? -1, b.lastOffset));
       return [...offsets].map(([p, o]) => `{"log_partition":${p},"log_offset":${o}}\n`).join('');
     };
-    for (const table of [...TABLES.map(([t]) => t), 'ingest_offsets']) {
+    // The partitions' stored offsets last, built from the batches still in the group.
+    for (const [table, field] of [...TABLES, ['ingest_offsets', null] as const]) {
       for (let attempt = 0; ; attempt++) {
         if (attempt > 0) live = await this.#stillOwned(live);
-        const rows = rowsOf(table);
+        const rows = rowsOf(field);
         if (rows.length === 0) break;
         const started = performance.now();
         try {

@@ -2,7 +2,7 @@ import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
-import { EmbeddedLog } from '../../src/bus/embedded-log.js';
+import { EmbeddedLog, type EmbeddedLogOptions } from '../../src/bus/embedded-log.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import type { ChargerEvent } from '../../src/ocpp/events.js';
 import { tempDir } from '../helpers/engine.js';
@@ -19,6 +19,13 @@ const status = (chargerId: string, connectorId: number, n: number): ChargerEvent
   vendorErrorCode: '',
 });
 
+/** A log in `dir` with nothing committed, fsync off unless asked for. */
+const openLog = (
+  dir: string,
+  options: Omit<EmbeddedLogOptions, 'fsync'> & { fsync?: boolean },
+  committed = new Map<number, number>(),
+) => EmbeddedLog.open(dir, { fsync: false, ...options }, committed);
+
 /** Collects what the log delivers, per partition, and commits on demand. */
 function collector() {
   const seen = new Map<number, LogEntry[]>();
@@ -32,11 +39,7 @@ function collector() {
 describe('embedded partitioned log', () => {
   it('delivers each connector in order within its partition, after the append is durable', async () => {
     const dir = tempDir();
-    const log = await EmbeddedLog.open(
-      dir,
-      { partitions: 4, fsync: true, batchSize: 7 },
-      new Map(),
-    );
+    const log = await openLog(dir, { partitions: 4, fsync: true, batchSize: 7 });
     const { seen, handler } = collector();
     await log.consume(handler);
     await Promise.all(
@@ -60,20 +63,12 @@ describe('embedded partitioned log', () => {
 
   it('replays what was not committed after a restart, and continues the offsets', async () => {
     const dir = tempDir();
-    const first = await EmbeddedLog.open(
-      dir,
-      { partitions: 2, fsync: false, batchSize: 100 },
-      new Map(),
-    );
+    const first = await openLog(dir, { partitions: 2, batchSize: 100 });
     for (let i = 0; i < 10; i++) await first.publish(status('CP1', 1, i));
     await first.close();
     const p = partitionFor('CP1/1', 2);
     // The store had committed offsets 0–5 of that partition.
-    const second = await EmbeddedLog.open(
-      dir,
-      { partitions: 2, fsync: false, batchSize: 100 },
-      new Map([[p, 6]]),
-    );
+    const second = await openLog(dir, { partitions: 2, batchSize: 100 }, new Map([[p, 6]]));
     const { seen, handler } = collector();
     await second.consume(handler);
     await second.publish(status('CP1', 1, 10));
@@ -84,22 +79,14 @@ describe('embedded partitioned log', () => {
 
   it('ignores a torn record at the tail (a crash mid-write: never acknowledged)', async () => {
     const dir = tempDir();
-    const log = await EmbeddedLog.open(
-      dir,
-      { partitions: 1, fsync: false, batchSize: 100 },
-      new Map(),
-    );
+    const log = await openLog(dir, { partitions: 1, batchSize: 100 });
     await log.publish(status('CP1', 1, 1));
     await log.close();
     const segment = readdirSync(dir)
       .filter((f) => f.endsWith('.seg'))
       .sort()[0]!;
     appendFileSync(join(dir, segment), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 5]));
-    const reopened = await EmbeddedLog.open(
-      dir,
-      { partitions: 1, fsync: false, batchSize: 100 },
-      new Map(),
-    );
+    const reopened = await openLog(dir, { partitions: 1, batchSize: 100 });
     const { seen, handler } = collector();
     await reopened.consume(handler);
     await new Promise((r) => setTimeout(r, 20));
@@ -109,21 +96,13 @@ describe('embedded partitioned log', () => {
 
   it('refuses to reopen with another partition count (connectors would move)', async () => {
     const dir = tempDir();
-    await (
-      await EmbeddedLog.open(dir, { partitions: 3, fsync: false, batchSize: 1 }, new Map())
-    ).close();
-    await expect(
-      EmbeddedLog.open(dir, { partitions: 4, fsync: false, batchSize: 1 }, new Map()),
-    ).rejects.toThrow('--partitions');
+    await (await openLog(dir, { partitions: 3, batchSize: 1 })).close();
+    await expect(openLog(dir, { partitions: 4, batchSize: 1 })).rejects.toThrow('--partitions');
   });
 
   it('holds publishers back when the processor lags (backpressure)', async () => {
     const dir = tempDir();
-    const log = await EmbeddedLog.open(
-      dir,
-      { partitions: 1, fsync: false, batchSize: 10, maxLag: 5 },
-      new Map(),
-    );
+    const log = await openLog(dir, { partitions: 1, batchSize: 10, maxLag: 5 });
     let release!: () => void;
     await log.consume(() => new Promise<void>((r) => (release = r)));
     const published = Array.from({ length: 8 }, (_, i) => log.publish(status('CP1', 1, i)));
@@ -142,11 +121,7 @@ describe('embedded partitioned log', () => {
 describe('embedded log under processor failure', () => {
   it('a batch the handler fails is retried, never skipped, and order holds', async () => {
     const dir = tempDir();
-    const log = await EmbeddedLog.open(
-      dir,
-      { partitions: 1, fsync: false, batchSize: 1 },
-      new Map(),
-    );
+    const log = await openLog(dir, { partitions: 1, batchSize: 1 });
     const handled: number[] = [];
     let failures = 2;
     await log.consume((_p, entries) => {
@@ -166,11 +141,7 @@ describe('embedded log under processor failure', () => {
 
   it('a batch processed but not yet stored lets the next one through (at most two ahead), and counts as committed only once stored', async () => {
     const dir = tempDir();
-    const log = await EmbeddedLog.open(
-      dir,
-      { partitions: 1, fsync: false, batchSize: 1 },
-      new Map(),
-    );
+    const log = await openLog(dir, { partitions: 1, batchSize: 1 });
     const handled: number[] = [];
     const storing: Array<() => void> = [];
     await log.consume((_p, entries) => {
@@ -195,11 +166,7 @@ describe('embedded log under processor failure', () => {
     await log.close();
 
     // Stopped with batches processed and not stored: they are the ones replayed.
-    const again = await EmbeddedLog.open(
-      dir,
-      { partitions: 1, fsync: false, batchSize: 10 },
-      new Map([[0, 2]]),
-    );
+    const again = await openLog(dir, { partitions: 1, batchSize: 10 }, new Map([[0, 2]]));
     const { seen, handler } = collector();
     await again.consume(handler);
     await new Promise((r) => setTimeout(r, 30));

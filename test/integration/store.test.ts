@@ -255,23 +255,33 @@ describe('--clickhouse URL', () => {
 });
 
 describe('store outage (HTTP store, stand-in server stopped and started again)', () => {
-  it('writes failing for a while: the sink retries with the same tokens; nothing lost, nothing doubled', async () => {
+  /** The HTTP store on a stand-in server of its own, migrated; the server restarts on `port`. */
+  async function outageStore() {
     const dir = join(tempDir(), 'store');
-    let server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port: 0 });
+    const server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port: 0 });
     const port = server.port;
     const store = new ClickHouseHttpStore(parseClickHouseUrl(`http://127.0.0.1:${port}`));
     await store.migrate();
+    return { dir, port, server, store };
+  }
+  /** A partition's batch of `n` readings from offset `first`, nothing else. */
+  const readingsBatch = (partition: number, first: number, n: number) => ({
+    partition,
+    firstOffset: first,
+    lastOffset: first + n - 1,
+    readings: Array.from({ length: n }, (_, i) => row(first + i)).join(''),
+    statuses: '',
+    notifications: '',
+    sessions: '',
+    cdrs: '',
+  });
+
+  it('writes failing for a while: the sink retries with the same tokens; nothing lost, nothing doubled', async () => {
+    const opened = await outageStore();
+    const { dir, port, store } = opened;
+    let server = opened.server;
     const sink = new Sink(store, pino({ level: 'silent' }));
-    const batch = (first: number, n: number) => ({
-      partition: 0,
-      firstOffset: first,
-      lastOffset: first + n - 1,
-      readings: Array.from({ length: n }, (_, i) => row(first + i)).join(''),
-      statuses: '',
-      notifications: '',
-      sessions: '',
-      cdrs: '',
-    });
+    const batch = (first: number, n: number) => readingsBatch(0, first, n);
     await sink.write(batch(0, 100));
     await server.close(); // the store goes away
     const during = [sink.write(batch(100, 100)), sink.write(batch(200, 100))];
@@ -295,23 +305,14 @@ describe('store outage (HTTP store, stand-in server stopped and started again)',
   }, 60_000);
 
   it('a batch whose partition moves while its write is retried is left out; the others are written once', async () => {
-    const dir = join(tempDir(), 'store');
-    let server = await ChdbHttpServer.start({ dir, host: '127.0.0.1', port: 0 });
-    const port = server.port;
-    const store = new ClickHouseHttpStore(parseClickHouseUrl(`http://127.0.0.1:${port}`));
-    await store.migrate();
+    const opened = await outageStore();
+    const { dir, port, store } = opened;
+    let server = opened.server;
     // Writes at least 1 s apart: the two batches below wait for the same write.
     const sink = new Sink(store, pino({ level: 'silent' }), undefined, 1000);
     let owned = true;
     const batch = (partition: number, first: number, n: number) => ({
-      partition,
-      firstOffset: first,
-      lastOffset: first + n - 1,
-      readings: Array.from({ length: n }, (_, i) => row(first + i)).join(''),
-      statuses: '',
-      notifications: '',
-      sessions: '',
-      cdrs: '',
+      ...readingsBatch(partition, first, n),
       fence: () =>
         partition === 1 && !owned
           ? Promise.reject(new ChargestreamError('PARTITION_REVOKED', 'moved meanwhile'))
