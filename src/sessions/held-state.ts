@@ -1,4 +1,10 @@
-import type { BatchInput, BatchOutput, ConnectorState, SessionStatus } from './process-batch.js';
+import {
+  connectorStateText,
+  type BatchInput,
+  type BatchOutput,
+  type ConnectorState,
+  type SessionStatus,
+} from './process-batch.js';
 
 /**
  * A connector's state as the processor keeps it between batches: its JSON text, which the
@@ -39,7 +45,7 @@ export function hold(state: ConnectorState): HeldState | null {
   const s = state.session;
   if (s === null) return null;
   return {
-    text: JSON.stringify(state),
+    text: connectorStateText(state),
     session: {
       chargerId: s.chargerId,
       connectorId: s.connectorId,

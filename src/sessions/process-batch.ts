@@ -225,8 +225,12 @@ class BatchRun {
     this.#index = index;
     this.#input = input;
     this.#states = { ...input.states };
-    for (const state of Object.values(this.#states))
-      if (state.session !== null) unpackRating(state.session.rating);
+    for (const state of Object.values(this.#states)) {
+      if (state.session === null) continue;
+      // This batch may change the session: a text written of it before no longer holds.
+      stateTexts.delete(state.session);
+      unpackRating(state.session.rating);
+    }
   }
 
   apply(offset: number, event: ChargerEvent): void {
@@ -317,10 +321,13 @@ class BatchRun {
   }
 
   output(): BatchOutput {
+    // The state text of each session's closing row: nothing changes a session after it, so
+    // the text is also its state as it leaves the batch (connectorStateText).
+    const closing = new Map<SessionState, string>();
     for (const { session, offset } of this.#touched.values()) {
       session.cost = liveCost(session.rating); // R5.1, once per batch, not per reading
       this.#thresholds(session, session.energy.lastTs, offset);
-      this.#sessionRow(session, offset, 7);
+      this.#sessionRow(session, offset, 7, closing);
       if (speaksV201(session) && session.status === 'in_progress')
         this.#costs.push({
           chargerId: session.chargerId,
@@ -334,9 +341,14 @@ class BatchRun {
     for (const state of Object.values(this.#states)) {
       const session = state.session;
       if (session === null) continue;
-      state.session = isOpen(session.status)
-        ? { ...session, rating: packRating(session.rating) }
-        : null;
+      if (!isOpen(session.status)) {
+        state.session = null;
+        continue;
+      }
+      const packed = { ...session, rating: packRating(session.rating) };
+      const text = closing.get(session);
+      if (text !== undefined) stateTexts.set(packed, text);
+      state.session = packed;
     }
     const ndjson = (rows: string[]) => (rows.length === 0 ? '' : rows.join('\n') + '\n');
     return {
@@ -950,7 +962,12 @@ class BatchRun {
   }
 
   /** `step` orders the rows of one event; 7 is the batch's closing progress row. */
-  #sessionRow(session: SessionState, offset: number, step: number): void {
+  #sessionRow(
+    session: SessionState,
+    offset: number,
+    step: number,
+    closing?: Map<SessionState, string>,
+  ): void {
     if (step !== 7) count(this.#counters.sessions, session.status);
     if (speaksV201(session) && FINAL_COST[session.status] !== undefined)
       this.#costs.push({
@@ -959,12 +976,15 @@ class BatchRun {
         totalCost: FINAL_COST[session.status]!(session),
         final: true,
       });
+    const state = isOpen(session.status) || isFailed(session.status) ? stateText(session) : '';
+    if (closing !== undefined && state !== '') closing.set(session, state);
     this.#sessions.push(
       sessionRow(
         session,
         placeOf(this.#index, session.chargerId),
         offset * 8 + step,
         this.#input.partition,
+        state,
       ),
     );
   }
@@ -1118,7 +1138,36 @@ function placeOf(index: NetworkIndex, chargerId: string): Place {
   return { site_id: site, operator_id: index.sites.get(site)?.operator ?? '' };
 }
 
-function sessionRow(s: SessionState, place: Place, version: number, partition: number): string {
+/**
+ * The JSON text of sessions as their batch's closing row stored them (see output()), kept with
+ * the packed session that leaves the batch so the held state is not written a second time.
+ */
+const stateTexts = new WeakMap<SessionState, string>();
+
+/** A session's state as stored with its row and handed back: its compiled tariff left out. */
+function stateText(s: SessionState): string {
+  return JSON.stringify({ ...s, rating: packRating(s.rating) });
+}
+
+/**
+ * A connector state's JSON text, as `JSON.stringify(state)` would write it (same values; the
+ * keys in another order): a session that left its batch with a closing row reuses that row's
+ * text — the state written once a batch, not twice.
+ */
+export function connectorStateText(state: ConnectorState): string {
+  const text = state.session === null ? undefined : stateTexts.get(state.session);
+  if (text === undefined) return JSON.stringify(state);
+  const status = state.status === undefined ? '' : `,"status":${JSON.stringify(state.status)}`;
+  return `{"appliedOffset":${state.appliedOffset},"session":${text}${status}}`;
+}
+
+function sessionRow(
+  s: SessionState,
+  place: Place,
+  version: number,
+  partition: number,
+  state: string,
+): string {
   const d = scopes(s);
   return JSON.stringify({
     session_id: s.sessionId,
@@ -1146,10 +1195,7 @@ function sessionRow(s: SessionState, place: Place, version: number, partition: n
     flags: s.flags,
     error: s.ratingError ?? '',
     // Open sessions resume from it after a restart; failed ones are rated again from it (S8).
-    state:
-      isOpen(s.status) || isFailed(s.status)
-        ? JSON.stringify({ ...s, rating: packRating(s.rating) })
-        : '',
+    state,
     log_partition: partition,
   });
 }

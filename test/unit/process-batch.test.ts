@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, MeterValuesReported, Sample } from '../../src/ocpp/events.js';
+import { hold } from '../../src/sessions/held-state.js';
 import {
   processBatch,
   type BatchInput,
@@ -289,6 +290,41 @@ describe('session processing of a batch', () => {
     );
     expect(lines(out.cdrs)[0]?.['energy_wh']).toBe('200.000');
     expect(out.readingsRejected).toBe(0);
+  });
+
+  it('the held state is the state: written once a batch (from the closing row), it reads back as JSON.stringify writes it', () => {
+    const status: ChargerEvent = {
+      kind: 'status',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: T0 + 20_000,
+      ts: T0 + 20_000,
+      status: 'Charging',
+      errorCode: 'NoError',
+      info: '',
+      vendorErrorCode: '',
+    };
+    const first = processBatch(index, batch([start(), status, values(2100, 30)]));
+    const second = processBatch(
+      index,
+      batch(
+        [values(2200, 60)],
+        JSON.parse(JSON.stringify(first.states)) as Record<string, ConnectorState>,
+        3,
+      ),
+    );
+    for (const out of [first, second]) {
+      const state = out.states['CP1/1']!;
+      const text = hold(state)!.text;
+      expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(state)));
+      expect((JSON.parse(text) as ConnectorState).status).toEqual([T0 + 20_000, 'Charging']);
+      // The text is the closing row's state, not a second rendering of it.
+      const rows = lines(out.sessions);
+      expect(text).toContain(rows.at(-1)!['state'] as string);
+    }
+    // A state no closing row wrote (here: rebuilt from its text) is written whole.
+    const untouched = JSON.parse(JSON.stringify(second.states['CP1/1'])) as ConnectorState;
+    expect(JSON.parse(hold(untouched)!.text)).toEqual(JSON.parse(JSON.stringify(untouched)));
   });
 
   it('S1 two sessions one after the other in one batch: two CDRs, nothing superseded', () => {
