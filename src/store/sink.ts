@@ -160,6 +160,7 @@ export class Sink {
       .digest('hex');
     let live = [...group];
     const rowsOf = (field: (typeof TABLES)[number][1] | null): string => {
+      if (field === 'sessions') return latestSessionRows(live.map(({ batch: b }) => b.sessions));
       if (field !== null) return live.map(({ batch }) => batch[field]).join('');
       const offsets = new Map<number, number>();
       for (const { batch: b } of live)
@@ -196,6 +197,60 @@ export class Sink {
     this.stats.writes += 1;
     return live;
   }
+}
+
+/** How every session row begins (see sessionRow in src/sessions/process-batch.ts). */
+const SESSION_ROW = '{"session_id":"';
+const VERSION = '","version":';
+
+/**
+ * The session rows of a write without those the store would drop. `sessions_log` is a
+ * ReplacingMergeTree ordered by session: ClickHouse merges each inserted block as it stores
+ * it, so of one session's rows in one insert only the highest version is kept. A write that
+ * groups several batches of a partition holds one progress row per session and batch; the
+ * earlier ones are left out here instead of being parsed and dropped by the store (measured:
+ * a session row with its state costs chDB about 30 µs of CPU, three readings' worth). A row
+ * not in the expected form is kept.
+ */
+export function latestSessionRows(texts: readonly string[]): string {
+  const rows = texts.join('');
+  if (rows === '') return rows;
+  const lines = rows.split('\n');
+  lines.pop(); // after the last newline
+  const latest = new Map<string, { version: number; line: number }>();
+  const keys: Array<string | null> = [];
+  for (let i = 0; i < lines.length; i++) {
+    const key = sessionKey(lines[i]!);
+    keys.push(key === null ? null : key.id);
+    if (key === null) continue;
+    const seen = latest.get(key.id);
+    if (seen === undefined || key.version >= seen.version)
+      latest.set(key.id, { version: key.version, line: i });
+  }
+  if (latest.size === lines.length) return rows; // nothing superseded
+  let kept = '';
+  for (let i = 0; i < lines.length; i++) {
+    const id = keys[i];
+    if (id === null || latest.get(id!)!.line === i) kept += lines[i] + '\n';
+  }
+  return kept;
+}
+
+/** The session id (as its JSON text) and version a session row begins with; null if another form. */
+function sessionKey(line: string): { id: string; version: number } | null {
+  if (!line.startsWith(SESSION_ROW)) return null;
+  let end = SESSION_ROW.length;
+  for (; end < line.length; end++) {
+    const c = line.charCodeAt(end);
+    if (c === 0x5c)
+      end++; // a backslash escapes the next character
+    else if (c === 0x22) break; // the closing quote
+  }
+  if (!line.startsWith(VERSION, end)) return null;
+  const version = parseInt(line.slice(end + VERSION.length, end + VERSION.length + 20), 10);
+  return Number.isSafeInteger(version)
+    ? { id: line.slice(SESSION_ROW.length, end), version }
+    : null;
 }
 
 function countLines(text: string): number {

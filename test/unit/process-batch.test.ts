@@ -3,6 +3,7 @@ import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, MeterValuesReported, Sample } from '../../src/ocpp/events.js';
 import { hold } from '../../src/sessions/held-state.js';
+import { latestSessionRows } from '../../src/store/sink.js';
 import {
   processBatch,
   type BatchInput,
@@ -325,6 +326,40 @@ describe('session processing of a batch', () => {
     // A state no closing row wrote (here: rebuilt from its text) is written whole.
     const untouched = JSON.parse(JSON.stringify(second.states['CP1/1'])) as ConnectorState;
     expect(JSON.parse(hold(untouched)!.text)).toEqual(JSON.parse(JSON.stringify(untouched)));
+  });
+
+  it('a write of several batches sends each session’s latest row only, the one ClickHouse keeps', () => {
+    const first = processBatch(index, batch([start(), values(2100, 30)]));
+    const second = processBatch(
+      index,
+      batch(
+        [values(2200, 60), stop(2300, 90), start('2', 2300), values(2400, 120, '2')],
+        JSON.parse(JSON.stringify(first.states)) as Record<string, ConnectorState>,
+        2,
+      ),
+    );
+    const all = lines(first.sessions + second.sessions);
+    const newest = new Map<unknown, number>();
+    for (const r of all)
+      newest.set(
+        r['session_id'],
+        Math.max(newest.get(r['session_id']) ?? -1, r['version'] as number),
+      );
+    const kept = lines(latestSessionRows([first.sessions, second.sessions]));
+    expect(all.length).toBeGreaterThan(kept.length);
+    expect(kept.map((r) => [r['session_id'], r['version']])).toEqual([...newest]);
+    // Ids that need escaping, equal versions (the later row wins, as in ClickHouse), and a row
+    // of another form (kept).
+    const odd = [
+      '{"session_id":"a\\"b","version":5,"n":1}',
+      '{"session_id":"a\\"b","version":3,"n":2}',
+      '{"session_id":"a\\\\","version":7,"n":3}',
+      '{"session_id":"a\\\\","version":7,"n":4}',
+      '{"other":1}',
+    ].join('\n');
+    expect(lines(latestSessionRows([odd + '\n'])).map((r) => r['n'] ?? r['other'])).toEqual([
+      1, 4, 1,
+    ]);
   });
 
   it('S1 two sessions one after the other in one batch: two CDRs, nothing superseded', () => {
