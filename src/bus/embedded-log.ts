@@ -16,7 +16,7 @@ export interface EmbeddedLogOptions {
   readonly batchSize: number;
   /** Events accepted but not handled before publishers wait (backpressure to the gateway). */
   readonly maxLag?: number;
-  /** Size at which the active segment is rolled. */
+  /** Size at which the active segment is rolled; with fsync, each segment is zero-filled to it first. */
   readonly segmentBytes?: number;
   /**
    * Called when a write or sync fails. After a failed fdatasync nothing later can be trusted
@@ -43,6 +43,12 @@ export interface EmbeddedLogOptions {
  *
  * A torn record at the tail (a crash mid-write) fails its CRC and ends the replay of that
  * segment; it was never acknowledged. Segments whose events are all committed are deleted.
+ *
+ * With fsync, a segment is created at its full size, zero-filled and synced before its first
+ * record (the next one is prepared while the active one fills): a synchronous write then
+ * overwrites blocks the file already has, and the file system commits no metadata with it
+ * (measured here: 480–500 → 260–290 µs a write, 250 → 160–180 µs of CPU). A zero length ends
+ * the records of a segment; no record is empty.
  */
 export class EmbeddedLog implements Bus {
   readonly partitions: number;
@@ -67,6 +73,8 @@ export class EmbeddedLog implements Bus {
   }>;
   readonly #segments: Segment[] = [];
   #active: { handle: FileHandle; segment: Segment; bytes: number } | null = null;
+  /** The next segment, created and zero-filled while the active one fills (fsync only). */
+  #spare: Promise<Spare> | null = null;
   #pending: Array<[number, number, ChargerEvent]> = [];
   #pendingWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   #writing = false;
@@ -109,7 +117,7 @@ export class EmbeddedLog implements Bus {
     checkMeta(dir, options.partitions);
     const full: Required<EmbeddedLogOptions> = {
       maxLag: 200_000,
-      segmentBytes: 64 * 1024 * 1024,
+      segmentBytes: 16 * 1024 * 1024,
       onFatal: () => undefined,
       ...options,
     };
@@ -174,6 +182,13 @@ export class EmbeddedLog implements Bus {
     while (this.#writing) await new Promise((r) => setTimeout(r, 1));
     await this.#active?.handle.close();
     this.#active = null;
+    // The prepared segment holds nothing yet: removed, the next start prepares its own.
+    const spare = await this.#spare?.catch(() => null);
+    this.#spare = null;
+    if (spare != null) {
+      await spare.handle.close();
+      rmSync(spare.path, { force: true });
+    }
   }
 
   async #flush(): Promise<void> {
@@ -220,7 +235,7 @@ export class EmbeddedLog implements Bus {
     }
     // With fsync on, segments are opened O_DSYNC: the write returns once the data is on disk,
     // one trip to the thread pool per record instead of a write and an fdatasync.
-    await active.handle.writev([header, body]);
+    await active.handle.writev([header, body], active.bytes);
     active.bytes += header.length + body.length;
     for (const [partition, offset] of records) {
       const max = active.segment.maxOffsets;
@@ -307,19 +322,46 @@ export class EmbeddedLog implements Bus {
 
   async #roll(): Promise<void> {
     const sequence = (this.#segments.at(-1)?.sequence ?? 0) + 1;
-    const path = join(this.#dir, `${String(sequence).padStart(12, '0')}.seg`);
-    const segment: Segment = { sequence, path, maxOffsets: [] };
-    const { O_APPEND, O_CREAT, O_WRONLY, O_DSYNC } = constants;
-    const handle = await open(
-      path,
-      this.#options.fsync ? O_APPEND | O_CREAT | O_WRONLY | O_DSYNC : 'a',
-      0o644,
-    );
-    // The new file's directory entry is made durable before anything in it is acknowledged.
-    if (this.#options.fsync) await syncDirectory(this.#dir);
+    let handle: FileHandle;
+    let path: string;
+    if (this.#options.fsync) {
+      const spare = await (this.#spare ?? this.#prepare(sequence));
+      if (spare.sequence !== sequence)
+        throw new Error(`spare segment ${spare.sequence}, not ${sequence}`);
+      ({ handle, path } = spare);
+      this.#spare = this.#prepare(sequence + 1);
+      this.#spare.catch(() => undefined); // a failure shows when the segment is needed
+    } else {
+      path = segmentPath(this.#dir, sequence);
+      handle = await open(path, 'a', 0o644);
+    }
     await this.#active?.handle.close();
-    this.#segments.push(segment);
-    this.#active = { handle, segment, bytes: 0 };
+    this.#segments.push({ sequence, path, maxOffsets: [] });
+    this.#active = { handle, segment: this.#segments.at(-1)!, bytes: 0 };
+  }
+
+  /**
+   * Creates segment `sequence` at its full size, zeros synced to disk, and opens it for
+   * synchronous writes at positions. Its directory entry is durable before anything in it is
+   * acknowledged. Zeros are written a megabyte at a time, synced every eight, so that the
+   * acknowledgements' writes do not queue behind one large flush.
+   */
+  async #prepare(sequence: number): Promise<Spare> {
+    const path = segmentPath(this.#dir, sequence);
+    const zeros = Buffer.alloc(1024 * 1024);
+    const fill = await open(path, 'w', 0o644);
+    try {
+      for (let at = 0; at < this.#options.segmentBytes; at += zeros.length) {
+        await fill.write(zeros, 0, Math.min(zeros.length, this.#options.segmentBytes - at), at);
+        if ((at / zeros.length) % 8 === 7) await fill.datasync();
+      }
+      await fill.sync();
+    } finally {
+      await fill.close();
+    }
+    await syncDirectory(this.#dir);
+    const { O_WRONLY, O_DSYNC } = constants;
+    return { sequence, path, handle: await open(path, O_WRONLY | O_DSYNC) };
   }
 
   /** Reads every segment, queues uncommitted events, and learns each partition's next offset. */
@@ -334,6 +376,7 @@ export class EmbeddedLog implements Bus {
       let at = 0;
       while (at + 8 <= data.length) {
         const length = data.readUInt32LE(at);
+        if (length === 0) break; // the zero-filled rest of a segment
         const body = data.subarray(at + 8, at + 8 + length);
         if (body.length < length || crc32(body) !== data.readUInt32LE(at + 4)) break;
         const records = this.#packr.unpack(body) as Array<[number, number, ChargerEvent]>;
@@ -365,6 +408,17 @@ export class EmbeddedLog implements Bus {
  * then slows the chargers.
  */
 const MAX_UNSTORED_BATCHES = 2;
+
+/** A segment created ahead of need, zero-filled and open. */
+interface Spare {
+  readonly sequence: number;
+  readonly path: string;
+  readonly handle: FileHandle;
+}
+
+function segmentPath(dir: string, sequence: number): string {
+  return join(dir, `${String(sequence).padStart(12, '0')}.seg`);
+}
 
 interface Segment {
   readonly sequence: number;

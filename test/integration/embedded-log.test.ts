@@ -1,4 +1,12 @@
-import { appendFileSync, readdirSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
@@ -91,6 +99,43 @@ describe('embedded partitioned log', () => {
     await reopened.consume(handler);
     await new Promise((r) => setTimeout(r, 20));
     expect(seen.get(0)?.map((e) => e.event.receivedAt)).toEqual([1]);
+    await reopened.close();
+  });
+
+  it('with fsync, segments are zero-filled to their size before use; after a crash the replay reads every record up to the zeros, a torn one left out', async () => {
+    const dir = tempDir();
+    const segmentBytes = 64 * 1024;
+    const log = await openLog(dir, { partitions: 2, batchSize: 1000, fsync: true, segmentBytes });
+    const events = Array.from({ length: 1500 }, (_, n) => status(`CP${n % 7}`, 1, n));
+    for (const event of events) await log.publish(event); // a record each: segments roll
+    const segments = () =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.seg'))
+        .sort();
+    expect(segments().length).toBeGreaterThanOrEqual(3); // filled, active, prepared next
+    for (const f of segments())
+      expect(statSync(join(dir, f)).size).toBeGreaterThanOrEqual(segmentBytes);
+    // A crash now: the files as they are, and a record torn mid-write after the last one.
+    const copy = tempDir();
+    cpSync(dir, copy, { recursive: true });
+    await log.close();
+    const active = join(copy, segments().at(-1)!);
+    const data = readFileSync(active);
+    let end = 0;
+    while (data.readUInt32LE(end) !== 0) end += 8 + data.readUInt32LE(end);
+    const torn = openSync(active, 'r+');
+    writeSync(torn, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 5]), 0, 9, end);
+    const reopened = await openLog(copy, {
+      partitions: 2,
+      batchSize: 1000,
+      fsync: true,
+      segmentBytes,
+    });
+    const { seen, handler } = collector();
+    await reopened.consume(handler);
+    await new Promise((r) => setTimeout(r, 50));
+    const replayed = [...seen.values()].flat().map((e) => e.event.receivedAt);
+    expect(replayed.sort((a, b) => a - b)).toEqual(events.map((e) => e.receivedAt));
     await reopened.close();
   });
 
