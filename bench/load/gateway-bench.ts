@@ -8,10 +8,10 @@
  * frames/s of the bare server, then of the engine (`--targets bare,on,off,kafka`: fsync on,
  * off, the engine on a local Kafka broker). For an engine, also: the time until every frame
  * it acknowledged is queryable in `meter_readings` (frames/s end to end, in ClickHouse), and
- * two runs paced at `--paced` (0.5), open loop — of the acknowledged maximum, and of the
- * end-to-end maximum (what the whole pipeline carries; acknowledging beyond it only fills the
- * log) — for the ack latency at that load and, from one more charger probing the store every
- * 100 ms, frame-to-queryable.
+ * two runs paced at `--paced` (0.5), open loop, each on a fresh engine — of the end-to-end
+ * maximum (what the whole pipeline carries; acknowledging beyond it only fills the log), and
+ * of the acknowledged maximum — for the ack latency at that load and, from one more charger
+ * probing the store every 100 ms, frame-to-queryable.
  *
  *   node dist/bench/load/gateway-bench.js [--chargers 1000] [--seconds 10] [--procs 2]
  *        [--warmup 2] [--targets bare,on] [--paced 0.5 | --rate N] [--cpu-prof DIR] [--out FILE]
@@ -1016,48 +1016,50 @@ async function throughputMode(o: {
     kafka: () => startKafkaEngine(o.chargers + 1, o.cpuProfDir),
   };
   for (const target of o.targets) {
+    const engine = target !== 'bare';
+    /** Runs `measure` on a server started for it alone, stopped after. */
+    const fresh = async (options: MeasureOptions): Promise<RunSummary> => {
+      const server = await starters[target]();
+      try {
+        return await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, options);
+      } finally {
+        await server.stop();
+      }
+    };
     process.stderr.write(`gateway-bench: ${target} …\n`);
-    const server = await starters[target]();
-    try {
-      const engine = target !== 'bare';
-      if (o.rate !== null) {
-        process.stderr.write(`gateway-bench: ${target} at ${o.rate}/s …\n`);
-        runs.push(
-          await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
-            load: 'paced',
-            rate: o.rate,
-            store: engine,
-            ...(engine ? { probe: o.chargers } : {}),
-          }),
-        );
-        continue;
-      }
-      const max = await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
-        load: 'load',
-        store: engine,
+    if (o.rate !== null) {
+      process.stderr.write(`gateway-bench: ${target} at ${o.rate}/s …\n`);
+      runs.push(
+        await fresh({
+          load: 'paced',
+          rate: o.rate,
+          store: engine,
+          ...(engine ? { probe: o.chargers } : {}),
+        }),
+      );
+      continue;
+    }
+    const max = await fresh({ load: 'load', store: engine });
+    runs.push(max);
+    if (!engine || o.paced <= 0) continue;
+    // Each paced run on an engine of its own: after a closed-loop maximum the store goes on
+    // merging what it took in (measured: its merge threads at 0.16–0.20 cores in a paced run
+    // on the same engine, 0.07–0.10 on a fresh one at 5,000/s), which would weigh on the run.
+    const maxima = [['acknowledged', max.framesPerSecond]] as Array<
+      [NonNullable<RunSummary['shareOf']>, number]
+    >;
+    if (max.store !== null) maxima.unshift(['end to end', max.store.framesPerSecond]);
+    for (const [shareOf, maximum] of maxima) {
+      process.stderr.write(
+        `gateway-bench: ${target} at ${o.paced * 100} % of its ${shareOf} maximum …\n`,
+      );
+      const run = await fresh({
+        load: 'paced',
+        rate: maximum * o.paced,
+        store: true,
+        probe: o.chargers,
       });
-      runs.push(max);
-      if (engine && o.paced > 0) {
-        // The lighter load first: the store's merges after the heavier one would weigh on it.
-        const maxima = [['acknowledged', max.framesPerSecond]] as Array<
-          [NonNullable<RunSummary['shareOf']>, number]
-        >;
-        if (max.store !== null) maxima.unshift(['end to end', max.store.framesPerSecond]);
-        for (const [shareOf, maximum] of maxima) {
-          process.stderr.write(
-            `gateway-bench: ${target} at ${o.paced * 100} % of its ${shareOf} maximum …\n`,
-          );
-          const run = await measure(server, o.chargers, o.procs, o.warmupS, o.seconds, {
-            load: 'paced',
-            rate: maximum * o.paced,
-            store: true,
-            probe: o.chargers,
-          });
-          runs.push({ ...run, shareOf });
-        }
-      }
-    } finally {
-      await server.stop();
+      runs.push({ ...run, shareOf });
     }
   }
   const bare = runs.find((r) => r.server === 'bare uWS') ?? null;
