@@ -936,10 +936,9 @@ async function measure(
  * Frame-to-queryable: one more charger (`B<index>`) sends a MeterValues every 200 ms while the
  * load runs, and the store is polled every 100 ms for its newest reading (polling more often
  * loads chDB measurably); each reading's figure is from its send to the first poll that saw
- * it, so it includes up to one poll period. The readings' numbering goes on from one probe to
- * the next on the same server, so a later probe never finds an earlier one's readings.
+ * it, so it includes up to one poll period. Each probe runs against an engine of its own
+ * (an empty store), so it never finds another probe's readings.
  */
-let probeReadings = 0;
 async function probeQueryable(
   server: Server,
   index: number,
@@ -956,8 +955,7 @@ async function probeQueryable(
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
   const end = performance.now() + durationMs;
-  const first = probeReadings;
-  let n = first;
+  let n = 0;
   let done = false;
   const sender = (async () => {
     while (performance.now() < end) {
@@ -967,7 +965,7 @@ async function probeQueryable(
       await sleep(200);
     }
   })();
-  let seen = first;
+  let seen = 0;
   const poller = (async () => {
     while (!done || seen < n) {
       const [row] = await sql<{ t: string }>(
@@ -988,9 +986,8 @@ async function probeQueryable(
   await sender;
   done = true;
   await poller;
-  probeReadings = n;
   charger.ws.close();
-  return { sent: n - first, latencies };
+  return { sent: n, latencies };
 }
 
 type Target = 'bare' | 'on' | 'off' | 'kafka';

@@ -325,10 +325,7 @@ export class EmbeddedLog implements Bus {
     let handle: FileHandle;
     let path: string;
     if (this.#options.fsync) {
-      const spare = await (this.#spare ?? this.#prepare(sequence));
-      if (spare.sequence !== sequence)
-        throw new Error(`spare segment ${spare.sequence}, not ${sequence}`);
-      ({ handle, path } = spare);
+      ({ handle, path } = await (this.#spare ?? this.#prepare(sequence)));
       this.#spare = this.#prepare(sequence + 1);
       this.#spare.catch(() => undefined); // a failure shows when the segment is needed
     } else {
@@ -361,7 +358,7 @@ export class EmbeddedLog implements Bus {
     }
     await syncDirectory(this.#dir);
     const { O_WRONLY, O_DSYNC } = constants;
-    return { sequence, path, handle: await open(path, O_WRONLY | O_DSYNC) };
+    return { path, handle: await open(path, O_WRONLY | O_DSYNC) };
   }
 
   /** Reads every segment, queues uncommitted events, and learns each partition's next offset. */
@@ -411,7 +408,6 @@ const MAX_UNSTORED_BATCHES = 2;
 
 /** A segment created ahead of need, zero-filled and open. */
 interface Spare {
-  readonly sequence: number;
   readonly path: string;
   readonly handle: FileHandle;
 }

@@ -208,6 +208,11 @@ class BatchRun {
   /** The event being applied: every row it produces names its charger and connector. */
   #event: ChargerEvent | null = null;
   #lastReadingColumns: ReadingColumns | null = null;
+  /**
+   * The state text of each session's closing row (step 7): nothing changes a session after
+   * it, so the text is also its state as it leaves the batch (connectorStateText).
+   */
+  readonly #closingTexts = new Map<SessionState, string>();
   #valid = 0;
   #rejected = 0;
   #offset = -1;
@@ -321,13 +326,10 @@ class BatchRun {
   }
 
   output(): BatchOutput {
-    // The state text of each session's closing row: nothing changes a session after it, so
-    // the text is also its state as it leaves the batch (connectorStateText).
-    const closing = new Map<SessionState, string>();
     for (const { session, offset } of this.#touched.values()) {
       session.cost = liveCost(session.rating); // R5.1, once per batch, not per reading
       this.#thresholds(session, session.energy.lastTs, offset);
-      this.#sessionRow(session, offset, 7, closing);
+      this.#sessionRow(session, offset, 7);
       if (speaksV201(session) && session.status === 'in_progress')
         this.#costs.push({
           chargerId: session.chargerId,
@@ -346,7 +348,7 @@ class BatchRun {
         continue;
       }
       const packed = { ...session, rating: packRating(session.rating) };
-      const text = closing.get(session);
+      const text = this.#closingTexts.get(session);
       if (text !== undefined) stateTexts.set(packed, text);
       state.session = packed;
     }
@@ -962,12 +964,7 @@ class BatchRun {
   }
 
   /** `step` orders the rows of one event; 7 is the batch's closing progress row. */
-  #sessionRow(
-    session: SessionState,
-    offset: number,
-    step: number,
-    closing?: Map<SessionState, string>,
-  ): void {
+  #sessionRow(session: SessionState, offset: number, step: number): void {
     if (step !== 7) count(this.#counters.sessions, session.status);
     if (speaksV201(session) && FINAL_COST[session.status] !== undefined)
       this.#costs.push({
@@ -977,7 +974,7 @@ class BatchRun {
         final: true,
       });
     const state = isOpen(session.status) || isFailed(session.status) ? stateText(session) : '';
-    if (closing !== undefined && state !== '') closing.set(session, state);
+    if (step === 7 && state !== '') this.#closingTexts.set(session, state);
     this.#sessions.push(
       sessionRow(
         session,

@@ -217,23 +217,16 @@ export function latestSessionRows(texts: readonly string[]): string {
   if (rows === '') return rows;
   const lines = rows.split('\n');
   lines.pop(); // after the last newline
+  const keys = lines.map(sessionKey);
   const latest = new Map<string, { version: number; line: number }>();
-  const keys: Array<string | null> = [];
-  for (let i = 0; i < lines.length; i++) {
-    const key = sessionKey(lines[i]!);
-    keys.push(key === null ? null : key.id);
-    if (key === null) continue;
-    const seen = latest.get(key.id);
-    if (seen === undefined || key.version >= seen.version)
-      latest.set(key.id, { version: key.version, line: i });
-  }
+  keys.forEach((key, line) => {
+    const seen = key === null ? undefined : latest.get(key.id);
+    if (key !== null && (seen === undefined || key.version >= seen.version))
+      latest.set(key.id, { version: key.version, line });
+  });
   if (latest.size === lines.length) return rows; // nothing superseded
-  let kept = '';
-  for (let i = 0; i < lines.length; i++) {
-    const id = keys[i];
-    if (id === null || latest.get(id!)!.line === i) kept += lines[i] + '\n';
-  }
-  return kept;
+  const kept = lines.filter((_, i) => keys[i] === null || latest.get(keys[i]!.id)!.line === i);
+  return kept.join('\n') + '\n';
 }
 
 /** The session id (as its JSON text) and version a session row begins with; null if another form. */
