@@ -22,6 +22,7 @@ import { startKey, TransactionRegistry } from './gateway/transactions.js';
 import { ChargestreamError } from './lib/errors.js';
 import {
   gatewayMetrics,
+  logWriteObserver,
   observeBus,
   observeGateway,
   observeProcessor,
@@ -146,6 +147,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
         partitions: config.partitions,
         fsync: config.fsync,
         batchSize: config.batchSize,
+        observeWrite: logWriteObserver(metrics),
         onFatal: (error) => {
           // Crash-only: what was acknowledged is in the log; a restart replays it.
           log.fatal({ err: error.message }, 'the embedded log cannot be written; stopping');

@@ -1,4 +1,12 @@
-import { constants, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writevSync,
+} from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -24,14 +32,16 @@ export interface EmbeddedLogOptions {
    * up to its last intact record, and nothing acknowledged is lost.
    */
   readonly onFatal?: (error: Error) => void;
+  /** Told the duration of each group commit's write, for /metrics. */
+  readonly observeWrite?: (seconds: number) => void;
 }
 
 /**
  * The in-process partitioned log of the embedded deployment: Kafka's role in one process.
  *
- * Appends are group-committed: every event published while a write is in flight goes into
- * the next record, one synchronous write (O_DSYNC) for all of them, so the cost of durability
- * is paid per record, not per event. A record holds events of any partitions; each event
+ * Appends are group-committed: the events published in one turn of the event loop go into
+ * one record, one synchronous write (O_DSYNC) for all of them, so the cost of durability is
+ * paid per record, not per event. A record holds events of any partitions; each event
  * carries its partition and its offset in that partition, so a restart replays each
  * partition from the offset the store committed.
  *
@@ -49,6 +59,14 @@ export interface EmbeddedLogOptions {
  * overwrites blocks the file already has, and the file system commits no metadata with it
  * (measured here: 480–500 → 260–290 µs a write, 250 → 160–180 µs of CPU). A zero length ends
  * the records of a segment; no record is empty.
+ *
+ * The write blocks the event loop for its duration (a quarter to half a millisecond here),
+ * as a database's synchronous commit does: frames arriving meanwhile wait in the socket
+ * buffers and join the next record, so records grow with the load. Through libuv's pool the
+ * same write cost twice the CPU (two thread wake-ups a write on this virtual machine) and
+ * waited for a pool thread behind the store's inserts: at 5,000 frames/s the acknowledgement
+ * p99 was about twice as high (bench/RESULTS.md). A disk that stalls now stalls the gateway's
+ * other answers too (heartbeats, status), for as long as the write takes.
  */
 export class EmbeddedLog implements Bus {
   readonly partitions: number;
@@ -119,6 +137,7 @@ export class EmbeddedLog implements Bus {
       maxLag: 200_000,
       segmentBytes: 16 * 1024 * 1024,
       onFatal: () => undefined,
+      observeWrite: () => undefined,
       ...options,
     };
     const log = new EmbeddedLog(
@@ -233,10 +252,21 @@ export class EmbeddedLog implements Bus {
       await this.#roll();
       active = this.#active!;
     }
-    // With fsync on, segments are opened O_DSYNC: the write returns once the data is on disk,
-    // one trip to the thread pool per record instead of a write and an fdatasync.
-    await active.handle.writev([header, body], active.bytes);
-    active.bytes += header.length + body.length;
+    // With fsync on, segments are opened O_DSYNC: the write returns once the data is on disk.
+    // It is made on the event loop, not on libuv's pool: the hop to a pool thread and back
+    // cost about 100 µs of CPU a write here, more than the write itself, and queued the
+    // write behind the store's inserts, which run on the same pool (see the class comment).
+    const length = header.length + body.length;
+    const started = performance.now();
+    const written = writevSync(active.handle.fd, [header, body], active.bytes);
+    this.#options.observeWrite((performance.now() - started) / 1000);
+    if (written !== length) {
+      throw new ChargestreamError(
+        'BUS_CLOSED',
+        `${active.segment.path}: ${written} of a record's ${length} bytes written`,
+      );
+    }
+    active.bytes += length;
     for (const [partition, offset] of records) {
       const max = active.segment.maxOffsets;
       max[partition] = Math.max(max[partition] ?? -1, offset);

@@ -81,6 +81,16 @@ const GATEWAY: readonly PanelSpec[] = [
     ],
   },
   {
+    title: 'Embedded log write (one group commit)',
+    unit: 's',
+    description:
+      'The synchronous write an acknowledgement waits for (embedded deployment; empty on Kafka). A p99 that rises with the ack latency points at the disk.',
+    prom: [
+      { expr: quantile(0.5, 'chargestream_bus_log_write_duration_seconds'), legend: 'p50' },
+      { expr: quantile(0.99, 'chargestream_bus_log_write_duration_seconds'), legend: 'p99' },
+    ],
+  },
+  {
     title: 'Acknowledged transaction messages',
     unit: 'reqps',
     prom: [{ expr: rate('chargestream_gateway_acks_total'), legend: 'acks/s' }],

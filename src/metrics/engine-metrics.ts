@@ -221,6 +221,16 @@ export function observeProcessor(metrics: Metrics, p: Processor): void {
 }
 
 /** Store writes through the sink: latency, rows, retries, failures, the write buffer. */
+/** The embedded log's group commits: the synchronous write an acknowledgement waits for. */
+export function logWriteObserver(metrics: Metrics): (seconds: number) => void {
+  const write = metrics.histogram(
+    'chargestream_bus_log_write_duration_seconds',
+    'One group commit of the embedded log: the synchronous write of one record',
+    LATENCY_BUCKETS_S,
+  );
+  return (seconds) => write.observe(seconds);
+}
+
 export function storeInsertObserver(metrics: Metrics) {
   const insert = metrics.histogram(
     'chargestream_store_insert_duration_seconds',
