@@ -1,7 +1,8 @@
 /**
- * Store benchmark: rows/s ingested through the store layer (Store.insert: JSONEachRow blocks
- * with deduplication tokens, materialized views included), then the latency of a driver
- * statement and an account statement over the generated data.
+ * Store benchmark: rows/s ingested through the store layer (Store.insert: JSON blocks with
+ * deduplication tokens, the readings positional as the engine writes them, materialized views
+ * included), then the latency of a driver statement and an account statement over the
+ * generated data.
  *
  *   npm run build && node dist/bench/store/store-bench.js [--sessions 500000]
  *       [--readings-per-session 20] [--batch 100000] [--backend chdb|http] [--runs 20]
@@ -19,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
-import type { Store } from '../../src/store/store.js';
+import { READING_COLUMNS, type Store } from '../../src/store/store.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const { values } = parseArgs({
@@ -101,22 +102,23 @@ function readingRows(from: number, to: number): string {
     const c = charger(s);
     const started = startOf(s);
     for (let r = 0; r < PER_SESSION; r++) {
+      // As the workers write readings: the values of READING_COLUMNS in order.
       out +=
-        JSON.stringify({
-          charger_id: `CP${c}`,
-          connector_id: 1,
-          session_id: `S${s}`,
-          ts: ts(started + r * 180_000),
-          measurand: 'Energy.Active.Import.Register',
-          phase: '',
-          value: 100_000 + r * 550,
-          unit: 'Wh',
-          context: 'Sample.Periodic',
-          valid: r % 97 !== 0,
-          reject_reason: r % 97 === 0 ? 'exceeds_power' : '',
-          log_partition: s % 16,
-          log_offset: s * PER_SESSION + r,
-        }) + '\n';
+        JSON.stringify([
+          `CP${c}`,
+          1,
+          `S${s}`,
+          ts(started + r * 180_000),
+          'Energy.Active.Import.Register',
+          '',
+          100_000 + r * 550,
+          'Wh',
+          'Sample.Periodic',
+          r % 97 !== 0,
+          r % 97 === 0 ? 'exceeds_power' : '',
+          s % 16,
+          s * PER_SESSION + r,
+        ]) + '\n';
     }
   }
   return out;
@@ -127,6 +129,7 @@ async function ingest(
   table: string,
   rows: (from: number, to: number) => string,
   perSession: number,
+  columns?: readonly string[],
 ) {
   const sessionsPerBatch = Math.max(1, Math.floor(BATCH / perSession));
   let rowsDone = 0;
@@ -135,7 +138,7 @@ async function ingest(
   for (let s = 0; s < SESSIONS; s += sessionsPerBatch) {
     const text = rows(s, Math.min(SESSIONS, s + sessionsPerBatch));
     const t = performance.now();
-    await store.insert(table, text, `bench:${table}:${s}`);
+    await store.insert(table, text, `bench:${table}:${s}`, columns);
     insertMs += performance.now() - t;
     rowsDone += (Math.min(SESSIONS, s + sessionsPerBatch) - s) * perSession;
   }
@@ -185,7 +188,7 @@ console.log(
 );
 const cdrs = await ingest(store, 'cdrs', cdrRows, 1);
 console.log(JSON.stringify(cdrs));
-const readings = await ingest(store, 'meter_readings', readingRows, PER_SESSION);
+const readings = await ingest(store, 'meter_readings', readingRows, PER_SESSION, READING_COLUMNS);
 console.log(JSON.stringify(readings));
 
 // A driver statement (B1): one customer's CDRs of one month, with the totals. An account

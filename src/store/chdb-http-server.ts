@@ -33,12 +33,15 @@ const TRANSPORT_SETTINGS = new Set([
 const INSERT_SETTINGS = new Set([
   'insert_deduplication_token',
   'deduplicate_blocks_in_dependent_materialized_views',
+  'input_format_json_compact_allow_variable_number_of_columns',
 ]);
 
 /** Limits a read-only request carries; the store's read-only connection has them already. */
 const ANALYST_SETTINGS = new Set(Object.keys(ANALYST_LIMITS));
 
-const INSERT_WITH_DATA = /^\s*INSERT\s+INTO\s+([A-Za-z_][\w.]*)\s+FORMAT\s+(\w+)\s*$/i;
+/** `INSERT INTO table [(column, …)] FORMAT name`, the rows in the body. */
+const INSERT_WITH_DATA =
+  /^\s*INSERT\s+INTO\s+([A-Za-z_][\w.]*)\s*(?:\(([\w\s,]+)\))?\s+FORMAT\s+(\w+)\s*$/i;
 
 export class ChdbHttpServer {
   readonly #server: Server;
@@ -113,7 +116,8 @@ export class ChdbHttpServer {
       if (insert !== null) {
         if (readonly)
           throw new Error('Code: 164. DB::Exception: Cannot execute query in readonly mode');
-        await this.#store.rawInsert(insert[1]!, body, insert[2]!, insertSettings);
+        const columns = insert[2]?.split(',').map((c) => c.trim());
+        await this.#store.rawInsert(insert[1]!, body, insert[3]!, insertSettings, columns);
         res.writeHead(200).end();
         return;
       }

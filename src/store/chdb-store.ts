@@ -3,7 +3,7 @@ import { Session, type RawInsertFormat } from 'chdb';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { ChdbSessions } from './chdb-sessions.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, DEDUPLICATED, parseJsonEachRow, type Store } from './store.js';
+import { ANALYST_LIMITS, DEDUPLICATED, parseJsonEachRow, POSITIONAL, type Store } from './store.js';
 
 /**
  * ClickHouse embedded through chDB: the engine in-process, data in a local folder. Inserts go
@@ -35,16 +35,22 @@ export class ChdbStore implements Store {
     );
   }
 
-  insert(table: string, rows: string, token: string): Promise<void> {
-    return this.rawInsert(table, Buffer.from(rows), 'JSONEachRow', DEDUPLICATED(token));
+  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void> {
+    return columns === undefined
+      ? this.rawInsert(table, Buffer.from(rows), 'JSONEachRow', DEDUPLICATED(token))
+      : this.rawInsert(table, Buffer.from(rows), 'JSONCompactEachRow', POSITIONAL(token), columns);
   }
 
-  /** Data in one of ClickHouse's text formats as one block, with the insert's settings. */
+  /**
+   * Data in one of ClickHouse's text formats as one block, with the insert's settings; the
+   * values of `columns` in order, else of every column.
+   */
   async rawInsert(
     table: string,
     data: Buffer,
     format: string,
     settings: Readonly<Record<string, string | number>> = {},
+    columns?: readonly string[],
   ): Promise<void> {
     try {
       await this.#writer.insert({
@@ -52,6 +58,7 @@ export class ChdbStore implements Store {
         values: data,
         format: format as RawInsertFormat,
         settings: { ...settings },
+        ...(columns === undefined ? {} : { columns }),
       });
     } catch (cause) {
       throw new ChargestreamError(

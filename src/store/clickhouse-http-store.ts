@@ -8,7 +8,7 @@ import {
 } from '@clickhouse/client';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, DEDUPLICATED, type Store } from './store.js';
+import { ANALYST_LIMITS, DEDUPLICATED, POSITIONAL, type Store } from './store.js';
 
 /** Where a ClickHouse server is, from `--clickhouse http://user:password@host:8123/database`. */
 export interface ClickHouseTarget {
@@ -83,14 +83,22 @@ export class ClickHouseHttpStore implements Store {
     );
   }
 
-  async insert(table: string, rows: string, token: string): Promise<void> {
+  async insert(
+    table: string,
+    rows: string,
+    token: string,
+    columns?: readonly string[],
+  ): Promise<void> {
     try {
-      // exec, not insert: the rows are JSONEachRow text already, sent as the body unchanged
-      // (the client's insert would encode each chunk of a stream as one JSON row).
+      // exec, not insert: the rows are text already, sent as the body unchanged (the
+      // client's insert would encode each chunk of a stream as one JSON row).
       const { stream } = await this.#client.exec({
-        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        query:
+          columns === undefined
+            ? `INSERT INTO ${table} FORMAT JSONEachRow`
+            : `INSERT INTO ${table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`,
         values: Readable.from([Buffer.from(rows)]),
-        clickhouse_settings: DEDUPLICATED(token),
+        clickhouse_settings: columns === undefined ? DEDUPLICATED(token) : POSITIONAL(token),
       });
       await drain(stream);
     } catch (cause) {

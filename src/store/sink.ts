@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { Tally } from '../metrics/registry.js';
-import type { Store } from './store.js';
+import { READING_COLUMNS, type Store } from './store.js';
 
-/** The rows one processed batch produced, as JSONEachRow text per table. */
+/** The rows one processed batch produced, per table as Store.insert takes them (TABLES). */
 export interface SinkBatch {
   readonly partition: number;
   readonly firstOffset: number;
@@ -32,10 +32,11 @@ interface Pending {
 /**
  * Table order of a write: sessions after the rows they summarize, the partitions' stored
  * offsets last. A crash between two inserts leaves each table with its own high-water mark
- * per partition, which the processor reads back at start to write nothing twice.
+ * per partition, which the processor reads back at start to write nothing twice. A table
+ * with a column list gets positional rows (see Store.insert).
  */
 const TABLES = [
-  ['meter_readings', 'readings'],
+  ['meter_readings', 'readings', READING_COLUMNS],
   ['connector_status', 'statuses'],
   ['cdrs', 'cdrs'],
   ['notifications', 'notifications'],
@@ -168,14 +169,14 @@ export class Sink {
       return [...offsets].map(([p, o]) => `{"log_partition":${p},"log_offset":${o}}\n`).join('');
     };
     // The partitions' stored offsets last, built from the batches still in the group.
-    for (const [table, field] of [...TABLES, ['ingest_offsets', null] as const]) {
+    for (const [table, field, columns] of [...TABLES, ['ingest_offsets', null] as const]) {
       for (let attempt = 0; ; attempt++) {
         if (attempt > 0) live = await this.#stillOwned(live);
         const rows = rowsOf(field);
         if (rows.length === 0) break;
         const started = performance.now();
         try {
-          await this.#store.insert(table, rows, `${table}:${id}`);
+          await this.#store.insert(table, rows, `${table}:${id}`, columns);
           this.#insertSeconds?.(table, (performance.now() - started) / 1000);
           const n = countLines(rows);
           this.stats.rows += n;

@@ -6,10 +6,12 @@ export interface Store {
   /** Applies the migrations not applied yet; returns how many ran. */
   migrate(): Promise<number>;
   /**
-   * Inserts JSONEachRow rows as one block. `token` deduplicates a retried insert of the same
-   * rows; the insert is atomic (one block).
+   * Inserts rows as one block: JSONEachRow objects, or with `columns` positional rows (JSON
+   * arrays of those columns' values in order, JSONCompactEachRow), which may end before the
+   * last columns (those take their defaults). `token` deduplicates a retried insert of the
+   * same rows; the insert is atomic (one block).
    */
-  insert(table: string, rows: string, token: string): Promise<void>;
+  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void>;
   /** The engine's own queries, rows parsed from JSONEachRow. */
   rows<T>(sql: string): Promise<T[]>;
   /** The engine's own statements that return nothing (DDL, settings of tables). */
@@ -27,6 +29,40 @@ export function DEDUPLICATED(token: string) {
   return {
     insert_deduplication_token: token,
     deduplicate_blocks_in_dependent_materialized_views: 1,
+  } as const;
+}
+
+/**
+ * The columns of a `meter_readings` row as the workers write it, in order. Readings are most
+ * of what the store parses, and a row of values without keys costs ClickHouse about a fifth
+ * less to parse (chDB, the table as migrated, 10,000-row inserts: 7.4–9.1 against 9.9–11.0 µs
+ * of CPU a row). The signature's columns come last: an unsigned reading's row ends before them.
+ */
+export const READING_COLUMNS = [
+  'charger_id',
+  'connector_id',
+  'session_id',
+  'ts',
+  'measurand',
+  'phase',
+  'value',
+  'unit',
+  'context',
+  'valid',
+  'reject_reason',
+  'log_partition',
+  'log_offset',
+  'signed_data',
+  'signing_method',
+  'encoding_method',
+  'public_key',
+] as const;
+
+/** Settings of an insert of positional rows (see Store.insert). */
+export function POSITIONAL(token: string) {
+  return {
+    ...DEDUPLICATED(token),
+    input_format_json_compact_allow_variable_number_of_columns: 1,
   } as const;
 }
 

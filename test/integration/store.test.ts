@@ -7,7 +7,7 @@ import { ChargestreamError } from '../../src/lib/errors.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { Sink } from '../../src/store/sink.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
-import { applyReadingsRetention, type Store } from '../../src/store/store.js';
+import { applyReadingsRetention, READING_COLUMNS, type Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/engine.js';
 
 /**
@@ -76,6 +76,13 @@ const row = (offset: number) =>
     log_partition: 0,
     log_offset: offset,
   }) + '\n';
+
+/** The same reading as the workers write it (READING_COLUMNS), as the sink inserts readings. */
+const positionalRow = (offset: number) =>
+  JSON.stringify([
+    ...['CP1', 1, '', '2026-11-20 08:00:00.000', 'Energy.Active.Import.Register', ''],
+    ...[offset, 'Wh', '', true, '', 0, offset],
+  ]) + '\n';
 
 describe.each(BACKENDS)('store: $name', (backend) => {
   let store: Store;
@@ -234,6 +241,30 @@ describe.each(BACKENDS)('store: $name', (backend) => {
       { log_offset: '3', value: 3 },
     ]);
   });
+
+  it('positional rows (as the workers write readings): every column in order, a row ending early takes the defaults, a retry is dropped', async () => {
+    const signed = [
+      ...['CP9', 2, 'CP9-1', '2026-11-20 08:00:00.000', 'Energy.Active.Import.Register', ''],
+      ...[10.5, 'Wh', 'Sample.Periodic', true, '', 5, 7],
+      ...['OCMF|{"RD":[]}\n\ttab', 'ECDSA', 'OCMF', 'k\\ey'],
+    ];
+    const unsigned = [
+      ...['CP9', 2, 'CP9-1', '2026-11-20 08:00:01.000', 'Power.Active.Import', 'L1"'],
+      ...[3.5, 'W', 'Sample.Periodic', false, 'exceeds_power', 5, 8],
+    ];
+    const rows = `${JSON.stringify(signed)}\n${JSON.stringify(unsigned)}\n`;
+    await store.insert('meter_readings', rows, 'test:positional', READING_COLUMNS);
+    await store.insert('meter_readings', rows, 'test:positional', READING_COLUMNS);
+    const stored = await store.rows<Record<string, unknown>>(
+      `SELECT ${READING_COLUMNS.join(', ')} FROM meter_readings
+       WHERE charger_id = 'CP9' ORDER BY log_offset`,
+    );
+    const expected = (values: unknown[]) =>
+      Object.fromEntries(READING_COLUMNS.map((c, i) => [c, values[i] ?? '']));
+    // A UInt64 may come quoted (output_format_json_quote_64bit_integers).
+    const offsets = stored.map((r) => ({ ...r, log_offset: Number(r['log_offset']) }));
+    expect(offsets).toEqual([expected(signed), expected(unsigned)]);
+  });
 });
 
 describe('--clickhouse URL', () => {
@@ -269,7 +300,7 @@ describe('store outage (HTTP store, stand-in server stopped and started again)',
     partition,
     firstOffset: first,
     lastOffset: first + n - 1,
-    readings: Array.from({ length: n }, (_, i) => row(first + i)).join(''),
+    readings: Array.from({ length: n }, (_, i) => positionalRow(first + i)).join(''),
     statuses: '',
     notifications: '',
     sessions: '',

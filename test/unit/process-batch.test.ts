@@ -4,6 +4,7 @@ import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, MeterValuesReported, Sample } from '../../src/ocpp/events.js';
 import { hold } from '../../src/sessions/held-state.js';
 import { latestSessionRows } from '../../src/store/sink.js';
+import { READING_COLUMNS } from '../../src/store/store.js';
 import {
   processBatch,
   type BatchInput,
@@ -96,6 +97,21 @@ const lines = (ndjson: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
+/** Reading rows (positional, READING_COLUMNS) as objects of the columns each row has. */
+const readingRows = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const values = JSON.parse(l) as unknown[];
+      expect(Array.isArray(values), l).toBe(true);
+      expect(values.length, l).toBeLessThanOrEqual(READING_COLUMNS.length);
+      return Object.fromEntries(values.map((v, i) => [READING_COLUMNS[i], v])) as Record<
+        string,
+        unknown
+      >;
+    });
+
 describe('session processing of a batch', () => {
   it('S1 start → in_progress, stop → ended → rated, with one CDR', () => {
     const out = processBatch(index, batch([start(), values(2025, 30), stop(2050, 60)]));
@@ -135,7 +151,7 @@ describe('session processing of a batch', () => {
       index,
       batch([start(), resent, resent, values(2040, 45), values(2040, 45), stop(2050, 60)]),
     );
-    expect(lines(out.readings).map((r) => [r['value'], r['valid']])).toEqual([
+    expect(readingRows(out.readings).map((r) => [r['value'], r['valid']])).toEqual([
       [2000, true],
       [2025, true],
       [2040, true],
@@ -145,7 +161,7 @@ describe('session processing of a batch', () => {
     // The next batch: a resend of the last values of the previous one is still known.
     const first = processBatch(index, batch([start(), values(2025, 30)]));
     const second = processBatch(index, batch([values(2025, 30)], first.states, 2));
-    expect(lines(second.readings)).toEqual([]);
+    expect(readingRows(second.readings)).toEqual([]);
     const updated = (seqNo: number, wh: number, s: number): ChargerEvent => ({
       ...(values(wh, s) as MeterValuesReported),
       seqNo,
@@ -157,7 +173,7 @@ describe('session processing of a batch', () => {
       batch([start(), updated(1, 2025, 30), updated(1, 2025, 30), updated(2, 2025, 30)]),
     );
     // The same seqNo twice is a resend; a new seqNo with the same values is a reading again.
-    expect(lines(v201.readings)).toHaveLength(3);
+    expect(readingRows(v201.readings)).toHaveLength(3);
     expect(v201.counters.readings['resent']).toBe(1);
   });
 
@@ -192,7 +208,7 @@ describe('session processing of a batch', () => {
 
   it('rejected readings are stored with their reason and counted', () => {
     const out = processBatch(index, batch([start(), values(2500, 30), stop(2050, 60)]));
-    const rows = lines(out.readings);
+    const rows = readingRows(out.readings);
     expect(rows.find((r) => r['value'] === 2500)).toMatchObject({
       valid: false,
       reject_reason: 'exceeds_power',
@@ -201,7 +217,7 @@ describe('session processing of a batch', () => {
     expect(out.readingsRejected).toBe(1);
   });
 
-  it('reading rows are whole JSON objects: every column, signed values, text that needs escaping', () => {
+  it('reading rows are JSON arrays of READING_COLUMNS: every column, signed values, text that needs escaping', () => {
     const signed = {
       data: 'OCMF|{"RD":[{"RV":"2.025"}]}\n',
       signingMethod: '',
@@ -218,7 +234,7 @@ describe('session processing of a batch', () => {
     const out = processBatch(index, batch([start(), event]));
     const ts = '2026-11-20 08:00:30.000';
     // After the start's Transaction.Begin reading:
-    expect(lines(out.readings).slice(1)).toEqual([
+    expect(readingRows(out.readings).slice(1)).toEqual([
       {
         charger_id: 'CP1',
         connector_id: 1,
@@ -271,7 +287,7 @@ describe('session processing of a batch', () => {
       index,
       batch([{ ...(values(2025, 30, '') as Extract<ChargerEvent, { kind: 'meter_values' }>) }]),
     );
-    expect(lines(out.readings)[0]).toMatchObject({
+    expect(readingRows(out.readings)[0]).toMatchObject({
       charger_id: 'CP1',
       connector_id: 1,
       session_id: '',
