@@ -220,7 +220,6 @@ export function observeProcessor(metrics: Metrics, p: Processor): void {
   );
 }
 
-/** Store writes through the sink: latency, rows, retries, failures, the write buffer. */
 /** The embedded log's group commits: the synchronous write an acknowledgement waits for. */
 export function logWriteObserver(metrics: Metrics): (seconds: number) => void {
   const write = metrics.histogram(
@@ -231,6 +230,7 @@ export function logWriteObserver(metrics: Metrics): (seconds: number) => void {
   return (seconds) => write.observe(seconds);
 }
 
+/** Store writes through the sink: latency, rows, retries, failures, the write buffer. */
 export function storeInsertObserver(metrics: Metrics) {
   const insert = metrics.histogram(
     'chargestream_store_insert_duration_seconds',

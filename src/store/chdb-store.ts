@@ -3,7 +3,7 @@ import { Session, type RawInsertFormat } from 'chdb';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { ChdbSessions } from './chdb-sessions.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, DEDUPLICATED, parseJsonEachRow, POSITIONAL, type Store } from './store.js';
+import { ANALYST_LIMITS, insertFormat, parseJsonEachRow, type Store } from './store.js';
 
 /**
  * ClickHouse embedded through chDB: the engine in-process, data in a local folder. Inserts go
@@ -36,9 +36,8 @@ export class ChdbStore implements Store {
   }
 
   insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void> {
-    return columns === undefined
-      ? this.rawInsert(table, Buffer.from(rows), 'JSONEachRow', DEDUPLICATED(token))
-      : this.rawInsert(table, Buffer.from(rows), 'JSONCompactEachRow', POSITIONAL(token), columns);
+    const { format, settings } = insertFormat(token, columns);
+    return this.rawInsert(table, Buffer.from(rows), format, settings, columns);
   }
 
   /**

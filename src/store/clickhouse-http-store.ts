@@ -8,7 +8,7 @@ import {
 } from '@clickhouse/client';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, DEDUPLICATED, POSITIONAL, type Store } from './store.js';
+import { ANALYST_LIMITS, insertFormat, type Store } from './store.js';
 
 /** Where a ClickHouse server is, from `--clickhouse http://user:password@host:8123/database`. */
 export interface ClickHouseTarget {
@@ -89,16 +89,15 @@ export class ClickHouseHttpStore implements Store {
     token: string,
     columns?: readonly string[],
   ): Promise<void> {
+    const { format, settings } = insertFormat(token, columns);
+    const list = columns === undefined ? '' : ` (${columns.join(', ')})`;
     try {
       // exec, not insert: the rows are text already, sent as the body unchanged (the
       // client's insert would encode each chunk of a stream as one JSON row).
       const { stream } = await this.#client.exec({
-        query:
-          columns === undefined
-            ? `INSERT INTO ${table} FORMAT JSONEachRow`
-            : `INSERT INTO ${table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`,
+        query: `INSERT INTO ${table}${list} FORMAT ${format}`,
         values: Readable.from([Buffer.from(rows)]),
-        clickhouse_settings: columns === undefined ? DEDUPLICATED(token) : POSITIONAL(token),
+        clickhouse_settings: settings,
       });
       await drain(stream);
     } catch (cause) {

@@ -22,14 +22,27 @@ export interface Store {
 }
 
 /**
- * Settings of an insert retried under the same token: the table drops the repeated block, and
- * so do the materialized views it feeds (with their own deduplication windows).
+ * The format and settings of a Store.insert, the same on every backend. Retried under the same
+ * token, the table drops the repeated block, and so do the materialized views it feeds (with
+ * their own deduplication windows); positional rows may end before the last columns.
  */
-export function DEDUPLICATED(token: string) {
-  return {
+export function insertFormat(
+  token: string,
+  columns?: readonly string[],
+): { format: 'JSONEachRow' | 'JSONCompactEachRow'; settings: Record<string, string | number> } {
+  const deduplicated = {
     insert_deduplication_token: token,
     deduplicate_blocks_in_dependent_materialized_views: 1,
-  } as const;
+  };
+  return columns === undefined
+    ? { format: 'JSONEachRow', settings: deduplicated }
+    : {
+        format: 'JSONCompactEachRow',
+        settings: {
+          ...deduplicated,
+          input_format_json_compact_allow_variable_number_of_columns: 1,
+        },
+      };
 }
 
 /**
@@ -57,14 +70,6 @@ export const READING_COLUMNS = [
   'encoding_method',
   'public_key',
 ] as const;
-
-/** Settings of an insert of positional rows (see Store.insert). */
-export function POSITIONAL(token: string) {
-  return {
-    ...DEDUPLICATED(token),
-    input_format_json_compact_allow_variable_number_of_columns: 1,
-  } as const;
-}
 
 /** Limits on analyst queries, set on the read-only connection. */
 export const ANALYST_LIMITS = {

@@ -60,29 +60,30 @@ if (serverUrl !== undefined && serverUrl !== '') {
   });
 }
 
-const row = (offset: number) =>
-  JSON.stringify({
-    charger_id: 'CP1',
-    connector_id: 1,
-    ts: '2026-11-20 08:00:00.000',
-    measurand: 'Energy.Active.Import.Register',
-    phase: '',
-    value: offset,
-    unit: 'Wh',
-    context: '',
-    valid: true,
-    reject_reason: '',
-    session_id: '',
-    log_partition: 0,
-    log_offset: offset,
-  }) + '\n';
+/** A reading at `offset`, by column. */
+const reading = (offset: number): Record<string, unknown> => ({
+  charger_id: 'CP1',
+  connector_id: 1,
+  ts: '2026-11-20 08:00:00.000',
+  measurand: 'Energy.Active.Import.Register',
+  phase: '',
+  value: offset,
+  unit: 'Wh',
+  context: '',
+  valid: true,
+  reject_reason: '',
+  session_id: '',
+  log_partition: 0,
+  log_offset: offset,
+});
+
+const row = (offset: number) => JSON.stringify(reading(offset)) + '\n';
 
 /** The same reading as the workers write it (READING_COLUMNS), as the sink inserts readings. */
-const positionalRow = (offset: number) =>
-  JSON.stringify([
-    ...['CP1', 1, '', '2026-11-20 08:00:00.000', 'Energy.Active.Import.Register', ''],
-    ...[offset, 'Wh', '', true, '', 0, offset],
-  ]) + '\n';
+const positionalRow = (offset: number) => {
+  const columns = reading(offset);
+  return JSON.stringify(READING_COLUMNS.filter((c) => c in columns).map((c) => columns[c])) + '\n';
+};
 
 describe.each(BACKENDS)('store: $name', (backend) => {
   let store: Store;
