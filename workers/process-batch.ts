@@ -2,13 +2,19 @@ import { workerData } from 'node:worker_threads';
 import type { Network } from '../src/config/network.js';
 import { indexNetwork } from '../src/config/network-index.js';
 import { lowerThisThread } from '../src/lib/priority.js';
-import { holdAll, unhold, type TaskInput, type TaskOutput } from '../src/sessions/held-state.js';
+import {
+  holdAll,
+  ResidentStates,
+  type TaskInput,
+  type TaskOutput,
+} from '../src/sessions/held-state.js';
 import { processBatch } from '../src/sessions/process-batch.js';
 
 /**
  * Piscina task: one partition's batch through the session and rating rules. Thin on purpose:
  * the rules are pure code in src/sessions and src/rating; the connector states arrive and
- * leave as JSON text (src/sessions/held-state.ts). The network arrives as workerData and is
+ * leave as JSON text (src/sessions/held-state.ts), and the thread keeps the objects they were
+ * written from for the partition's next batch (ResidentStates). The network arrives as workerData and is
  * indexed once per thread; a batch carrying a newer version (configuration API) has it
  * indexed again before it runs.
  */
@@ -16,6 +22,7 @@ const data = workerData as { network: Network; nice: number };
 lowerThisThread(data.nice);
 let index = indexNetwork(data.network);
 let version = 0;
+const resident = new ResidentStates();
 
 export default function run(input: TaskInput): TaskOutput {
   const update = input.network;
@@ -24,6 +31,11 @@ export default function run(input: TaskInput): TaskOutput {
     index = indexNetwork(JSON.parse(text) as Network);
     version = update.version;
   }
-  const output = processBatch(index, { ...input, states: unhold(input.states) });
-  return { ...output, states: holdAll(output.states) };
+  const taken = resident.take(input.states);
+  const output = processBatch(index, { ...input, states: taken.states });
+  output.counters.statesKept = taken.kept;
+  output.counters.statesParsed = Object.keys(taken.states).length - taken.kept;
+  const states = holdAll(output.states);
+  resident.keep(output.states, states);
+  return { ...output, states };
 }

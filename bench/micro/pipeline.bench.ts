@@ -16,6 +16,7 @@ import { V201 } from '../../src/ocpp/v201/actions.js';
 import { applyVerdict, judgeRegister, startEnergy } from '../../src/sessions/energy.js';
 import {
   holdAll,
+  ResidentStates,
   unhold,
   type HeldState,
   type TaskInput,
@@ -37,7 +38,8 @@ import { meterValues, T0 } from '../load/frames.js';
  *   rating, the rows as JSONEachRow — per event: 10 sessions of 100 events each, and batches
  *   as the engine under the steady load bench hands them over (64 sessions of 1–2 events,
  *   the task and its outcome structured-cloned as on the way to a worker and back, the
- *   states as JSON text).
+ *   states as JSON text, the thread keeping the objects it wrote them from), and the same
+ *   with every state parsed, as before the thread kept them.
  *
  * The store's insert is measured by bench/store/store-bench.ts.
  *
@@ -318,28 +320,38 @@ function batchCase(name: string, chargers: number, perCharger: number): void {
 
 /**
  * A worker task as the engine runs it: the task copied to the worker and its outcome back
- * (structured clone, as Piscina's hand-over does), the states as their JSON text both ways.
+ * (structured clone, as Piscina's hand-over does), the states as their JSON text both ways;
+ * `kept`: the thread takes up the objects it wrote the texts from (ResidentStates), as the
+ * engine does, else it parses every text (as before).
  */
-function taskCase(name: string, chargers: number, perCharger: number): void {
+function taskCase(name: string, chargers: number, perCharger: number, kept = true): void {
   const batches = batchesOf(chargers, perCharger);
   const size = chargers * perCharger;
   let held = new Map<string, HeldState>();
+  let resident = new ResidentStates();
   let b = 0;
   show(
     name,
     rate(() => {
       const at = b++ % batches.length;
-      if (at === 0) held = new Map(); // the first batch starts the sessions again
+      if (at === 0) {
+        // the first batch starts the sessions again
+        held = new Map();
+        resident = new ResidentStates();
+      }
       const entries = batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event }));
-      const states = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
+      const texts = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
       const task: TaskInput = structuredClone({
         partition: 0,
         entries,
-        states,
+        states: texts,
         highWater: NOTHING,
       });
-      const out = processBatch(index, { ...task, states: unhold(task.states) });
-      const back: TaskOutput = structuredClone({ ...out, states: holdAll(out.states) });
+      const states = kept ? resident.take(task.states).states : unhold(task.states);
+      const out = processBatch(index, { ...task, states });
+      const leaving = holdAll(out.states);
+      if (kept) resident.keep(out.states, leaving);
+      const back: TaskOutput = structuredClone({ ...out, states: leaving });
       for (const [key, h] of Object.entries(back.states)) {
         if (h === null) held.delete(key);
         else held.set(key, h);
@@ -354,6 +366,7 @@ batchCase('worker task: processBatch (10 sessions × 100 events)', 10, 100);
 // batch every 500 ms — about 64 sessions of 2 events each.
 taskCase('worker task as handed over (64 sessions × 2 events)', 64, 2);
 taskCase('the same, one event a session (64 × 1)', 64, 1);
+taskCase('the same, every state parsed (no states kept)', 64, 1, false);
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dirname(OUT), { recursive: true });

@@ -202,6 +202,11 @@ const PIPELINE: readonly PanelSpec[] = [
     ],
   },
   {
+    title: 'Session states brought to the workers: kept on the thread or parsed',
+    unit: 'reqps',
+    prom: [{ expr: rate('chargestream_worker_states_total', 'source'), legend: '{{source}}' }],
+  },
+  {
     title: 'Worker task duration (queue wait included)',
     unit: 's',
     prom: [

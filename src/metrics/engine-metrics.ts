@@ -160,6 +160,15 @@ export function observeProcessor(metrics: Metrics, p: Processor): void {
   );
   metrics.gauge('chargestream_worker_threads', 'Worker threads in the pool', () => p.threads);
   metrics.counter(
+    'chargestream_worker_states_total',
+    'Connector states a batch brought to its worker thread: kept (the thread still held the object it wrote the text from) or parsed from the text',
+    () => [
+      [{ source: 'kept' }, c.statesKept],
+      [{ source: 'parsed' }, c.statesParsed],
+    ],
+    ['source'],
+  );
+  metrics.counter(
     'chargestream_processor_events_total',
     'Events processed and stored',
     () => p.stats.events,

@@ -133,10 +133,16 @@ export interface ProcessorOptions {
  * partition and many partitions at once; a batch counts as done only when the sink stored
  * its rows, but the partition's next batch may be processed meanwhile. Connector state lives
  * here between batches, as JSON text (HeldState), and travels with each batch, so any worker
- * can take any batch.
+ * could take any batch; each partition goes to one thread, which keeps the objects it wrote
+ * the texts from and skips parsing them again when they come back unchanged.
  */
 export class Processor {
-  readonly #pool: Piscina<TaskInput, TaskOutput>;
+  /**
+   * One single-thread pool per worker thread, each partition always on the same one
+   * (partition mod threads): a thread finds the states it wrote at its partitions' next
+   * batches (ResidentStates). A partition's batches run one at a time anyway.
+   */
+  readonly #pools: Array<Piscina<TaskInput, TaskOutput>>;
   readonly #sink: Sink;
   /** The connectors with an open session, their states as the workers left them. */
   readonly #states: Map<string, HeldState>;
@@ -151,6 +157,8 @@ export class Processor {
     ratedReadings: 0,
     ratingSeconds: 0,
     busySeconds: 0,
+    statesKept: 0,
+    statesParsed: 0,
   };
   readonly #observe: ProcessorOptions['observe'];
   readonly #publishNotifications: ProcessorOptions['publishNotifications'];
@@ -189,14 +197,18 @@ export class Processor {
     this.#states = recovered.states;
     this.#highWater = recovered.highWater;
     const file = runningFromSource ? 'workers/process-batch.ts' : 'dist/workers/process-batch.js';
-    this.#pool = new Piscina<TaskInput, TaskOutput>({
-      filename: join(projectRoot, file),
-      workerData: { network: options.network, nice: options.workerNice ?? 0 },
-      minThreads: options.workers,
-      maxThreads: options.workers,
-      // From sources (tests, tsx) the worker needs the TypeScript loader too.
-      execArgv: runningFromSource ? ['--import', 'tsx'] : [],
-    });
+    this.#pools = Array.from(
+      { length: options.workers },
+      () =>
+        new Piscina<TaskInput, TaskOutput>({
+          filename: join(projectRoot, file),
+          workerData: { network: options.network, nice: options.workerNice ?? 0 },
+          minThreads: 1,
+          maxThreads: 1,
+          // From sources (tests, tsx) the worker needs the TypeScript loader too.
+          execArgv: runningFromSource ? ['--import', 'tsx'] : [],
+        }),
+    );
   }
 
   /**
@@ -309,7 +321,7 @@ export class Processor {
     const queued = performance.now();
     // The events go by structured clone (measured against msgpack buffers: cheaper on the
     // event loop for these varied shapes), the states as their JSON text (HeldState).
-    const output = await this.#pool.run({
+    const output = await this.#pools[partition % this.#pools.length]!.run({
       partition,
       entries,
       states,
@@ -384,6 +396,8 @@ export class Processor {
     c.ratedReadings += output.counters.ratedReadings;
     c.ratingSeconds += output.counters.ratingSeconds;
     c.busySeconds += output.counters.busySeconds;
+    c.statesKept += output.counters.statesKept;
+    c.statesParsed += output.counters.statesParsed;
   }
 
   /**
@@ -440,14 +454,14 @@ export class Processor {
 
   /** Tasks waiting for a worker thread. */
   get queueSize(): number {
-    return this.#pool.queueSize;
+    return this.#pools.reduce((n, pool) => n + pool.queueSize, 0);
   }
 
   get threads(): number {
-    return this.#pool.threads.length;
+    return this.#pools.reduce((n, pool) => n + pool.threads.length, 0);
   }
 
   async close(): Promise<void> {
-    await this.#pool.close();
+    await Promise.all(this.#pools.map((pool) => pool.close()));
   }
 }
