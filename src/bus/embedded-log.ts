@@ -283,21 +283,24 @@ export class EmbeddedLog implements Bus {
     const start = queue.head;
     const end = Math.min(queue.entries.length, start + this.#options.batchSize);
     const batch = queue.entries.slice(start, end);
+    const count = batch.length;
+    const next = batch[count - 1]!.offset + 1;
     queue.head = end;
-    if (queue.head > 4096 && queue.head * 2 > queue.entries.length) {
-      queue.entries = queue.entries.slice(queue.head);
-      queue.head = 0;
-    }
     queue.busy = true;
     handler(partition, batch).then(
       (handled) => {
         queue.busy = false;
         queue.failures = 0;
+        // Handled: its events are let go at once (the store's write needs only their rows).
+        // Kept until the store holds them, every event outlived the young generation and was
+        // copied into the old one: the gateway's garbage collections grew with the store's
+        // write interval.
+        queue.entries = queue.entries.slice(queue.head);
+        queue.head = 0;
         const stored = () => {
-          const next = batch[batch.length - 1]!.offset + 1;
           this.#committed[partition] = Math.max(this.#committed[partition]!, next);
-          this.stats.consumed += batch.length;
-          this.#release(batch.length);
+          this.stats.consumed += count;
+          this.#release(count);
           this.#retire();
         };
         if (handled === undefined) {

@@ -329,14 +329,16 @@ export class KafkaBus implements Bus {
             throw error;
           }
         };
-        let entries: LogEntry[] = [];
+        const entries: LogEntry[] = [];
         let through: string | null = null;
         const deliver = async () => {
           // Offsets are committed to Kafka below, so a batch is waited for until it is stored,
           // heartbeating meanwhile: a store outage longer than the session timeout would
           // otherwise cost this processor its partitions while its write is retried.
-          if (entries.length > 0) {
-            const handled = await handler(batch.partition, entries, fence);
+          // Handed over and let go: nothing waiting for the store holds the events (they die young).
+          const count = entries.length;
+          if (count > 0) {
+            const handled = await handler(batch.partition, entries.splice(0), fence);
             if (handled !== undefined) {
               const beat = setInterval(() => {
                 payload.heartbeat().catch(() => undefined); // a lost partition shows in the fence
@@ -348,7 +350,7 @@ export class KafkaBus implements Bus {
               }
             }
           }
-          this.stats.consumed += entries.length;
+          this.stats.consumed += count;
           if (through !== null) {
             this.#partitionLag.set(
               batch.partition,
@@ -363,7 +365,6 @@ export class KafkaBus implements Bus {
               },
             ]);
           }
-          entries = [];
           through = null;
           await payload.heartbeat();
         };

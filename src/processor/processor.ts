@@ -349,7 +349,9 @@ export class Processor {
     for (const id of retried)
       this.#retriesUnstored.set(id, (this.#retriesUnstored.get(id) ?? 0) + 1);
     // The partition's next batch may be processed while these rows are written (the bus
-    // commits the batch only once `stored` resolves).
+    // commits the batch only once `stored` resolves). Nothing waiting for the write holds on
+    // to the events: they die young (see EmbeddedLog's #drive).
+    const events = entries.length;
     const stored = this.#sink
       .write({
         partition,
@@ -365,7 +367,7 @@ export class Processor {
         ...(fence === undefined ? {} : { fence }),
       })
       .then(
-        () => this.#stored(entries, output, retried),
+        () => this.#stored(events, output, retried),
         (error: unknown) => {
           // Fenced at the write: this batch changed the partition's state here but was not
           // stored, so that state is dropped; the partition is loaded from the store again
@@ -377,7 +379,8 @@ export class Processor {
     return { stored };
   };
 
-  #stored(entries: readonly LogEntry[], output: TaskOutput, retried: readonly string[]): void {
+  /** A batch of `events` events is in the store (the events themselves are let go by now). */
+  #stored(events: number, output: TaskOutput, retried: readonly string[]): void {
     for (const id of retried) {
       const left = (this.#retriesUnstored.get(id) ?? 1) - 1;
       if (left > 0) this.#retriesUnstored.set(id, left);
@@ -385,7 +388,7 @@ export class Processor {
     }
     if (output.notifications !== '') this.#afterStore?.(output.notifications);
     this.stats.batches += 1;
-    this.stats.events += entries.length;
+    this.stats.events += events;
     this.stats.readingsValid += output.readingsValid;
     this.stats.readingsRejected += output.readingsRejected;
     const c = this.workerCounters;
