@@ -140,7 +140,10 @@ export interface NetworkUpdate {
 
 export interface BatchOutput {
   readonly states: Record<string, ConnectorState>;
-  /** Rows per table, ready for the store: JSONEachRow, the readings positional (READING_COLUMNS). */
+  /**
+   * Rows per table, ready for the store: JSONEachRow, the readings and the sessions positional
+   * (READING_COLUMNS, SESSION_COLUMNS).
+   */
   readonly readings: string;
   readonly statuses: string;
   readonly notifications: string;
@@ -1175,35 +1178,37 @@ function sessionRow(
   state: string,
 ): string {
   const d = scopes(s);
-  return JSON.stringify({
-    session_id: s.sessionId,
+  // The values of SESSION_COLUMNS, in order.
+  return JSON.stringify([
+    s.sessionId,
     version,
-    charger_id: s.chargerId,
-    ...place,
-    connector_id: s.connectorId,
-    transaction_id: s.transactionId,
-    status: s.status,
-    reason: s.reason,
-    customer_id: s.customerId,
-    token_id: s.tokenId,
-    tariff_id: s.rating.tariffId,
-    started_at: chTime(s.startedAt),
-    ended_at: s.endedAt === null ? null : chTime(s.endedAt),
-    energy_wh: s.energy.energyWh.toFixed(3),
-    charging_s: d.chargingS,
-    parking_s: d.parkingS,
-    fault_s: d.faultS,
-    reservation_s: d.reservationS,
-    cost_excl_vat: s.cost.totalExclVat,
-    vat: s.cost.totalVat,
-    cost_incl_vat: s.cost.totalInclVat,
-    currency: s.cost.currency,
-    flags: s.flags,
-    error: s.ratingError ?? '',
+    s.chargerId,
+    place.site_id,
+    place.operator_id,
+    s.connectorId,
+    s.transactionId,
+    s.status,
+    s.reason,
+    s.customerId,
+    s.tokenId,
+    s.rating.tariffId,
+    chTime(s.startedAt),
+    s.endedAt === null ? null : chTime(s.endedAt),
+    s.energy.energyWh.toFixed(3),
+    d.chargingS,
+    d.parkingS,
+    d.faultS,
+    d.reservationS,
+    s.cost.totalExclVat,
+    s.cost.totalVat,
+    s.cost.totalInclVat,
+    s.cost.currency,
+    s.flags,
+    s.ratingError ?? '',
     // Open sessions resume from it after a restart; failed ones are rated again from it (S8).
     state,
-    log_partition: partition,
-  });
+    partition,
+  ]);
 }
 
 function cdrRow(

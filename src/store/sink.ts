@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { Tally } from '../metrics/registry.js';
-import { READING_COLUMNS, type Store } from './store.js';
+import { READING_COLUMNS, SESSION_COLUMNS, type Store } from './store.js';
 
 /** The rows one processed batch produced, per table as Store.insert takes them (TABLES). */
 export interface SinkBatch {
@@ -40,7 +40,7 @@ const TABLES = [
   ['connector_status', 'statuses'],
   ['cdrs', 'cdrs'],
   ['notifications', 'notifications'],
-  ['sessions_log', 'sessions'],
+  ['sessions_log', 'sessions', SESSION_COLUMNS],
 ] as const;
 
 /**
@@ -200,9 +200,9 @@ export class Sink {
   }
 }
 
-/** How every session row begins (see sessionRow in src/sessions/process-batch.ts). */
-const SESSION_ROW = '{"session_id":"';
-const VERSION = '","version":';
+/** How every session row begins: its session id, then its version (SESSION_COLUMNS). */
+const SESSION_ROW = '["';
+const VERSION = '",';
 
 /**
  * The session rows of a write without those the store would drop. `sessions_log` is a

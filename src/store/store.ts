@@ -71,6 +71,42 @@ export const READING_COLUMNS = [
   'public_key',
 ] as const;
 
+/**
+ * The columns of a `sessions_log` row as the workers write it, in order (positional, as the
+ * readings): the session id and version first, which the sink reads to leave out superseded
+ * rows (latestSessionRows). A row of values without keys costs chDB about a sixth less to
+ * parse (3,000 rows with their state: 30.8 against 25.7 µs of CPU a row).
+ */
+export const SESSION_COLUMNS = [
+  'session_id',
+  'version',
+  'charger_id',
+  'site_id',
+  'operator_id',
+  'connector_id',
+  'transaction_id',
+  'status',
+  'reason',
+  'customer_id',
+  'token_id',
+  'tariff_id',
+  'started_at',
+  'ended_at',
+  'energy_wh',
+  'charging_s',
+  'parking_s',
+  'fault_s',
+  'reservation_s',
+  'cost_excl_vat',
+  'vat',
+  'cost_incl_vat',
+  'currency',
+  'flags',
+  'error',
+  'state',
+  'log_partition',
+] as const;
+
 /** Limits on analyst queries, set on the read-only connection. */
 export const ANALYST_LIMITS = {
   max_execution_time: 30,

@@ -7,7 +7,12 @@ import { ChargestreamError } from '../../src/lib/errors.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { Sink } from '../../src/store/sink.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
-import { applyReadingsRetention, READING_COLUMNS, type Store } from '../../src/store/store.js';
+import {
+  applyReadingsRetention,
+  READING_COLUMNS,
+  SESSION_COLUMNS,
+  type Store,
+} from '../../src/store/store.js';
 import { tempDir } from '../helpers/engine.js';
 
 /**
@@ -265,6 +270,46 @@ describe.each(BACKENDS)('store: $name', (backend) => {
     // A UInt64 may come quoted (output_format_json_quote_64bit_integers).
     const offsets = stored.map((r) => ({ ...r, log_offset: Number(r['log_offset']) }));
     expect(offsets).toEqual([expected(signed), expected(unsigned)]);
+  });
+
+  it('positional session rows (as the workers write them): every column in order, the state byte for byte, a retry dropped, the highest version the session', async () => {
+    const state = JSON.stringify({
+      note: 'a "quoted"\n\ttext \\ é',
+      nested: { n: [1, 2.5, null] },
+    });
+    const session = (version: number, status: string, endedAt: string | null) => [
+      ...['S9-1', version, 'CP9', 'site-9', 'op-9', 2, 'tx-9', status, 'Local', 'c9', 'T9', 't9'],
+      ...['2026-11-20 08:00:00.000', endedAt, '1234.500', 60, 5, 0, 0, '1.2300', '0.2700'],
+      ...['1.5000', 'EUR', ['short', 'offline'], '', status === 'rated' ? '' : state, 3],
+    ];
+    const open = JSON.stringify(session(15, 'in_progress', null)) + '\n';
+    await store.insert('sessions_log', open, 'test:sessions:15', SESSION_COLUMNS);
+    await store.insert('sessions_log', open, 'test:sessions:15', SESSION_COLUMNS);
+    const text = (c: string) => `toString(${c}) AS ${c}`;
+    const stored = await store.rows<Record<string, string | null>>(
+      `SELECT ${SESSION_COLUMNS.map(text).join(', ')} FROM sessions_log WHERE session_id = 'S9-1'`,
+    );
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({
+      version: '15',
+      site_id: 'site-9',
+      connector_id: '2',
+      status: 'in_progress',
+      ended_at: null,
+      energy_wh: '1234.5',
+      charging_s: '60',
+      parking_s: '5',
+      cost_incl_vat: '1.5',
+      flags: "['short','offline']",
+      state,
+      log_partition: '3',
+    });
+    const rated = JSON.stringify(session(23, 'rated', '2026-11-20 08:05:00.000')) + '\n';
+    await store.insert('sessions_log', rated, 'test:sessions:23', SESSION_COLUMNS);
+    const [latest] = await store.rows<{ status: string }>(
+      "SELECT status FROM sessions WHERE session_id = 'S9-1'",
+    );
+    expect(latest?.status).toBe('rated');
   });
 });
 

@@ -3,6 +3,7 @@ import { expirationsAt, indexNetwork, resolveTariff } from '../../src/config/net
 import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
 import { processBatch, type HighWater } from '../../src/sessions/process-batch.js';
+import { sessionRows } from '../helpers/rows.js';
 
 /** E5 malfunction signals, R7 thresholds and N2 rules, as the workers raise them. */
 const T0 = Date.parse('2026-11-20T08:00:00Z');
@@ -340,9 +341,10 @@ describe('S1/S2 ready sessions', () => {
     origin: 'authorize',
     ...(consumed ? { consumed } : {}),
   });
-  const statuses = (ndjson: string) =>
-    notifications(ndjson).map(
-      (r) => `${String(r['session_id']).replace(/-R\d+$/, '-R')}:${r['status']}:${r['reason']}`,
+  const statuses = (text: string) =>
+    sessionRows(text).map(
+      (r) =>
+        `${String(r['session_id']).replace(/-R\d+$/, '-R')}:${String(r['status'])}:${String(r['reason'])}`,
     );
   const sessionsOf = (events: ChargerEvent[], states = {}) =>
     processBatch(index, {
@@ -407,10 +409,10 @@ describe('S1/S2 ready sessions', () => {
 describe('S4 rejected reasons of sessions that never delivered energy', () => {
   const outcome = (events: ChargerEvent[]) => {
     const out = run(events);
-    const rows = notifications(out.sessions);
+    const rows = sessionRows(out.sessions);
     const last = rows.at(-1)!;
     return {
-      status: `${last['status']}:${last['reason']}`,
+      status: `${String(last['status'])}:${String(last['reason'])}`,
       cdrs: out.cdrs,
       refused: notifications(out.notifications).some((n) => n['event'] === 'session_refused'),
     };
@@ -471,7 +473,7 @@ describe('S7 inadequate-session flags', () => {
       values(600, 120),
       stop(600, 180),
     ]);
-    const last = notifications(out.sessions).at(-1)!;
+    const last = sessionRows(out.sessions).at(-1)!;
     expect(last['flags']).toContain('inconsistent_times');
     const fine = run([
       start(),
@@ -481,7 +483,7 @@ describe('S7 inadequate-session flags', () => {
       values(300, 120),
       stop(300, 180),
     ]);
-    expect(notifications(fine.sessions).at(-1)!['flags']).not.toContain('inconsistent_times');
+    expect(sessionRows(fine.sessions).at(-1)!['flags']).not.toContain('inconsistent_times');
   });
 });
 

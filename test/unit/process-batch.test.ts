@@ -5,6 +5,7 @@ import type { ChargerEvent, MeterValuesReported, Sample } from '../../src/ocpp/e
 import { hold } from '../../src/sessions/held-state.js';
 import { latestSessionRows } from '../../src/store/sink.js';
 import { READING_COLUMNS } from '../../src/store/store.js';
+import { sessionRows } from '../helpers/rows.js';
 import {
   processBatch,
   type BatchInput,
@@ -115,7 +116,11 @@ const readingRows = (text: string) =>
 describe('session processing of a batch', () => {
   it('S1 start → in_progress, stop → ended → rated, with one CDR', () => {
     const out = processBatch(index, batch([start(), values(2025, 30), stop(2050, 60)]));
-    expect(lines(out.sessions).map((r) => r['status'])).toEqual(['in_progress', 'ended', 'rated']);
+    expect(sessionRows(out.sessions).map((r) => r['status'])).toEqual([
+      'in_progress',
+      'ended',
+      'rated',
+    ]);
     const [cdr] = lines(out.cdrs);
     expect(cdr).toMatchObject({
       session_id: 'CP1-1',
@@ -129,7 +134,7 @@ describe('session processing of a batch', () => {
 
   it('versions grow with every row of a session', () => {
     const out = processBatch(index, batch([start(), values(2025, 30), stop(2050, 60)]));
-    const versions = lines(out.sessions).map((r) => r['version'] as number);
+    const versions = sessionRows(out.sessions).map((r) => r['version'] as number);
     expect([...versions].sort((a, b) => a - b)).toEqual(versions);
     expect(new Set(versions).size).toBe(versions.length);
   });
@@ -141,7 +146,7 @@ describe('session processing of a batch', () => {
     );
     expect(lines(out.cdrs)).toHaveLength(1);
     expect(
-      lines(out.sessions).filter((r) => r['status'] === 'in_progress').length,
+      sessionRows(out.sessions).filter((r) => r['status'] === 'in_progress').length,
     ).toBeLessThanOrEqual(2);
   });
 
@@ -278,7 +283,10 @@ describe('session processing of a batch', () => {
       authorization: 'Invalid',
     };
     const out = processBatch(index, batch([refused]));
-    expect(lines(out.sessions)[0]).toMatchObject({ status: 'rejected', reason: 'token_invalid' });
+    expect(sessionRows(out.sessions)[0]).toMatchObject({
+      status: 'rejected',
+      reason: 'token_invalid',
+    });
     expect(out.states['CP1/1']?.session).toBeNull();
   });
 
@@ -336,7 +344,7 @@ describe('session processing of a batch', () => {
       expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(state)));
       expect((JSON.parse(text) as ConnectorState).status).toEqual([T0 + 20_000, 'Charging']);
       // The text is the closing row's state, not a second rendering of it.
-      const rows = lines(out.sessions);
+      const rows = sessionRows(out.sessions);
       expect(text).toContain(rows.at(-1)!['state'] as string);
     }
     // A state no closing row wrote (here: rebuilt from its text) is written whole.
@@ -354,28 +362,34 @@ describe('session processing of a batch', () => {
         2,
       ),
     );
-    const all = lines(first.sessions + second.sessions);
+    const all = sessionRows(first.sessions + second.sessions);
     const newest = new Map<unknown, number>();
     for (const r of all)
       newest.set(
         r['session_id'],
         Math.max(newest.get(r['session_id']) ?? -1, r['version'] as number),
       );
-    const kept = lines(latestSessionRows([first.sessions, second.sessions]));
+    const kept = sessionRows(latestSessionRows([first.sessions, second.sessions]));
     expect(all.length).toBeGreaterThan(kept.length);
     expect(kept.map((r) => [r['session_id'], r['version']])).toEqual([...newest]);
     // Ids that need escaping, equal versions (the later row wins, as in ClickHouse), and a row
     // of another form (kept).
     const odd = [
-      '{"session_id":"a\\"b","version":5,"n":1}',
-      '{"session_id":"a\\"b","version":3,"n":2}',
-      '{"session_id":"a\\\\","version":7,"n":3}',
-      '{"session_id":"a\\\\","version":7,"n":4}',
+      '["a\\"b",5,1]',
+      '["a\\"b",3,2]',
+      '["a\\\\",7,3]',
+      '["a\\\\",7,4]',
       '{"other":1}',
     ].join('\n');
-    expect(lines(latestSessionRows([odd + '\n'])).map((r) => r['n'] ?? r['other'])).toEqual([
-      1, 4, 1,
-    ]);
+    expect(
+      latestSessionRows([odd + '\n'])
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const row = JSON.parse(l) as unknown[] | { other: number };
+          return Array.isArray(row) ? row[2] : row.other;
+        }),
+    ).toEqual([1, 4, 1]);
   });
 
   it('S1 two sessions one after the other in one batch: two CDRs, nothing superseded', () => {
@@ -395,7 +409,7 @@ describe('session processing of a batch', () => {
       ['CP1-1', '50.000'],
       ['CP1-2', '100.000'],
     ]);
-    expect(lines(out.sessions).some((r) => r['reason'] === 'superseded')).toBe(false);
+    expect(sessionRows(out.sessions).some((r) => r['reason'] === 'superseded')).toBe(false);
   });
 
   it('S5 the connector status timeline splits the session into charging and parking time', () => {
@@ -422,7 +436,7 @@ describe('session processing of a batch', () => {
         stop(2025, 60),
       ]),
     );
-    const rated = lines(out.sessions).find((r) => r['status'] === 'rated');
+    const rated = sessionRows(out.sessions).find((r) => r['status'] === 'rated');
     expect(rated).toMatchObject({ charging_s: 40, parking_s: 20, fault_s: 0, reservation_s: 0 });
   });
 
@@ -432,7 +446,7 @@ describe('session processing of a batch', () => {
       customerId: '',
     };
     const out = processBatch(index, batch([anonymous, stop(2000, 60)]));
-    const rated = lines(out.sessions).find((r) => r['status'] === 'rated');
+    const rated = sessionRows(out.sessions).find((r) => r['status'] === 'rated');
     expect([...(rated?.['flags'] as string[])].sort()).toEqual([
       'low_energy',
       'no_amount',
@@ -473,7 +487,10 @@ describe('session processing of a batch', () => {
       energy_wh: '25.000',
       ended_at: '2026-11-20 08:00:30.000',
     });
-    expect(lines(out.sessions).at(-1)).toMatchObject({ status: 'rated', reason: 'idle_timeout' });
+    expect(sessionRows(out.sessions).at(-1)).toMatchObject({
+      status: 'rated',
+      reason: 'idle_timeout',
+    });
   });
 
   it('N1 notifications: started, charging ended (parking follows), ended — once each; none again on replay', () => {
@@ -536,7 +553,7 @@ describe('S8 rating failures and retries', () => {
 
   it('S8 a final rating that throws leaves the session rating_failed with the error and its state; no CDR; the partition goes on', () => {
     const { out } = failedSession();
-    const rows = lines(out.sessions);
+    const rows = sessionRows(out.sessions);
     expect(rows.map((r) => r['status'])).toEqual(['ended', 'rating_failed']);
     expect(rows[1]!['error']).not.toBe('');
     expect(rows[1]!['state']).not.toBe('');
@@ -546,14 +563,17 @@ describe('S8 rating failures and retries', () => {
 
   it('S8 a retry with a rating that now works rates the session once; a second retry in the batch, or a stale one, does nothing', () => {
     const { out, good } = failedSession();
-    const stored = JSON.parse(String(lines(out.sessions)[1]!['state'])) as Record<string, unknown>;
+    const stored = JSON.parse(String(sessionRows(out.sessions)[1]!['state'])) as Record<
+      string,
+      unknown
+    >;
     expect(stored['ratingAttempts']).toBe(1);
     const fixed = JSON.stringify({ ...stored, rating: good });
     const retried = processBatch(
       index,
       batch([retry(fixed), retry(fixed), retry(fixed, 'CP1-1', true)], {}, 10),
     );
-    expect(lines(retried.sessions).map((r) => r['status'])).toEqual(['rated']);
+    expect(sessionRows(retried.sessions).map((r) => r['status'])).toEqual(['rated']);
     expect(lines(retried.cdrs)).toHaveLength(1);
     expect(lines(retried.cdrs)[0]).toMatchObject({ session_id: 'CP1-1', energy_wh: '50.000' });
     const stale = processBatch(index, batch([retry(fixed, 'CP1-1', true)], {}, 20));
@@ -562,9 +582,9 @@ describe('S8 rating failures and retries', () => {
 
   it('S8 a retry that fails again counts the attempt; a failure while readings came in is not retried into a wrong amount', () => {
     const { out } = failedSession();
-    const stored = String(lines(out.sessions)[1]!['state']);
+    const stored = String(sessionRows(out.sessions)[1]!['state']);
     const again = processBatch(index, batch([retry(stored)], {}, 10));
-    const row = lines(again.sessions)[0]!;
+    const row = sessionRows(again.sessions)[0]!;
     expect(row['status']).toBe('rating_failed');
     expect((JSON.parse(String(row['state'])) as { ratingAttempts: number }).ratingAttempts).toBe(2);
     const state = running();
@@ -573,11 +593,11 @@ describe('S8 rating failures and retries', () => {
       index,
       batch([values(2040, 45), stop(2050, 60)], { 'CP1/1': state }, 2),
     );
-    const failed = lines(midway.sessions).at(-1)!;
+    const failed = sessionRows(midway.sessions).at(-1)!;
     expect(failed['status']).toBe('rating_failed');
     expect(String(failed['error'])).toMatch(/^reading: /);
     const stillFailed = processBatch(index, batch([retry(String(failed['state']))], {}, 10));
-    expect(lines(stillFailed.sessions)[0]!['status']).toBe('rating_failed');
+    expect(sessionRows(stillFailed.sessions)[0]!['status']).toBe('rating_failed');
     expect(stillFailed.cdrs).toBe('');
   });
 });

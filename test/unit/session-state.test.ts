@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sessionRows } from '../helpers/rows.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork, type Tariff } from '../../src/config/network.js';
 import type { ChargerEvent } from '../../src/ocpp/events.js';
@@ -120,12 +121,8 @@ describe('session states between batches', () => {
     const session = out.states['CP1/1']!.session!;
     expect(session.rating.state?.tariff).toBeUndefined();
     expect(JSON.parse(session.rating.tariffSource!)).toEqual(['Europe/Berlin', TARIFF]);
-    const stored = out.sessions
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { state: string })
-      .at(-1)!;
-    expect(stored.state).not.toContain('"candidates"'); // no compiled tariff in the store
+    const stored = sessionRows(out.sessions).at(-1)!;
+    expect(stored['state']).not.toContain('"candidates"'); // no compiled tariff in the store
   });
 
   it('a state stored before, with its compiled tariff inline, is rated on as it is', () => {
