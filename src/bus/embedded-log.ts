@@ -291,10 +291,10 @@ export class EmbeddedLog implements Bus {
       (handled) => {
         queue.busy = false;
         queue.failures = 0;
-        // Handled: its events are let go at once (the store's write needs only their rows).
-        // Kept until the store holds them, every event outlived the young generation and was
-        // copied into the old one: the gateway's garbage collections grew with the store's
-        // write interval.
+        // Handled: its events are let go at once (the store's write needs only their rows; a
+        // failed batch stays queued, below, to be handed over again). Kept until 4,096 more had
+        // passed on the partition, they held about 50 MiB more at 5,000 frames/s (peak RSS,
+        // bench/RESULTS.md).
         queue.entries = queue.entries.slice(queue.head);
         queue.head = 0;
         const stored = () => {

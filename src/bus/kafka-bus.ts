@@ -335,7 +335,7 @@ export class KafkaBus implements Bus {
           // Offsets are committed to Kafka below, so a batch is waited for until it is stored,
           // heartbeating meanwhile: a store outage longer than the session timeout would
           // otherwise cost this processor its partitions while its write is retried.
-          // Handed over and let go: nothing waiting for the store holds the events (they die young).
+          // Handed over and let go: nothing waiting for the store holds the events.
           const count = entries.length;
           if (count > 0) {
             const handled = await handler(batch.partition, entries.splice(0), fence);

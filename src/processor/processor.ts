@@ -350,7 +350,7 @@ export class Processor {
       this.#retriesUnstored.set(id, (this.#retriesUnstored.get(id) ?? 0) + 1);
     // The partition's next batch may be processed while these rows are written (the bus
     // commits the batch only once `stored` resolves). Nothing waiting for the write holds on
-    // to the events: they die young (see EmbeddedLog's #drive).
+    // to the events (see EmbeddedLog's #drive).
     const events = entries.length;
     const stored = this.#sink
       .write({
