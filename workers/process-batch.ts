@@ -14,9 +14,9 @@ import { processBatch } from '../src/sessions/process-batch.js';
  * Piscina task: one partition's batch through the session and rating rules. Thin on purpose:
  * the rules are pure code in src/sessions and src/rating; the connector states arrive and
  * leave as JSON text (src/sessions/held-state.ts), and the thread keeps the objects they were
- * written from for the partition's next batch (ResidentStates). The network arrives as workerData and is
- * indexed once per thread; a batch carrying a newer version (configuration API) has it
- * indexed again before it runs.
+ * written from for the partition's next batch (ResidentStates). The network arrives as
+ * workerData and is indexed once per thread; a batch carrying a newer version (configuration
+ * API) has it indexed again before it runs.
  */
 const data = workerData as { network: Network; nice: number };
 lowerThisThread(data.nice);
@@ -33,9 +33,7 @@ export default function run(input: TaskInput): TaskOutput {
   }
   const taken = resident.take(input.states);
   const output = processBatch(index, { ...input, states: taken.states });
-  output.counters.statesKept = taken.kept;
-  output.counters.statesParsed = Object.keys(taken.states).length - taken.kept;
   const states = holdAll(output.states);
   resident.keep(output.states, states);
-  return { ...output, states };
+  return { ...output, states, statesKept: taken.kept, statesParsed: taken.parsed };
 }

@@ -17,7 +17,6 @@ import { applyVerdict, judgeRegister, startEnergy } from '../../src/sessions/ene
 import {
   holdAll,
   ResidentStates,
-  unhold,
   type HeldState,
   type TaskInput,
   type TaskOutput,
@@ -347,11 +346,17 @@ function taskCase(name: string, chargers: number, perCharger: number, kept = tru
         states: texts,
         highWater: NOTHING,
       });
-      const states = kept ? resident.take(task.states).states : unhold(task.states);
-      const out = processBatch(index, { ...task, states });
+      // Not kept: a new instance, which parses every state.
+      const taken = (kept ? resident : new ResidentStates()).take(task.states);
+      const out = processBatch(index, { ...task, states: taken.states });
       const leaving = holdAll(out.states);
       if (kept) resident.keep(out.states, leaving);
-      const back: TaskOutput = structuredClone({ ...out, states: leaving });
+      const back: TaskOutput = structuredClone({
+        ...out,
+        states: leaving,
+        statesKept: taken.kept,
+        statesParsed: taken.parsed,
+      });
       for (const [key, h] of Object.entries(back.states)) {
         if (h === null) held.delete(key);
         else held.set(key, h);

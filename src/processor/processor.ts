@@ -399,8 +399,8 @@ export class Processor {
     c.ratedReadings += output.counters.ratedReadings;
     c.ratingSeconds += output.counters.ratingSeconds;
     c.busySeconds += output.counters.busySeconds;
-    c.statesKept += output.counters.statesKept;
-    c.statesParsed += output.counters.statesParsed;
+    c.statesKept += output.statesKept;
+    c.statesParsed += output.statesParsed;
   }
 
   /**

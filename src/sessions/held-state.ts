@@ -38,6 +38,9 @@ export interface TaskInput extends Omit<BatchInput, 'states'> {
 /** A batch's outcome as it travels back: null for a connector with no open session left. */
 export interface TaskOutput extends Omit<BatchOutput, 'states'> {
   readonly states: Readonly<Record<string, HeldState | null>>;
+  /** The task's states the worker thread still held as objects, and those it parsed (ResidentStates). */
+  readonly statesKept: number;
+  readonly statesParsed: number;
 }
 
 /** The held form of a connector's state; null without an open session (the store has it). */
@@ -59,14 +62,6 @@ export function hold(state: ConnectorState): HeldState | null {
   };
 }
 
-/** The states of a task, as objects again (in the worker). */
-export function unhold(states: Readonly<Record<string, string>>): Record<string, ConnectorState> {
-  const objects: Record<string, ConnectorState> = {};
-  for (const [key, text] of Object.entries(states))
-    objects[key] = JSON.parse(text) as ConnectorState;
-  return objects;
-}
-
 /**
  * A worker thread's own copies of the states it handed back, as the objects they were
  * written from. The processor sends each partition's batches to one thread, so a connector's
@@ -82,23 +77,28 @@ export class ResidentStates {
 
   /**
    * The task's states as objects: this thread's own where the text is the one it wrote
-   * (`kept` of them), the others parsed.
+   * (`kept` of them), the others parsed (`parsed`; a new instance parses them all).
    */
   take(states: Readonly<Record<string, string>>): {
     states: Record<string, ConnectorState>;
     kept: number;
+    parsed: number;
   } {
     const objects: Record<string, ConnectorState> = {};
-    let taken = 0;
+    let kept = 0;
+    let parsed = 0;
     for (const [key, text] of Object.entries(states)) {
-      const kept = this.#kept.get(key);
+      const own = this.#kept.get(key);
       this.#kept.delete(key);
-      if (kept?.text === text) {
-        objects[key] = kept.state;
-        taken += 1;
-      } else objects[key] = JSON.parse(text) as ConnectorState;
+      if (own?.text === text) {
+        objects[key] = own.state;
+        kept += 1;
+      } else {
+        objects[key] = JSON.parse(text) as ConnectorState;
+        parsed += 1;
+      }
     }
-    return { states: objects, kept: taken };
+    return { states: objects, kept, parsed };
   }
 
   /** Keeps a batch's output states with the texts they leave as (`held`, from holdAll). */

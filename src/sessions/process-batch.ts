@@ -183,12 +183,6 @@ export interface BatchCounters {
   ratingSeconds: number;
   /** Seconds the worker spent on the whole batch. */
   busySeconds: number;
-  /**
-   * Connector states the worker thread took up as the objects it wrote them from, and those
-   * it parsed from their text (set by the worker thread, see ResidentStates).
-   */
-  statesKept: number;
-  statesParsed: number;
 }
 
 export function processBatch(index: NetworkIndex, input: BatchInput): BatchOutput {
@@ -233,8 +227,6 @@ class BatchRun {
     ratedReadings: 0,
     ratingSeconds: 0,
     busySeconds: 0,
-    statesKept: 0,
-    statesParsed: 0,
   };
 
   constructor(index: NetworkIndex, input: BatchInput) {

@@ -7,6 +7,7 @@ import { connectorKey, type ChargerEvent } from '../../src/ocpp/events.js';
 import { Processor } from '../../src/processor/processor.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { Sink } from '../../src/store/sink.js';
+import { aCharger, aNetwork } from '../helpers/builders.js';
 import { tempDir } from '../helpers/engine.js';
 
 /**
@@ -26,19 +27,7 @@ for (let i = 0; chargers.length < PARTITIONS * 2; i++) {
   if (chargers.filter((c) => partitionFor(connectorKey(c, 1), PARTITIONS) === p).length < 2)
     chargers.push(id);
 }
-const network = parseNetwork({
-  settings: { defaultTariff: 't' },
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: chargers.map((id) => ({ id, site: 's', connectors: [{ id: 1, maxPowerW: 22_000 }] })),
-  tariffs: [
-    {
-      id: 't',
-      currency: 'EUR',
-      elements: [{ components: [{ type: 'ENERGY', price: '0.30', vat: '22' }] }],
-    },
-  ],
-});
+const network = parseNetwork(aNetwork({ chargers: chargers.map((id) => aCharger(id)) }));
 
 let store: ChdbStore;
 let processor: Processor;

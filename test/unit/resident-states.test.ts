@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
-import { holdAll, ResidentStates, unhold, type HeldState } from '../../src/sessions/held-state.js';
+import { holdAll, ResidentStates, type HeldState } from '../../src/sessions/held-state.js';
 import { processBatch, type HighWater } from '../../src/sessions/process-batch.js';
+import { aCharger, aNetwork } from '../helpers/builders.js';
 
 /**
  * A worker thread takes up the state objects it wrote itself instead of parsing their text
@@ -15,36 +16,34 @@ import { processBatch, type HighWater } from '../../src/sessions/process-batch.j
 const T0 = Date.parse('2026-11-20T08:00:00Z');
 const CHARGERS = ['CP1', 'CP2', 'CP3'];
 const index = indexNetwork(
-  parseNetwork({
-    settings: { defaultTariff: 't' },
-    organizations: [{ id: 'o', type: 'cpo' }],
-    sites: [{ id: 's', operator: 'o', timezone: 'Europe/Berlin' }],
-    chargers: CHARGERS.map((id) => ({ id, site: 's', connectors: [{ id: 1, maxPowerW: 22_000 }] })),
-    tariffs: [
-      {
-        id: 't',
-        currency: 'EUR',
-        elements: [
-          {
-            components: [
-              { type: 'ENERGY', price: '0.30', vat: '22' },
-              { type: 'TIME', price: '1.20', vat: '22', stepSize: 60 },
-            ],
-          },
-          {
-            components: [{ type: 'PARKING_TIME', price: '3.00', vat: '22', stepSize: 300 }],
-          },
-        ],
-      },
-    ],
-    customers: [{ id: 'c', organization: 'o', paymentType: 'postpaid' }],
-    tokens: [{ id: 'T', type: 'RFID', customer: 'c' }],
-    notificationRules: [
-      { id: 'energy', events: ['energy_limit'], threshold: '500', publisher: 'log' },
-      { id: 'money', events: ['monetary_limit'], threshold: '0.50', publisher: 'log' },
-      { id: 'ended', events: ['session_ended'], publisher: 'log' },
-    ],
-  }),
+  parseNetwork(
+    aNetwork({
+      sites: [{ id: 's', operator: 'o', timezone: 'Europe/Berlin' }],
+      chargers: CHARGERS.map((id) => aCharger(id)),
+      tariffs: [
+        {
+          id: 't',
+          currency: 'EUR',
+          elements: [
+            {
+              components: [
+                { type: 'ENERGY', price: '0.30', vat: '22' },
+                { type: 'TIME', price: '1.20', vat: '22', stepSize: 60 },
+              ],
+            },
+            {
+              components: [{ type: 'PARKING_TIME', price: '3.00', vat: '22', stepSize: 300 }],
+            },
+          ],
+        },
+      ],
+      notificationRules: [
+        { id: 'energy', events: ['energy_limit'], threshold: '500', publisher: 'log' },
+        { id: 'money', events: ['monetary_limit'], threshold: '0.50', publisher: 'log' },
+        { id: 'ended', events: ['session_ended'], publisher: 'log' },
+      ],
+    }),
+  ),
 );
 
 type Step =
@@ -125,7 +124,7 @@ function eventsOf(steps: readonly Step[]): ChargerEvent[] {
           ...base,
           kind: 'tx_started',
           transactionId: String(tx[s.charger]),
-          tokenId: 'T',
+          tokenId: 'TAG',
           authorization: 'Accepted',
           customerId: 'c',
           meterStartWh: meter[s.charger]!,
@@ -158,7 +157,7 @@ function eventsOf(steps: readonly Step[]): ChargerEvent[] {
           ...base,
           kind: 'tx_stopped',
           transactionId,
-          tokenId: 'T',
+          tokenId: 'TAG',
           meterStopWh: meter[s.charger]!,
           ts,
           reason: 'Local',
@@ -216,13 +215,16 @@ describe('a worker keeps the states it wrote (ResidentStates)', () => {
               return texts;
             };
             const input = { partition: 0, entries, highWater: NONE };
-            const parsed = processBatch(index, { ...input, states: unhold(textsOf(heldParsed)) });
+            // A new ResidentStates holds nothing: it parses every text.
+            const parse = (texts: Record<string, string>) =>
+              new ResidentStates().take(texts).states;
+            const parsed = processBatch(index, { ...input, states: parse(textsOf(heldParsed)) });
             const other = elsewhere[b % elsewhere.length]!;
             if (!other) seen.taken += Object.keys(textsOf(heldResident)).length;
             const kept = processBatch(index, {
               ...input,
               states: other
-                ? unhold(textsOf(heldResident))
+                ? parse(textsOf(heldResident))
                 : resident.take(textsOf(heldResident)).states,
             });
             seen.cdrs += parsed.cdrs.split('\n').length - 1;
