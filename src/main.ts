@@ -146,6 +146,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       {
         partitions: config.partitions,
         fsync: config.fsync,
+        commitIntervalMs: config.commitIntervalMs,
         batchSize: config.batchSize,
         observeWrite: logWriteObserver(metrics),
         onFatal: (error) => {

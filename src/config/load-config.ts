@@ -32,6 +32,8 @@ export interface EngineConfig {
   readonly backgroundNice: number;
   /** Least milliseconds between the starts of two store writes (fewer, larger parts). */
   readonly storeIntervalMs: number;
+  /** Least milliseconds between the starts of two writes of the embedded log (group commit). */
+  readonly commitIntervalMs: number;
   /** fdatasync the embedded log before acknowledging (off: a crash of the OS, not of the process, may lose acks). */
   readonly fsync: boolean;
   readonly logLevel: string;
@@ -132,6 +134,12 @@ const OPTIONS = {
     parse: (t: string, n: string) => integer(t, n, 0, 10_000),
     fallback: 500,
   },
+  commitInterval: {
+    flag: '--commit-interval',
+    env: 'CHARGESTREAM_COMMIT_INTERVAL',
+    parse: (t: string, n: string) => integer(t, n, 0, 100),
+    fallback: 2,
+  },
   fsync: { flag: '--fsync', env: 'CHARGESTREAM_FSYNC', parse: bool, fallback: true },
   logLevel: { flag: '--log-level', env: 'CHARGESTREAM_LOG_LEVEL', parse: str, fallback: 'info' },
   gatewayIndex: {
@@ -214,6 +222,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     batchSize: get('batchSize'),
     storeIntervalMs: get('storeInterval'),
     backgroundNice: get('backgroundNice'),
+    commitIntervalMs: get('commitInterval'),
     fsync: get('fsync'),
     logLevel: get('logLevel'),
     idleTimeoutS: get('idleTimeout'),

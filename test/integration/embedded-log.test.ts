@@ -69,6 +69,31 @@ describe('embedded partitioned log', () => {
     await log.close();
   });
 
+  it('starts a write no sooner than the commit interval after the previous one: frames of the interval share it', async () => {
+    const writesFor = async (commitIntervalMs: number) => {
+      let writes = 0;
+      const log = await openLog(tempDir(), {
+        partitions: 2,
+        batchSize: 100,
+        commitIntervalMs,
+        observeWrite: () => (writes += 1),
+      });
+      await log.publish(status('CP1', 1, 0));
+      // Five frames, each in a turn of its own, right after that write.
+      const acks: Array<Promise<number>> = [];
+      for (let i = 1; i <= 5; i++) {
+        acks.push(log.publish(status('CP1', 1, i)).then(() => writes));
+        await new Promise((r) => setImmediate(r));
+      }
+      const writtenAtAck = await Promise.all(acks);
+      await log.close();
+      return { writes, writtenAtAck };
+    };
+    // Each acknowledged only once its record is written: the sixth frame's write came first.
+    expect(await writesFor(0)).toEqual({ writes: 6, writtenAtAck: [2, 3, 4, 5, 6] });
+    expect(await writesFor(200)).toEqual({ writes: 2, writtenAtAck: [2, 2, 2, 2, 2] });
+  });
+
   it('replays what was not committed after a restart, and continues the offsets', async () => {
     const dir = tempDir();
     const first = await openLog(dir, { partitions: 2, batchSize: 100 });

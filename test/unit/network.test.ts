@@ -93,6 +93,9 @@ describe('network file validation', () => {
     expect(() => loadConfig({ ocppPort: '70000' })).toThrow('--ocpp-port: must be a whole number');
     expect(() => loadConfig({}, { CHARGESTREAM_API_PORT: 'x' })).toThrow('CHARGESTREAM_API_PORT');
     expect(() => loadConfig({ role: 'chef' })).toThrow('--role');
+    expect(() => loadConfig({ commitInterval: '101' })).toThrow('--commit-interval');
+    expect(loadConfig({}).commitIntervalMs).toBe(2);
+    expect(loadConfig({}, { CHARGESTREAM_COMMIT_INTERVAL: '0' }).commitIntervalMs).toBe(0);
     expect(loadConfig({ ocppPort: '9000' }, { CHARGESTREAM_OCPP_PORT: '9100' }).ocppPort).toBe(
       9000,
     );
