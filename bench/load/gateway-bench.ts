@@ -17,7 +17,9 @@
  *        [--warmup 2] [--targets bare,on] [--paced 0.5 | --rate N] [--cpu-prof DIR] [--out FILE]
  *
  * `--rate N` replaces the maximum run and the paced share by one run at N frames/s: CPU per
- * frame of two builds compared at the same load.
+ * frame of two builds compared at the same load. `npm run bench:realistic` is the shape of a
+ * network's chargers: 10,000 of them, each sending MeterValues every 4 s (2,500/s), so a
+ * batch holds one event of each session it touches.
  *
  * `--scenario kafka`: the same for bare, embedded and Kafka (`--targets bare,on,kafka`),
  * unpaced, with the broker's CPU shown beside the engine's.
@@ -830,7 +832,7 @@ async function measure(
   const probing =
     options.probe === undefined
       ? null
-      : probeQueryable(server, options.probe, (warmupS + seconds) * 1000);
+      : probeQueryable(server, options.probe, warmupS * 1000, (warmupS + seconds) * 1000);
   const results = (await Promise.all(
     generators.map((g) => g.next('result', (warmupS + seconds + 120) * 1000)),
   )) as (FromGenerator & { kind: 'result' })[];
@@ -937,11 +939,14 @@ async function measure(
  * load runs, and the store is polled every 100 ms for its newest reading (polling more often
  * loads chDB measurably); each reading's figure is from its send to the first poll that saw
  * it, so it includes up to one poll period. Each probe runs against an engine of its own
- * (an empty store), so it never finds another probe's readings.
+ * (an empty store), so it never finds another probe's readings. Like the acknowledgements',
+ * its figures are of the window only: readings sent during the warm-up (`warmupMs`, while
+ * every charger starts its transaction) are sent and awaited but not counted.
  */
 async function probeQueryable(
   server: Server,
   index: number,
+  warmupMs: number,
   durationMs: number,
 ): Promise<{ sent: number; latencies: number[] }> {
   const charger = new Charger(await openSocket(`${server.url}/B${index}`, '127.0.0.1'));
@@ -954,6 +959,7 @@ async function probeQueryable(
   const transactionId = (start?.[2] as { transactionId?: number } | undefined)?.transactionId ?? 0;
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
+  const windowFrom = performance.now() + warmupMs;
   const end = performance.now() + durationMs;
   let n = 0;
   let done = false;
@@ -976,7 +982,7 @@ async function probeQueryable(
       const newest = Math.round((Number(row?.t ?? 0) - T0) / 1000);
       for (let k = seen + 1; k <= newest; k++) {
         const at = sentAt.get(k);
-        if (at !== undefined) latencies.push(now - at);
+        if (at !== undefined && at >= windowFrom) latencies.push(now - at);
       }
       seen = Math.max(seen, newest);
       if (done && performance.now() > end + 30_000) break;
