@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
@@ -390,6 +391,66 @@ describe('session processing of a batch', () => {
           return Array.isArray(row) ? row[2] : row.other;
         }),
     ).toEqual([1, 4, 1]);
+  });
+
+  it('the latest session rows of a write, for any rows over any batches: each session’s highest version (the later of equal ones), other rows kept, in order', () => {
+    const row = fc.oneof(
+      fc.record({
+        id: fc.array(fc.constantFrom('a', 'b', '"', '\\', 'é', '\n'), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+        version: fc.integer({ min: 0, max: 5 }),
+      }),
+      fc.constantFrom('{"other":1}', '[1,2]', '["x"]', '["x","y"]'),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(row, { maxLength: 30 }),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        (generated, cuts) => {
+          const lines = generated.map((r, k) =>
+            typeof r === 'string' ? r : JSON.stringify([r.id.join(''), r.version, k]),
+          );
+          // The reference: every row parsed whole.
+          const keyOf = (line: string): string | null => {
+            const value = JSON.parse(line) as unknown;
+            return Array.isArray(value) &&
+              typeof value[0] === 'string' &&
+              Number.isInteger(value[1])
+              ? value[0]
+              : null;
+          };
+          const best = new Map<string, { version: number; at: number }>();
+          lines.forEach((line, at) => {
+            const id = keyOf(line);
+            if (id === null) return;
+            const version = (JSON.parse(line) as [string, number])[1];
+            const seen = best.get(id);
+            if (seen === undefined || version >= seen.version) best.set(id, { version, at });
+          });
+          const expected = lines
+            .filter((line, at) => {
+              const id = keyOf(line);
+              return id === null || best.get(id)!.at === at;
+            })
+            .map((line) => `${line}\n`)
+            .join('');
+          // The same rows as the texts of up to five batches.
+          const bounds = [...new Set(cuts.map((c) => c % (lines.length + 1)))].sort(
+            (x, y) => x - y,
+          );
+          const texts = [0, ...bounds].map((from, i) =>
+            lines
+              .slice(from, [...bounds, lines.length][i])
+              .map((line) => `${line}\n`)
+              .join(''),
+          );
+          expect(latestSessionRows(texts)).toBe(expected);
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 
   it('S1 two sessions one after the other in one batch: two CDRs, nothing superseded', () => {
