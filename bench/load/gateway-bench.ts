@@ -832,7 +832,7 @@ async function measure(
   const probing =
     options.probe === undefined
       ? null
-      : probeQueryable(server, options.probe, warmupS * 1000, (warmupS + seconds) * 1000);
+      : probeQueryable(server, options.probe, t0 + warmupS * 1000, t0 + (warmupS + seconds) * 1000);
   const results = (await Promise.all(
     generators.map((g) => g.next('result', (warmupS + seconds + 120) * 1000)),
   )) as (FromGenerator & { kind: 'result' })[];
@@ -940,14 +940,15 @@ async function measure(
  * loads chDB measurably); each reading's figure is from its send to the first poll that saw
  * it, so it includes up to one poll period. Each probe runs against an engine of its own
  * (an empty store), so it never finds another probe's readings. Like the acknowledgements',
- * its figures are of the window only: readings sent during the warm-up (`warmupMs`, while
- * every charger starts its transaction) are sent and awaited but not counted.
+ * its figures are of the window only (`windowFrom` to `end`, the generators' clock):
+ * readings sent during the warm-up, while every charger starts its transaction, are sent and
+ * awaited but not counted.
  */
 async function probeQueryable(
   server: Server,
   index: number,
-  warmupMs: number,
-  durationMs: number,
+  windowFrom: number,
+  end: number,
 ): Promise<{ sent: number; latencies: number[] }> {
   const charger = new Charger(await openSocket(`${server.url}/B${index}`, '127.0.0.1'));
   const start = await charger.call('StartTransaction', {
@@ -959,8 +960,6 @@ async function probeQueryable(
   const transactionId = (start?.[2] as { transactionId?: number } | undefined)?.transactionId ?? 0;
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
-  const windowFrom = performance.now() + warmupMs;
-  const end = performance.now() + durationMs;
   let n = 0;
   let done = false;
   const sender = (async () => {

@@ -35,8 +35,10 @@ export interface EmbeddedLogOptions {
   /** Told the duration of each group commit's write, for /metrics. */
   readonly observeWrite?: (seconds: number) => void;
   /**
-   * Least milliseconds between the starts of two group commits (0: each write as soon as the
-   * event loop turns). Frames arriving meanwhile join the next record: fewer, larger writes.
+   * About the least milliseconds between the starts of two group commits (0: each write as
+   * soon as the event loop turns). Frames arriving meanwhile join the next record: fewer,
+   * larger writes. Timers count whole milliseconds, and a wait under half a millisecond is
+   * not taken; records published while a write rolls the segment follow it at once.
    */
   readonly commitIntervalMs?: number;
 }
@@ -46,13 +48,13 @@ export interface EmbeddedLogOptions {
  *
  * Appends are group-committed: the events published in one turn of the event loop go into
  * one record, one synchronous write (O_DSYNC) for all of them, so the cost of durability is
- * paid per record, not per event. A write starts no sooner than `commitIntervalMs` after the
- * previous one started (the engine's default 2 ms): with many chargers each sending now and
- * then, most turns carry one or two frames, and each write costs this machine 110–160 µs of
- * CPU whatever it holds (10,000 chargers at 2,500 frames/s: about 1,500 writes a second, half
- * of the event loop's CPU, without the interval; bench/RESULTS.md). A record holds events of any partitions; each event
- * carries its partition and its offset in that partition, so a restart replays each
- * partition from the offset the store committed.
+ * paid per record, not per event. Writes are spaced about `commitIntervalMs` apart, start to
+ * start (the engine's default 2 ms): with many chargers each sending now and then, most turns
+ * carry one or two frames, and each write costs this machine 110–160 µs of CPU whatever it
+ * holds (10,000 chargers at 2,500 frames/s, without the interval: about 1,500 writes a
+ * second, half of the event loop's CPU; bench/RESULTS.md). A record holds events of any
+ * partitions; each event carries its partition and its offset in that partition, so a
+ * restart replays each partition from the offset the store committed.
  *
  * Segment file layout, one record after another:
  *

@@ -32,7 +32,7 @@ export interface EngineConfig {
   readonly backgroundNice: number;
   /** Least milliseconds between the starts of two store writes (fewer, larger parts). */
   readonly storeIntervalMs: number;
-  /** Least milliseconds between the starts of two writes of the embedded log (group commit). */
+  /** About the least milliseconds between the starts of two writes of the embedded log (group commit). */
   readonly commitIntervalMs: number;
   /** fdatasync the embedded log before acknowledging (off: a crash of the OS, not of the process, may lose acks). */
   readonly fsync: boolean;

@@ -89,9 +89,31 @@ describe('embedded partitioned log', () => {
       await log.close();
       return { writes, writtenAtAck };
     };
-    // Each acknowledged only once its record is written: the sixth frame's write came first.
+    // Each frame acknowledged only once the write holding it is done.
     expect(await writesFor(0)).toEqual({ writes: 6, writtenAtAck: [2, 3, 4, 5, 6] });
     expect(await writesFor(200)).toEqual({ writes: 2, writtenAtAck: [2, 2, 2, 2, 2] });
+  });
+
+  it('closed while a write waits for the commit interval: the waiting frames are written and acknowledged first', async () => {
+    const dir = tempDir();
+    let writes = 0;
+    const log = await openLog(dir, {
+      partitions: 2,
+      batchSize: 100,
+      commitIntervalMs: 200,
+      observeWrite: () => (writes += 1),
+    });
+    await log.publish(status('CP1', 1, 0));
+    const waiting = log.publish(status('CP1', 1, 1));
+    await log.close();
+    await waiting;
+    expect(writes).toBe(2);
+    const reopened = await openLog(dir, { partitions: 2, batchSize: 100 });
+    const { seen, handler } = collector();
+    await reopened.consume(handler);
+    await new Promise((r) => setTimeout(r, 50));
+    expect([...seen.values()].flat().map((e) => e.event.receivedAt)).toEqual([0, 1]);
+    await reopened.close();
   });
 
   it('replays what was not committed after a restart, and continues the offsets', async () => {
