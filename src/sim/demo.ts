@@ -111,7 +111,7 @@ export async function runDemo(config: EngineConfig, options: DemoOptions): Promi
   const sentReadings = sent.reduce((n, c) => n + c.readingsAcked, 0);
   const [stored] = await query<{ wh: string; readings: string }>(
     `SELECT toString(sum(energy_wh)) AS wh,
-            toString((SELECT count() FROM (SELECT DISTINCT charger_id, ts FROM meter_readings WHERE context = 'Sample.Periodic'))) AS readings
+            toString((SELECT count() FROM (SELECT DISTINCT charger_id, connector_id, session_id, ts FROM meter_readings WHERE context = 'Sample.Periodic'))) AS readings
        FROM cdrs`,
   );
   const chart = join(dataDir, 'demo-report.svg');

@@ -9,7 +9,9 @@ describe('npm run demo', () => {
     const dir = tempDir();
     const run = spawnSync(
       process.execPath,
-      [CLI, 'demo', '--data', dir, '--chargers', '40', '--sessions', '2', '--readings', '10'],
+      // 150 readings 15 s apart: past an hour, so a reading sent an hour stale (a fault) takes
+      // the timestamp of a reading of the connector's previous session.
+      [CLI, 'demo', '--data', dir, '--chargers', '40', '--sessions', '2', '--readings', '150'],
       {
         encoding: 'utf8',
         timeout: 120_000,
@@ -27,7 +29,7 @@ describe('npm run demo', () => {
     expect(energy![2]).toBe(energy![1]);
     const readings = /meter values acked \/ stored\s+(\d+) \/ (\d+)/.exec(run.stdout);
     expect(readings, run.stdout).not.toBeNull();
-    expect(readings![1]).toBe('800');
+    expect(readings![1]).toBe('12000');
     expect(readings![2]).toBe(readings![1]);
     expect(existsSync(join(dir, 'demo', 'demo-report.svg'))).toBe(true);
   }, 150_000);
