@@ -35,15 +35,9 @@ export class ChdbStore implements Store {
     );
   }
 
-  insert(
-    table: string,
-    rows: string | Buffer,
-    token: string,
-    columns?: readonly string[],
-  ): Promise<void> {
+  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void> {
     const { format, settings } = insertFormat(token, columns);
-    const data = typeof rows === 'string' ? Buffer.from(rows) : rows;
-    return this.rawInsert(table, data, format, settings, columns);
+    return this.rawInsert(table, Buffer.from(rows), format, settings, columns);
   }
 
   /**

@@ -85,7 +85,7 @@ export class ClickHouseHttpStore implements Store {
 
   async insert(
     table: string,
-    rows: string | Buffer,
+    rows: string,
     token: string,
     columns?: readonly string[],
   ): Promise<void> {
@@ -96,7 +96,7 @@ export class ClickHouseHttpStore implements Store {
       // client's insert would encode each chunk of a stream as one JSON row).
       const { stream } = await this.#client.exec({
         query: `INSERT INTO ${table}${list} FORMAT ${format}`,
-        values: Readable.from([typeof rows === 'string' ? Buffer.from(rows) : rows]),
+        values: Readable.from([Buffer.from(rows)]),
         clickhouse_settings: settings,
       });
       await drain(stream);

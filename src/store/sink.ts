@@ -25,12 +25,6 @@ export interface SinkBatch {
 /** A batch waiting for a write, and its writer's promise. */
 interface Pending {
   readonly batch: SinkBatch;
-  /**
-   * Its reading rows as UTF-8, encoded when the batch arrives (the batch's own text is let
-   * go): most of a write's bytes; encoded all at once at the write, 1.5 MB held the event
-   * loop 1.6–3.3 ms (RESULTS.md).
-   */
-  readonly readings: Buffer;
   readonly done: () => void;
   readonly fail: (error: unknown) => void;
 }
@@ -97,17 +91,14 @@ export class Sink {
   /** Batches waiting for the next write (the write buffer), and their rows. */
   buffered(): { batches: number; rows: number } {
     let rows = 0;
-    for (const { batch, readings } of this.#pending) {
-      rows += countLines(readings);
-      for (const [, field] of TABLES) if (field !== 'readings') rows += countLines(batch[field]);
-    }
+    for (const { batch } of this.#pending)
+      for (const [, field] of TABLES) rows += countLines(batch[field]);
     return { batches: this.#pending.length, rows };
   }
 
   write(batch: SinkBatch): Promise<void> {
     return new Promise<void>((done, fail) => {
-      const readings = Buffer.from(batch.readings);
-      this.#pending.push({ batch: { ...batch, readings: '' }, readings, done, fail });
+      this.#pending.push({ batch, done, fail });
       if (!this.#writing) {
         this.#writing = true;
         void this.#loop();
@@ -169,8 +160,7 @@ export class Sink {
       )
       .digest('hex');
     let live = [...group];
-    const rowsOf = (field: (typeof TABLES)[number][1] | null): string | Buffer => {
-      if (field === 'readings') return Buffer.concat(live.map((g) => g.readings));
+    const rowsOf = (field: (typeof TABLES)[number][1] | null): string => {
       if (field === 'sessions') return latestSessionRows(live.map(({ batch: b }) => b.sessions));
       if (field !== null) return live.map(({ batch }) => batch[field]).join('');
       const offsets = new Map<number, number>();
@@ -280,10 +270,8 @@ function sessionKey(text: string, start: number, end: number): SessionKey | null
     : null;
 }
 
-function countLines(text: string | Buffer): number {
+function countLines(text: string): number {
   let n = 0;
-  if (typeof text === 'string')
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
-  else for (let i = text.indexOf(0x0a); i !== -1; i = text.indexOf(0x0a, i + 1)) n++;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
   return n;
 }

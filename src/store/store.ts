@@ -8,15 +8,10 @@ export interface Store {
   /**
    * Inserts rows as one block: JSONEachRow objects, or with `columns` positional rows (JSON
    * arrays of those columns' values in order, JSONCompactEachRow), which may end before the
-   * last columns (those take their defaults); as text or as its UTF-8 bytes. `token`
-   * deduplicates a retried insert of the same rows; the insert is atomic (one block).
+   * last columns (those take their defaults). `token` deduplicates a retried insert of the
+   * same rows; the insert is atomic (one block).
    */
-  insert(
-    table: string,
-    rows: string | Buffer,
-    token: string,
-    columns?: readonly string[],
-  ): Promise<void>;
+  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void>;
   /** The engine's own queries, rows parsed from JSONEachRow. */
   rows<T>(sql: string): Promise<T[]>;
   /** The engine's own statements that return nothing (DDL, settings of tables). */
