@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { indexNetwork } from '../../src/config/network-index.js';
@@ -16,7 +17,9 @@ import { V201 } from '../../src/ocpp/v201/actions.js';
 import { applyVerdict, judgeRegister, startEnergy } from '../../src/sessions/energy.js';
 import {
   holdAll,
+  packEntries,
   ResidentStates,
+  unpackEntries,
   type HeldState,
   type TaskInput,
   type TaskOutput,
@@ -32,13 +35,16 @@ import { meterValues, T0 } from '../load/frames.js';
  *   the same for a 2.0.1 TransactionEvent Updated;
  * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
  *   embedded log writes it, and its decoding, as a replay reads it;
+ * - a batch of 800 such events on its way to a worker thread, each end alone: by structured
+ *   clone (V8's serializer, which postMessage uses), and as the processor sends it
+ *   (packEntries, then unpackEntries in the thread);
  * - energy: the E2/E3 rules per register reading (`judgeRegister` + `applyVerdict`);
  * - batch: a whole worker task (`processBatch`) — energy rules, session state, durations,
  *   rating, the rows as JSONEachRow — per event: 10 sessions of 100 events each, and batches
  *   as the engine under the steady load bench hands them over (64 sessions of 1–2 events,
- *   the task and its outcome structured-cloned as on the way to a worker and back, the
- *   states as JSON text, the thread keeping the objects it wrote them from), and the same
- *   with every state parsed, as before the thread kept them.
+ *   the task, its events msgpack-encoded, and its outcome structured-cloned as on the way to
+ *   a worker and back, the states as JSON text, the thread keeping the objects it wrote them
+ *   from), and the same with every state parsed, as before the thread kept them.
  *
  * The store's insert is measured by bench/store/store-bench.ts.
  *
@@ -231,6 +237,42 @@ for (const [name, packr] of [
   console.log(`  (${Math.round(packed.length / record.length)} bytes an event)`);
 }
 
+// --- a batch's events on their way to a worker thread -------------------------------------
+// Both ends of each way, each on its own: the event loop's part (structured clone's
+// serialization, packEntries) and the worker thread's (deserialization, unpackEntries).
+// Each event a copy of its own: the serializer writes an object met before as a reference.
+const batch = record.slice(0, 800).map(([, offset, e]) => ({ offset, event: structuredClone(e) }));
+let cloned = serialize(batch);
+show(
+  "worker's events by structured clone: serialize",
+  rate(() => {
+    cloned = serialize(batch);
+  }, batch.length),
+  'events',
+);
+show(
+  "worker's events by structured clone: deserialize",
+  rate(() => {
+    deserialize(cloned);
+  }, batch.length),
+  'events',
+);
+let handed = packEntries(batch);
+show(
+  "worker's events encoded: packEntries",
+  rate(() => {
+    handed = packEntries(batch);
+  }, batch.length),
+  'events',
+);
+show(
+  "worker's events encoded: unpackEntries",
+  rate(() => {
+    unpackEntries(handed);
+  }, batch.length),
+  'events',
+);
+
 // --- energy rules --------------------------------------------------------------------------
 let energy = startEnergy(0, T0);
 let k = 0;
@@ -319,7 +361,8 @@ function batchCase(name: string, chargers: number, perCharger: number): void {
 
 /**
  * A worker task as the engine runs it: the task copied to the worker and its outcome back
- * (structured clone, as Piscina's hand-over does), the states as their JSON text both ways;
+ * (structured clone, as Piscina's hand-over does), the events msgpack-encoded on the way
+ * there (packEntries), the states as their JSON text both ways;
  * `kept`: the thread takes up the objects it wrote the texts from (ResidentStates), as the
  * engine does, else it parses every text (as before).
  */
@@ -342,13 +385,17 @@ function taskCase(name: string, chargers: number, perCharger: number, kept = tru
       const texts = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
       const task: TaskInput = structuredClone({
         partition: 0,
-        entries,
+        entries: packEntries(entries),
         states: texts,
         highWater: NOTHING,
       });
       // Not kept: a new instance, which parses every state.
       const taken = (kept ? resident : new ResidentStates()).take(task.states);
-      const out = processBatch(index, { ...task, states: taken.states });
+      const out = processBatch(index, {
+        ...task,
+        entries: unpackEntries(task.entries),
+        states: taken.states,
+      });
       const leaving = holdAll(out.states);
       if (kept) resident.keep(out.states, leaving);
       const back: TaskOutput = structuredClone({
