@@ -829,7 +829,7 @@ class BatchRun {
         ? ''
         : `,${q(signed.data)},${q(signed.signingMethod)},${q(signed.encodingMethod)},${q(signed.publicKey)}`;
     this.#readings.push(
-      `${shared.head}${chTime(sample.ts)}",${q(sample.measurand)},${q(sample.phase)},${number ? sample.value : 0},${q(sample.unit)},${q(sample.context)},${rejectReason === ''},${q(rejectReason)}${shared.tail}${signedColumns}]`,
+      `${shared.head}${chTime(sample.ts)}",${qWord(sample.measurand)},${qWord(sample.phase)},${number ? sample.value : 0},${qWord(sample.unit)},${qWord(sample.context)},${rejectReason === ''},${qWord(rejectReason)}${shared.tail}${signedColumns}]`,
     );
   }
 
@@ -1260,3 +1260,18 @@ interface ReadingColumns {
 
 /** A string as a JSON literal. */
 const q = (text: string): string => JSON.stringify(text);
+
+/**
+ * q for the readings' words (measurands, phases, units, contexts, reasons): a few dozen
+ * strings, quoted once each instead of at every reading. Bounded: a charger sending made-up
+ * words fills it once, then they are quoted as they come.
+ */
+const quotedWords = new Map<string, string>();
+function qWord(text: string): string {
+  let quoted = quotedWords.get(text);
+  if (quoted === undefined) {
+    quoted = q(text);
+    if (quotedWords.size < 256) quotedWords.set(text, quoted);
+  }
+  return quoted;
+}

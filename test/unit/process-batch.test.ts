@@ -278,6 +278,26 @@ describe('session processing of a batch', () => {
     ]);
   });
 
+  it('reading rows keep every word a charger sends, also past the few hundred quoted once and kept', () => {
+    // 400 made-up measurands and units (some needing escapes), sent twice: the second time
+    // the first 256-odd come from the kept quotes, the rest are quoted as they come.
+    const words = Array.from({ length: 400 }, (_, i) => `Made.Up"${i}\\\u00e9\n`);
+    const sample = (word: string, s: number): Sample => ({
+      ...power(100, s),
+      measurand: word,
+      unit: word,
+    });
+    const event = (s: number): ChargerEvent => ({
+      ...(values(2025, s) as MeterValuesReported),
+      samples: words.map((w) => sample(w, s)),
+    });
+    const out = processBatch(index, batch([start(), event(30), event(31)]));
+    const rows = readingRows(out.readings).slice(1);
+    expect(rows).toHaveLength(800);
+    expect(rows.map((r) => r['measurand'])).toEqual([...words, ...words]);
+    expect(rows.map((r) => r['unit'])).toEqual([...words, ...words]);
+  });
+
   it('S4 a start refused by authorization becomes a rejected session with its reason', () => {
     const refused: ChargerEvent = {
       ...(start() as Extract<ChargerEvent, { kind: 'tx_started' }>),
