@@ -81,6 +81,16 @@ export function parseFrame(text: string, version: OcppVersion): ParsedFrame {
       `messageId is longer than ${MAX_MESSAGE_ID} characters`,
     );
   }
+  // JSON can escape a lone UTF-16 surrogate ("\ud800"), which UTF-8 cannot carry: no log,
+  // bus or store could keep such a string as sent (msgpack writes U+FFFD in its place). Only an
+  // escape can make one (a socket's text arrives as UTF-8), so frames without one skip the walk.
+  if (text.includes('\\u') && !wellFormed(value)) {
+    return fail(
+      id,
+      formatViolation(version),
+      'a string holds a lone UTF-16 surrogate (an unpaired \\uD800–\\uDFFF escape)',
+    );
+  }
   switch (type) {
     case CALL: {
       const [, , action, payload] = value as [unknown, unknown, unknown, unknown];
@@ -116,6 +126,16 @@ export function parseFrame(text: string, version: OcppVersion): ParsedFrame {
         `message type ${JSON.stringify(type)} is not 2, 3 or 4`,
       );
   }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Every string of a parsed JSON value, keys too, is well-formed UTF-16. */
+function wellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) return value.every(wellFormed);
+  return Object.entries(value).every(([key, v]) => wellFormed(key) && wellFormed(v));
 }
 
 function fail(id: string, code: RpcErrorCode, description: string): ParsedFrame {

@@ -55,6 +55,26 @@ describe('OCPP-J frame parsing', () => {
     });
   });
 
+  it('refuses a string with a lone UTF-16 surrogate, which UTF-8 and so no store can carry', () => {
+    for (const [text, version, code] of [
+      ['[2,"a","Authorize",{"idTag":"\\ud800"}]', 'ocpp1.6', 'FormationViolation'],
+      ['[2,"a","Authorize",{"idTag":"x\\udc00y"}]', 'ocpp1.6', 'FormationViolation'],
+      ['[2,"a","DataTransfer",{"data":{"\\udbff":1}}]', 'ocpp2.0.1', 'FormatViolation'],
+      ['[3,"a",["ok","\\ud800\\ud800\\udc00"]]', 'ocpp2.0.1', 'FormatViolation'],
+    ] as const) {
+      expect(parseFrame(text, version), text).toMatchObject({ ok: false, id: 'a', code });
+    }
+    // A pair is a character (here U+1F600), escaped or sent as it is; an escaped backslash
+    // before "ud800" is no escape of a surrogate.
+    for (const text of [
+      '[2,"a","Authorize",{"idTag":"\\ud83d\\ude00"}]',
+      '[2,"a","Authorize",{"idTag":"\u{1F600}"}]',
+      '[2,"a","Authorize",{"idTag":"\\\\ud800"}]',
+    ]) {
+      expect(parseFrame(text, 'ocpp1.6'), text).toMatchObject({ ok: true });
+    }
+  });
+
   it('never throws, whatever the text (fuzzed)', () => {
     fc.assert(
       fc.property(
