@@ -16,9 +16,8 @@ import { processBatch } from '../src/sessions/process-batch.js';
  * the rules are pure code in src/sessions and src/rating; the events arrive msgpack-encoded,
  * the connector states arrive and leave as JSON text (src/sessions/held-state.ts), and the
  * thread keeps the objects they were written from for the partition's next batch
- * (ResidentStates). The network arrives as
- * workerData and is indexed once per thread; a batch carrying a newer version (configuration
- * API) has it indexed again before it runs.
+ * (ResidentStates). The network arrives as workerData and is indexed once per thread; a
+ * batch carrying a newer version (configuration API) has it indexed again before it runs.
  */
 const data = workerData as { network: Network; nice: number };
 lowerThisThread(data.nice);

@@ -35,9 +35,10 @@ import { meterValues, T0 } from '../load/frames.js';
  *   the same for a 2.0.1 TransactionEvent Updated;
  * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
  *   embedded log writes it, and its decoding, as a replay reads it;
- * - a batch of 800 such events on its way to a worker thread, each end alone: by structured
- *   clone (V8's serializer, which postMessage uses), and as the processor sends it
- *   (packEntries, then unpackEntries in the thread);
+ * - a batch of 128 events of three shapes (those MeterValues, 2.0.1 TransactionEvents,
+ *   StatusNotifications) on its way to a worker thread, each end alone: by structured clone
+ *   (V8's serializer, which postMessage uses), and as the processor sends it (packEntries,
+ *   then unpackEntries in the thread);
  * - energy: the E2/E3 rules per register reading (`judgeRegister` + `applyVerdict`);
  * - batch: a whole worker task (`processBatch`) — energy rules, session state, durations,
  *   rating, the rows as JSONEachRow — per event: 10 sessions of 100 events each, and batches
@@ -240,8 +241,31 @@ for (const [name, packr] of [
 // --- a batch's events on their way to a worker thread -------------------------------------
 // Both ends of each way, each on its own: the event loop's part (structured clone's
 // serialization, packEntries) and the worker thread's (deserialization, unpackEntries).
-// Each event a copy of its own: the serializer writes an object met before as a reference.
-const batch = record.slice(0, 800).map(([, offset, e]) => ({ offset, event: structuredClone(e) }));
+// 128 events of three shapes, as a batch at a few thousand frames/s holds them: 1.6
+// MeterValues, 2.0.1 TransactionEvent Updated, StatusNotification. Each a copy of its own
+// (the serializer writes an object met before as a reference).
+const shapes: ChargerEvent[] = [event];
+for (const [table, action, payload] of [
+  [V201, 'TransactionEvent', (JSON.parse(frame201) as unknown[])[3]],
+  [
+    V16,
+    'StatusNotification',
+    {
+      connectorId: 1,
+      errorCode: 'NoError',
+      status: 'Charging',
+      timestamp: new Date(T0).toISOString(),
+    },
+  ],
+] as const) {
+  const outcome = handleCall(table, action, payload as Record<string, unknown>, 'B1', T0, ctx);
+  if (outcome.kind !== 'durable') throw new Error(`${action}: not durable`);
+  shapes.push(outcome.event);
+}
+const batch = Array.from({ length: 128 }, (_, i) => ({
+  offset: i,
+  event: { ...structuredClone(shapes[i % shapes.length]!), receivedAt: T0 + i },
+}));
 let cloned = serialize(batch);
 show(
   "worker's events by structured clone: serialize",
@@ -383,12 +407,11 @@ function taskCase(name: string, chargers: number, perCharger: number, kept = tru
       }
       const entries = batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event }));
       const texts = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
-      const task: TaskInput = structuredClone({
-        partition: 0,
-        entries: packEntries(entries),
-        states: texts,
-        highWater: NOTHING,
-      });
+      const packed = packEntries(entries);
+      const task: TaskInput = structuredClone(
+        { partition: 0, entries: packed, states: texts, highWater: NOTHING },
+        { transfer: [packed.buffer] },
+      );
       // Not kept: a new instance, which parses every state.
       const taken = (kept ? resident : new ResidentStates()).take(task.states);
       const out = processBatch(index, {

@@ -278,9 +278,9 @@ describe('session processing of a batch', () => {
     ]);
   });
 
-  it('reading rows keep every word a charger sends, also past the few hundred quoted once and kept', () => {
-    // 400 made-up measurands and units (some needing escapes), sent twice: the second time
-    // the first 256-odd come from the kept quotes, the rest are quoted as they come.
+  it('reading rows keep every word a charger sends, also past the few hundred whose quotes are kept', () => {
+    // 400 made-up measurands and units, needing escapes, sent twice: more than the kept
+    // quotes hold, so they are dropped and kept again on the way.
     const words = Array.from({ length: 400 }, (_, i) => `Made.Up"${i}\\\u00e9\n`);
     const sample = (word: string, s: number): Sample => ({
       ...power(100, s),

@@ -3,13 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import type { ChargerEvent, Sample } from '../../src/ocpp/events.js';
-import {
-  holdAll,
-  packEntries,
-  ResidentStates,
-  unpackEntries,
-  type HeldState,
-} from '../../src/sessions/held-state.js';
+import { holdAll, ResidentStates, type HeldState } from '../../src/sessions/held-state.js';
 import { processBatch, type HighWater } from '../../src/sessions/process-batch.js';
 import { aCharger, aNetwork } from '../helpers/builders.js';
 
@@ -17,8 +11,7 @@ import { aCharger, aNetwork } from '../helpers/builders.js';
  * A worker thread takes up the state objects it wrote itself instead of parsing their text
  * again (ResidentStates). That is only allowed if it changes nothing: here every batch of a
  * random run goes through both ways — the states parsed from their text, and the states
- * kept in the thread (the events decoded from the batch's bytes, as the thread gets them) —
- * and every row and every held text must be the same, byte for byte.
+ * kept in the thread — and every row and every held text must be the same, byte for byte.
  */
 const T0 = Date.parse('2026-11-20T08:00:00Z');
 const CHARGERS = ['CP1', 'CP2', 'CP3'];
@@ -228,10 +221,8 @@ describe('a worker keeps the states it wrote (ResidentStates)', () => {
             const parsed = processBatch(index, { ...input, states: parse(textsOf(heldParsed)) });
             const other = elsewhere[b % elsewhere.length]!;
             if (!other) seen.taken += Object.keys(textsOf(heldResident)).length;
-            // As in the worker thread: the events decoded from the bytes the processor sent.
             const kept = processBatch(index, {
               ...input,
-              entries: unpackEntries(packEntries(entries)),
               states: other
                 ? parse(textsOf(heldResident))
                 : resident.take(textsOf(heldResident)).states,
