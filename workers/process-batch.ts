@@ -5,7 +5,6 @@ import { lowerThisThread } from '../src/lib/priority.js';
 import {
   holdAll,
   ResidentStates,
-  unpackEntries,
   type TaskInput,
   type TaskOutput,
 } from '../src/sessions/held-state.js';
@@ -13,11 +12,11 @@ import { processBatch } from '../src/sessions/process-batch.js';
 
 /**
  * Piscina task: one partition's batch through the session and rating rules. Thin on purpose:
- * the rules are pure code in src/sessions and src/rating; the events arrive msgpack-encoded,
- * the connector states arrive and leave as JSON text (src/sessions/held-state.ts), and the
- * thread keeps the objects they were written from for the partition's next batch
- * (ResidentStates). The network arrives as workerData and is indexed once per thread; a
- * batch carrying a newer version (configuration API) has it indexed again before it runs.
+ * the rules are pure code in src/sessions and src/rating; the connector states arrive and
+ * leave as JSON text (src/sessions/held-state.ts), and the thread keeps the objects they were
+ * written from for the partition's next batch (ResidentStates). The network arrives as
+ * workerData and is indexed once per thread; a batch carrying a newer version (configuration
+ * API) has it indexed again before it runs.
  */
 const data = workerData as { network: Network; nice: number };
 lowerThisThread(data.nice);
@@ -33,11 +32,7 @@ export default function run(input: TaskInput): TaskOutput {
     version = update.version;
   }
   const taken = resident.take(input.states);
-  const output = processBatch(index, {
-    ...input,
-    entries: unpackEntries(input.entries),
-    states: taken.states,
-  });
+  const output = processBatch(index, { ...input, states: taken.states });
   const states = holdAll(output.states);
   resident.keep(output.states, states);
   return { ...output, states, statesKept: taken.kept, statesParsed: taken.parsed };

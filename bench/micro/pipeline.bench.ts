@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { indexNetwork } from '../../src/config/network-index.js';
@@ -17,9 +16,7 @@ import { V201 } from '../../src/ocpp/v201/actions.js';
 import { applyVerdict, judgeRegister, startEnergy } from '../../src/sessions/energy.js';
 import {
   holdAll,
-  packEntries,
   ResidentStates,
-  unpackEntries,
   type HeldState,
   type TaskInput,
   type TaskOutput,
@@ -35,17 +32,13 @@ import { meterValues, T0 } from '../load/frames.js';
  *   the same for a 2.0.1 TransactionEvent Updated;
  * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
  *   embedded log writes it, and its decoding, as a replay reads it;
- * - a batch of 128 events of three shapes (those MeterValues, 2.0.1 TransactionEvents,
- *   StatusNotifications) on its way to a worker thread, each end alone: by structured clone
- *   (V8's serializer, which postMessage uses), and as the processor sends it (packEntries,
- *   then unpackEntries in the thread);
  * - energy: the E2/E3 rules per register reading (`judgeRegister` + `applyVerdict`);
  * - batch: a whole worker task (`processBatch`) — energy rules, session state, durations,
  *   rating, the rows as JSONEachRow — per event: 10 sessions of 100 events each, and batches
  *   as the engine under the steady load bench hands them over (64 sessions of 1–2 events,
- *   the task, its events msgpack-encoded, and its outcome structured-cloned as on the way to
- *   a worker and back, the states as JSON text, the thread keeping the objects it wrote them
- *   from), and the same with every state parsed, as before the thread kept them.
+ *   the task and its outcome structured-cloned as on the way to a worker and back, the
+ *   states as JSON text, the thread keeping the objects it wrote them from), and the same
+ *   with every state parsed, as before the thread kept them.
  *
  * The store's insert is measured by bench/store/store-bench.ts.
  *
@@ -238,65 +231,6 @@ for (const [name, packr] of [
   console.log(`  (${Math.round(packed.length / record.length)} bytes an event)`);
 }
 
-// --- a batch's events on their way to a worker thread -------------------------------------
-// Both ends of each way, each on its own: the event loop's part (structured clone's
-// serialization, packEntries) and the worker thread's (deserialization, unpackEntries).
-// 128 events of three shapes, as a batch at a few thousand frames/s holds them: 1.6
-// MeterValues, 2.0.1 TransactionEvent Updated, StatusNotification. Each a copy of its own
-// (the serializer writes an object met before as a reference).
-const shapes: ChargerEvent[] = [event];
-for (const [table, action, payload] of [
-  [V201, 'TransactionEvent', (JSON.parse(frame201) as unknown[])[3]],
-  [
-    V16,
-    'StatusNotification',
-    {
-      connectorId: 1,
-      errorCode: 'NoError',
-      status: 'Charging',
-      timestamp: new Date(T0).toISOString(),
-    },
-  ],
-] as const) {
-  const outcome = handleCall(table, action, payload as Record<string, unknown>, 'B1', T0, ctx);
-  if (outcome.kind !== 'durable') throw new Error(`${action}: not durable`);
-  shapes.push(outcome.event);
-}
-const batch = Array.from({ length: 128 }, (_, i) => ({
-  offset: i,
-  event: { ...structuredClone(shapes[i % shapes.length]!), receivedAt: T0 + i },
-}));
-let cloned = serialize(batch);
-show(
-  "worker's events by structured clone: serialize",
-  rate(() => {
-    cloned = serialize(batch);
-  }, batch.length),
-  'events',
-);
-show(
-  "worker's events by structured clone: deserialize",
-  rate(() => {
-    deserialize(cloned);
-  }, batch.length),
-  'events',
-);
-let handed = packEntries(batch);
-show(
-  "worker's events encoded: packEntries",
-  rate(() => {
-    handed = packEntries(batch);
-  }, batch.length),
-  'events',
-);
-show(
-  "worker's events encoded: unpackEntries",
-  rate(() => {
-    unpackEntries(handed);
-  }, batch.length),
-  'events',
-);
-
 // --- energy rules --------------------------------------------------------------------------
 let energy = startEnergy(0, T0);
 let k = 0;
@@ -385,8 +319,7 @@ function batchCase(name: string, chargers: number, perCharger: number): void {
 
 /**
  * A worker task as the engine runs it: the task copied to the worker and its outcome back
- * (structured clone, as Piscina's hand-over does), the events msgpack-encoded on the way
- * there (packEntries), the states as their JSON text both ways;
+ * (structured clone, as Piscina's hand-over does), the states as their JSON text both ways;
  * `kept`: the thread takes up the objects it wrote the texts from (ResidentStates), as the
  * engine does, else it parses every text (as before).
  */
@@ -407,18 +340,15 @@ function taskCase(name: string, chargers: number, perCharger: number, kept = tru
       }
       const entries = batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event }));
       const texts = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
-      const packed = packEntries(entries);
-      const task: TaskInput = structuredClone(
-        { partition: 0, entries: packed, states: texts, highWater: NOTHING },
-        { transfer: [packed.buffer] },
-      );
+      const task: TaskInput = structuredClone({
+        partition: 0,
+        entries,
+        states: texts,
+        highWater: NOTHING,
+      });
       // Not kept: a new instance, which parses every state.
       const taken = (kept ? resident : new ResidentStates()).take(task.states);
-      const out = processBatch(index, {
-        ...task,
-        entries: unpackEntries(task.entries),
-        states: taken.states,
-      });
+      const out = processBatch(index, { ...task, states: taken.states });
       const leaving = holdAll(out.states);
       if (kept) resident.keep(out.states, leaving);
       const back: TaskOutput = structuredClone({

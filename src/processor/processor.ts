@@ -9,7 +9,6 @@ import { partitionFor } from '../bus/partitioner.js';
 import { connectorKey, type RatingRetried, type SessionExpired } from '../ocpp/events.js';
 import {
   hold,
-  packEntries,
   type HeldState,
   type OpenSession,
   type TaskInput,
@@ -320,19 +319,16 @@ export class Processor {
       if (held !== undefined) states[key] = held.text;
     }
     const queued = performance.now();
-    // The events go msgpack-encoded, their bytes moved rather than copied (packEntries); the
-    // states as their JSON text (HeldState).
-    const packed = packEntries(entries);
-    const output = await this.#pools[partition % this.#pools.length]!.run(
-      {
-        partition,
-        entries: packed,
-        states,
-        highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
-        ...(this.#network === undefined ? {} : { network: this.#network }),
-      },
-      { transferList: [packed.buffer] },
-    );
+    // The events go by structured clone, the states as their JSON text (HeldState). Events as
+    // msgpack bytes were tried twice: they cost the worker less but the event loop more, and
+    // the acknowledgements' p99 rose (bench/RESULTS.md).
+    const output = await this.#pools[partition % this.#pools.length]!.run({
+      partition,
+      entries,
+      states,
+      highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
+      ...(this.#network === undefined ? {} : { network: this.#network }),
+    });
     // Still the partition's owner? (reliability.md 14: a processor frozen past the session
     // timeout wakes up here with a batch the new owner has processed too.)
     await fence?.();

@@ -1,4 +1,3 @@
-import { Packr } from 'msgpackr';
 import {
   connectorStateText,
   type BatchInput,
@@ -31,38 +30,9 @@ export interface OpenSession {
   readonly startWh: number | null;
 }
 
-/**
- * A batch as it travels to a worker: the events msgpack-encoded (packEntries), the states as
- * their texts.
- */
-export interface TaskInput extends Omit<BatchInput, 'states' | 'entries'> {
-  readonly entries: Uint8Array;
+/** A batch as it travels to a worker: the states as their texts. */
+export interface TaskInput extends Omit<BatchInput, 'states'> {
   readonly states: Readonly<Record<string, string>>;
-}
-
-/**
- * Records, as the logs write events: each shape's keys once per batch. Measured on 128 events
- * of three shapes (1.6 MeterValues, 2.0.1 TransactionEvent, StatusNotification;
- * bench/micro/pipeline.bench.ts, 3 runs): the worker thread decodes them in 0.75–1.2 µs an
- * event, against 5.0–6.9 µs to rebuild them from a structured clone; the event loop encodes
- * them in 3.3–4.0 µs (one run 7.2), against 2.6–3.0 to serialize them for the clone. About a
- * microsecond more on the event loop for five less on the worker, which at the engine's
- * maximum is the pipeline's busiest thread after it.
- */
-const taskPackr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
-
-/**
- * A batch's events for a worker: bytes of their own (the encoder's buffer is reused), so
- * that they can be moved to the thread rather than copied.
- */
-export function packEntries(entries: BatchInput['entries']): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(taskPackr.pack(entries));
-}
-
-/** The events of packEntries' bytes (read through a Buffer view: msgpackr reads text faster). */
-export function unpackEntries(bytes: Uint8Array): BatchInput['entries'] {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return taskPackr.unpack(view) as BatchInput['entries'];
 }
 
 /** A batch's outcome as it travels back: null for a connector with no open session left. */
