@@ -23,9 +23,10 @@ const lowered = new Set<number>();
 
 /**
  * Lowers this process's native threads — those Node did not start, i.e. not named `node`
- * (the event loop, the worker threads and libuv's pool, which writes the log before an
- * acknowledgement, keep theirs). Threads a pool starts later inherit the priority of the
- * thread that starts them, so this is repeated now and then.
+ * (the event loop, the worker threads, which lower themselves, V8's helpers and libuv's pool,
+ * which runs chDB's calls and prepares the log's segments, keep theirs: lowering those too
+ * made no measurable difference, bench/RESULTS.md). Threads a pool starts later inherit the
+ * priority of the thread that starts them, so this is repeated now and then.
  */
 export function lowerNativeThreads(nice: number): number {
   if (nice === 0 || process.platform !== 'linux') return 0;
