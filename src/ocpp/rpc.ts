@@ -128,11 +128,9 @@ export function parseFrame(text: string, version: OcppVersion): ParsedFrame {
   }
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** Every string of a parsed JSON value, keys too, is well-formed UTF-16. */
 function wellFormed(value: unknown): boolean {
-  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (typeof value === 'string') return value.isWellFormed();
   if (value === null || typeof value !== 'object') return true;
   if (Array.isArray(value)) return value.every(wellFormed);
   return Object.entries(value).every(([key, v]) => wellFormed(key) && wellFormed(v));

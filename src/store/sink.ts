@@ -220,15 +220,15 @@ export function latestSessionRows(texts: readonly string[]): string {
   // 5–13 ms on the event loop for the 2 MB of session rows of one write (RESULTS.md).
   const rows: Array<{ text: number; start: number; end: number; id: string | null }> = [];
   const latest = new Map<string, { version: number; row: number }>();
-  let keyed = 0;
+  let superseded = false;
   texts.forEach((text, t) => {
     for (let start = 0; start < text.length;) {
       const newline = text.indexOf('\n', start);
       const end = newline === -1 ? text.length : newline + 1;
       const key = sessionKey(text, start, end);
       if (key !== null) {
-        keyed += 1;
         const seen = latest.get(key.id);
+        if (seen !== undefined) superseded = true;
         if (seen === undefined || key.version >= seen.version)
           latest.set(key.id, { version: key.version, row: rows.length });
       }
@@ -236,7 +236,7 @@ export function latestSessionRows(texts: readonly string[]): string {
       start = end;
     }
   });
-  if (latest.size === keyed) return texts.join(''); // nothing superseded
+  if (!superseded) return texts.join('');
   const kept: string[] = [];
   rows.forEach(({ text, start, end, id }, row) => {
     if (id === null || latest.get(id)!.row === row) kept.push(texts[text]!.slice(start, end));
