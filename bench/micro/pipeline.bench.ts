@@ -28,7 +28,8 @@ import { meterValues, T0 } from '../load/frames.js';
  * Micro benchmarks of the per-frame and per-reading stages, one thread each:
  *
  * - frame: JSON.parse + frame checks (`parseFrame`) of the load benches' 1.6 MeterValues
- *   (~420 bytes), then the action's schema check and mapping to an event (`handleCall`);
+ *   (~420 bytes), also with one `\u` escape in a string (its strings then checked for lone
+ *   surrogates), then the action's schema check and mapping to an event (`handleCall`);
  *   the same for a 2.0.1 TransactionEvent Updated;
  * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
  *   embedded log writes it, and its decoding, as a replay reads it;
@@ -131,6 +132,13 @@ const frame16 = JSON.stringify([2, '12345', 'MeterValues', meterValues(transacti
 show(
   '1.6 MeterValues: parseFrame',
   rate(() => parseFrame(frame16, 'ocpp1.6')),
+  'frames',
+);
+// One \u escape in a string: the frame's strings are checked for lone surrogates.
+const escaped16 = frame16.replace('"Sample.Periodic"', '"Sample.Periodic\\u00e9"');
+show(
+  '1.6 MeterValues, a \\u escape: parseFrame',
+  rate(() => parseFrame(escaped16, 'ocpp1.6')),
   'frames',
 );
 let lastEvent: ChargerEvent | null = null;

@@ -133,7 +133,9 @@ function wellFormed(value: unknown): boolean {
   if (typeof value === 'string') return value.isWellFormed();
   if (value === null || typeof value !== 'object') return true;
   if (Array.isArray(value)) return value.every(wellFormed);
-  return Object.entries(value).every(([key, v]) => wellFormed(key) && wellFormed(v));
+  for (const [key, v] of Object.entries(value))
+    if (!key.isWellFormed() || !wellFormed(v)) return false;
+  return true;
 }
 
 function fail(id: string, code: RpcErrorCode, description: string): ParsedFrame {
