@@ -2,6 +2,9 @@
 
 export const T0 = Date.parse('2026-11-20T08:00:00Z');
 
+/** The readings (`meter_readings` rows) of one frame of meterValues. */
+export const READINGS_PER_FRAME = 5;
+
 /**
  * The n-th MeterValues of a transaction (~420 bytes as JSON): the energy register, power,
  * current, voltage and SoC, one sample interval (1 s of virtual time) after the previous one.

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
 import { pino } from 'pino';
 import { ChargestreamError } from '../../src/lib/errors.js';
-import { ChdbStore } from '../../src/store/chdb-store.js';
+import { ChdbStore, withoutLowCardinality } from '../../src/store/chdb-store.js';
 import { Sink } from '../../src/store/sink.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
 import {
@@ -310,6 +311,70 @@ describe.each(BACKENDS)('store: $name', (backend) => {
       "SELECT status FROM sessions WHERE session_id = 'S9-1'",
     );
     expect(latest?.status).toBe('rated');
+  });
+});
+
+describe('chDB: positional rows read by ClickHouse from a file', () => {
+  const dir = join(tempDir(), 'store');
+  const inserts = join(dir, 'user_files', 'inserts');
+  let store: ChdbStore;
+
+  beforeAll(async () => {
+    // Left by a process that no longer runs (pid 2^22 + 1 is above Linux's pid_max), and by
+    // this one: only the first goes at open.
+    mkdirSync(inserts, { recursive: true });
+    writeFileSync(join(inserts, '4194305-1'), '["left over"]\n');
+    writeFileSync(join(inserts, `${process.pid}-999999`), '["in flight"]\n');
+    store = new ChdbStore(dir);
+    await store.migrate();
+  });
+  afterAll(() => store.close());
+
+  it('a dead process’s insert file is removed at open, a running one’s kept', () => {
+    expect(readdirSync(inserts)).toEqual([`${process.pid}-999999`]);
+  });
+
+  it('the file goes once the insert is done, and when it fails; the failure names the column', async () => {
+    const row = (offset: number, ts: string) =>
+      JSON.stringify(['CP8', 1, 'S8', ts, 'Energy.Active.Import.Register', '', 1, 'Wh'])
+        .slice(0, -1)
+        .concat(`,"Sample.Periodic",true,"",0,${offset}]\n`);
+    await store.insert(
+      'meter_readings',
+      row(1, '2026-11-20 08:00:00.000'),
+      'file:1',
+      READING_COLUMNS,
+    );
+    expect(readdirSync(inserts)).toEqual([`${process.pid}-999999`]);
+    const failed = store.insert('meter_readings', row(2, 'not a time'), 'file:2', READING_COLUMNS);
+    await expect(failed).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+    await expect(failed).rejects.toThrow(/value of key ts/);
+    expect(readdirSync(inserts)).toEqual([`${process.pid}-999999`]);
+    const [stored] = await store.rows<{ n: string }>(
+      "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id = 'CP8'",
+    );
+    expect(stored?.n).toBe('1');
+  });
+
+  it('a table whose listed columns have defaults of their own gets its rows inline: a short row takes those defaults', async () => {
+    await store.execute(
+      'CREATE TABLE defaults_kept (a String, b UInt32 DEFAULT 42, c LowCardinality(String)) ENGINE = MergeTree ORDER BY a',
+    );
+    await store.insert('defaults_kept', '["x"]\n["y",7,"z"]\n', 'defaults:1', ['a', 'b', 'c']);
+    expect(await store.rows('SELECT a, b, c FROM defaults_kept ORDER BY a')).toEqual([
+      { a: 'x', b: 42, c: '' },
+      { a: 'y', b: 7, c: 'z' },
+    ]);
+  });
+
+  it('the structure leaves LowCardinality out, at any depth', () => {
+    expect(withoutLowCardinality('LowCardinality(String)')).toBe('String');
+    expect(withoutLowCardinality('Array(LowCardinality(String))')).toBe('Array(String)');
+    expect(withoutLowCardinality('LowCardinality(Nullable(String))')).toBe('Nullable(String)');
+    expect(withoutLowCardinality('Map(LowCardinality(String), LowCardinality(String))')).toBe(
+      'Map(String, String)',
+    );
+    expect(withoutLowCardinality("DateTime64(3, 'UTC')")).toBe("DateTime64(3, 'UTC')");
   });
 });
 
