@@ -54,14 +54,23 @@ export class ChdbStore implements Store {
     columns?: readonly string[],
   ): Promise<void> {
     const { format, settings } = insertFormat(token, columns);
-    const structure = columns === undefined ? null : await this.#structure(table, columns);
-    if (columns === undefined || structure === null) {
+    if (columns === undefined) {
+      return this.rawInsert(table, Buffer.from(rows), format, settings);
+    }
+    let structure: string | null;
+    try {
+      structure = await this.#structure(table, columns);
+    } catch (cause) {
+      throw unavailable(table, cause);
+    }
+    if (structure === null) {
       return this.rawInsert(table, Buffer.from(rows), format, settings, columns);
     }
     // Positional rows are read by ClickHouse from a file, with the columns' types less
     // LowCardinality: given inline (rawInsert), chDB parses a reading row in 3.9–4.3 µs of
     // CPU; read with file() and converted column-wise, in about 1.1 (20,000-row inserts into
     // `meter_readings`, merges and views included: 6.5 → 3.4 µs a row; bench/RESULTS.md).
+    // One reading stream (max_threads = 1) cuts the rows into the same block at a retry.
     const file = join(this.#insertDir, `${process.pid}-${++insertFiles}`);
     const assignments = Object.entries({ ...settings, max_threads: 1 })
       .map(([name, value]) => `${name} = ${typeof value === 'string' ? sqlString(value) : value}`)
@@ -73,11 +82,7 @@ export class ChdbStore implements Store {
          SELECT * FROM file(${sqlString(file)}, ${format}, ${sqlString(structure)})`,
       );
     } catch (cause) {
-      throw new ChargestreamError(
-        'STORE_UNAVAILABLE',
-        `insert into ${table} failed: ${errorMessage(cause)}`,
-        { retriable: true, cause },
-      );
+      throw unavailable(table, cause);
     } finally {
       await unlink(file).catch(() => undefined);
     }
@@ -132,11 +137,7 @@ export class ChdbStore implements Store {
         ...(columns === undefined ? {} : { columns }),
       });
     } catch (cause) {
-      throw new ChargestreamError(
-        'STORE_UNAVAILABLE',
-        `insert into ${table} failed: ${errorMessage(cause)}`,
-        { retriable: true, cause },
-      );
+      throw unavailable(table, cause);
     }
   }
 
@@ -177,6 +178,18 @@ export class ChdbStore implements Store {
       throw new ChargestreamError('STORE_QUERY_FAILED', errorMessage(cause), { cause });
     }
   }
+}
+
+/** A failed insert: the sink retries it with the same token. */
+function unavailable(table: string, cause: unknown): ChargestreamError {
+  return new ChargestreamError(
+    'STORE_UNAVAILABLE',
+    `insert into ${table} failed: ${errorMessage(cause)}`,
+    {
+      retriable: true,
+      cause,
+    },
+  );
 }
 
 /** Default expressions equal to their type's default value (and none at all). */
