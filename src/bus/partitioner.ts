@@ -4,11 +4,25 @@
  * embedded log and a Kafka topic with the same count put each connector in the same place.
  */
 export function partitionFor(key: string, partitions: number): number {
-  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
+  return (murmur2(key) & 0x7fffffff) % partitions;
 }
 
-/** MurmurHash2, 32-bit, seed 0x9747b28c, as specified for Kafka key hashing. */
-export function murmur2(data: Uint8Array): number {
+/** A string of ASCII characters only: its UTF-8 bytes are its char codes. */
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * MurmurHash2, 32-bit, seed 0x9747b28c, as specified for Kafka key hashing, of bytes or of a
+ * string's UTF-8 bytes. An ASCII string's bytes are its char codes, read in place: encoding it
+ * into a Buffer first was 2.3 % of the event loop's busy time at the closed-loop maximum.
+ */
+export function murmur2(data: Uint8Array | string): number {
+  if (typeof data !== 'string') return murmur2Of(data, (i) => data[i]!);
+  if (ASCII.test(data)) return murmur2Of(data, (i) => data.charCodeAt(i));
+  const bytes = Buffer.from(data, 'utf8');
+  return murmur2Of(bytes, (i) => bytes[i]!);
+}
+
+function murmur2Of(data: { readonly length: number }, byteAt: (i: number) => number): number {
   const length = data.length;
   const m = 0x5bd1e995;
   const r = 24;
@@ -16,10 +30,10 @@ export function murmur2(data: Uint8Array): number {
   const whole = length & ~3;
   for (let i = 0; i < whole; i += 4) {
     let k =
-      (data[i]! & 0xff) |
-      ((data[i + 1]! & 0xff) << 8) |
-      ((data[i + 2]! & 0xff) << 16) |
-      ((data[i + 3]! & 0xff) << 24);
+      (byteAt(i) & 0xff) |
+      ((byteAt(i + 1) & 0xff) << 8) |
+      ((byteAt(i + 2) & 0xff) << 16) |
+      ((byteAt(i + 3) & 0xff) << 24);
     k = Math.imul(k, m);
     k ^= k >>> r;
     k = Math.imul(k, m);
@@ -28,13 +42,13 @@ export function murmur2(data: Uint8Array): number {
   }
   switch (length & 3) {
     case 3:
-      h ^= (data[whole + 2]! & 0xff) << 16;
+      h ^= (byteAt(whole + 2) & 0xff) << 16;
     // falls through
     case 2:
-      h ^= (data[whole + 1]! & 0xff) << 8;
+      h ^= (byteAt(whole + 1) & 0xff) << 8;
     // falls through
     case 1:
-      h ^= data[whole]! & 0xff;
+      h ^= byteAt(whole) & 0xff;
       h = Math.imul(h, m);
   }
   h ^= h >>> 13;

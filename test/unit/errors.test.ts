@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/lib/errors.js';
 import { partitionFor, murmur2 } from '../../src/bus/partitioner.js';
@@ -22,6 +23,18 @@ describe('partitioner', () => {
       ['abc', 479470107],
     ];
     for (const [text, hash] of vectors) expect(murmur2(Buffer.from(text))).toBe(hash);
+  });
+
+  it('hashes a string as its UTF-8 bytes: ASCII read in place, any other text encoded', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' })), (text) => {
+        expect(murmur2(text)).toBe(murmur2(Buffer.from(text, 'utf8')));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const [text] of [['CP-é/1'], ['充電器/2'], ['']]) {
+      expect(murmur2(text!)).toBe(murmur2(Buffer.from(text!, 'utf8')));
+    }
   });
 
   it('puts every event of a connector in one partition within range', () => {
