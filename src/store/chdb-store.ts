@@ -47,28 +47,35 @@ export class ChdbStore implements Store {
     );
   }
 
-  async insert(
+  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void> {
+    const { format, settings } = insertFormat(token, columns);
+    return this.rawInsert(table, rows, format, settings, columns);
+  }
+
+  /**
+   * Data in one of ClickHouse's text formats as one block, with the insert's settings; the
+   * values of `columns` in order, else of every column. Used by insert() and by the HTTP
+   * stand-in (chdb-http-server.ts), so rows take the same path from either.
+   */
+  async rawInsert(
     table: string,
-    rows: string,
-    token: string,
+    data: Buffer | string,
+    format: string,
+    settings: Readonly<Record<string, string | number>> = {},
     columns?: readonly string[],
   ): Promise<void> {
-    const { format, settings } = insertFormat(token, columns);
-    if (columns === undefined) {
-      return this.rawInsert(table, Buffer.from(rows), format, settings);
-    }
-    let structure: string | null;
+    let structure: string | null = null;
     try {
-      structure = await this.#structure(table, columns);
+      if (columns !== undefined) structure = await this.#structure(table, columns);
     } catch (cause) {
       throw unavailable(table, cause);
     }
-    if (structure === null) {
-      return this.rawInsert(table, Buffer.from(rows), format, settings, columns);
+    if (columns === undefined || structure === null) {
+      return this.#inline(table, data, format, settings, columns);
     }
-    // Positional rows are read by ClickHouse from a file, with the columns' types less
-    // LowCardinality: given inline (rawInsert), chDB parses a reading row in 3.9–4.3 µs of
-    // CPU; read with file() and converted column-wise, in about 1.1 (20,000-row inserts into
+    // Rows with a column list are read by ClickHouse from a file, with the columns' types less
+    // LowCardinality: given inline, chDB parses a reading row in 3.9–4.3 µs of CPU; read with
+    // file() and converted column-wise, in about 1.1 (20,000-row inserts into
     // `meter_readings`, merges and views included: 6.5 → 3.4 µs a row; bench/RESULTS.md).
     // One reading stream (max_threads = 1) cuts the rows into the same block at a retry.
     const file = join(this.#insertDir, `${process.pid}-${++insertFiles}`);
@@ -76,7 +83,7 @@ export class ChdbStore implements Store {
       .map(([name, value]) => `${name} = ${typeof value === 'string' ? sqlString(value) : value}`)
       .join(', ');
     try {
-      await writeFile(file, rows);
+      await writeFile(file, data);
       await this.#writer.queryAsync(
         `INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${assignments}
          SELECT * FROM file(${sqlString(file)}, ${format}, ${sqlString(structure)})`,
@@ -85,6 +92,27 @@ export class ChdbStore implements Store {
       throw unavailable(table, cause);
     } finally {
       await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /** The data in the insert itself (chDB's raw insert; it checks the names and the format). */
+  async #inline(
+    table: string,
+    data: Buffer | string,
+    format: string,
+    settings: Readonly<Record<string, string | number>>,
+    columns?: readonly string[],
+  ): Promise<void> {
+    try {
+      await this.#writer.insert({
+        table,
+        values: typeof data === 'string' ? Buffer.from(data) : data,
+        format: format as RawInsertFormat,
+        settings: { ...settings },
+        ...(columns === undefined ? {} : { columns }),
+      });
+    } catch (cause) {
+      throw unavailable(table, cause);
     }
   }
 
@@ -115,30 +143,6 @@ export class ChdbStore implements Store {
       : null;
     this.#structures.set(key, structure);
     return structure;
-  }
-
-  /**
-   * Data in one of ClickHouse's text formats as one block, with the insert's settings; the
-   * values of `columns` in order, else of every column.
-   */
-  async rawInsert(
-    table: string,
-    data: Buffer,
-    format: string,
-    settings: Readonly<Record<string, string | number>> = {},
-    columns?: readonly string[],
-  ): Promise<void> {
-    try {
-      await this.#writer.insert({
-        table,
-        values: data,
-        format: format as RawInsertFormat,
-        settings: { ...settings },
-        ...(columns === undefined ? {} : { columns }),
-      });
-    } catch (cause) {
-      throw unavailable(table, cause);
-    }
   }
 
   async execute(sql: string): Promise<void> {
