@@ -5,7 +5,16 @@ import { Session, type RawInsertFormat } from 'chdb';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { ChdbSessions } from './chdb-sessions.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, insertFormat, parseJsonEachRow, sqlString, type Store } from './store.js';
+import {
+  ANALYST_LIMITS,
+  insertFormat,
+  parseJsonEachRow,
+  rowPieces,
+  rowsText,
+  sqlString,
+  type Rows,
+  type Store,
+} from './store.js';
 
 /** This process's insert files: `<pid>-<n>`, so a later start can tell a dead process's from its own. */
 let insertFiles = 0;
@@ -47,7 +56,7 @@ export class ChdbStore implements Store {
     );
   }
 
-  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void> {
+  insert(table: string, rows: Rows, token: string, columns?: readonly string[]): Promise<void> {
     const { format, settings } = insertFormat(token, columns);
     return this.rawInsert(table, rows, format, settings, columns);
   }
@@ -59,7 +68,7 @@ export class ChdbStore implements Store {
    */
   async rawInsert(
     table: string,
-    data: Buffer | string,
+    data: Buffer | Rows,
     format: string,
     settings: Readonly<Record<string, string | number>> = {},
     columns?: readonly string[],
@@ -83,7 +92,8 @@ export class ChdbStore implements Store {
       .map(([name, value]) => `${name} = ${typeof value === 'string' ? sqlString(value) : value}`)
       .join(', ');
     try {
-      await writeFile(file, data);
+      // Piece by piece (rowPieces): the event loop encodes one piece at a time between writes.
+      await writeFile(file, Buffer.isBuffer(data) ? data : rowPieces(data));
       await this.#writer.queryAsync(
         `INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${assignments}
          SELECT * FROM file(${sqlString(file)}, ${format}, ${sqlString(structure)})`,
@@ -98,7 +108,7 @@ export class ChdbStore implements Store {
   /** The data in the insert itself (chDB's raw insert; it checks the names and the format). */
   async #inline(
     table: string,
-    data: Buffer | string,
+    data: Buffer | Rows,
     format: string,
     settings: Readonly<Record<string, string | number>>,
     columns?: readonly string[],
@@ -106,7 +116,7 @@ export class ChdbStore implements Store {
     try {
       await this.#writer.insert({
         table,
-        values: typeof data === 'string' ? Buffer.from(data) : data,
+        values: Buffer.isBuffer(data) ? data : Buffer.from(rowsText(data)),
         format: format as RawInsertFormat,
         settings: { ...settings },
         ...(columns === undefined ? {} : { columns }),

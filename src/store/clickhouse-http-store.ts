@@ -8,7 +8,7 @@ import {
 } from '@clickhouse/client';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, insertFormat, type Store } from './store.js';
+import { ANALYST_LIMITS, insertFormat, rowPieces, type Rows, type Store } from './store.js';
 
 /** Where a ClickHouse server is, from `--clickhouse http://user:password@host:8123/database`. */
 export interface ClickHouseTarget {
@@ -85,7 +85,7 @@ export class ClickHouseHttpStore implements Store {
 
   async insert(
     table: string,
-    rows: string,
+    rows: Rows,
     token: string,
     columns?: readonly string[],
   ): Promise<void> {
@@ -96,7 +96,7 @@ export class ClickHouseHttpStore implements Store {
       // client's insert would encode each chunk of a stream as one JSON row).
       const { stream } = await this.#client.exec({
         query: `INSERT INTO ${table}${list} FORMAT ${format}`,
-        values: Readable.from([Buffer.from(rows)]),
+        values: Readable.from(encoded(rowPieces(rows))),
         clickhouse_settings: settings,
       });
       await drain(stream);
@@ -178,4 +178,9 @@ async function drain(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** Each piece as UTF-8 bytes, encoded as the request's body asks for it. */
+function* encoded(pieces: Iterable<string>): Generator<Buffer> {
+  for (const piece of pieces) yield Buffer.from(piece);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { Tally } from '../metrics/registry.js';
-import { READING_COLUMNS, SESSION_COLUMNS, type Store } from './store.js';
+import { READING_COLUMNS, SESSION_COLUMNS, type Rows, type Store } from './store.js';
 
 /** The rows one processed batch produced, per table as Store.insert takes them (TABLES). */
 export interface SinkBatch {
@@ -160,9 +160,10 @@ export class Sink {
       )
       .digest('hex');
     let live = [...group];
-    const rowsOf = (field: (typeof TABLES)[number][1] | null): string => {
+    // A table's rows as the batches' texts, in order (the store encodes them piece by piece).
+    const rowsOf = (field: (typeof TABLES)[number][1] | null): Rows => {
       if (field === 'sessions') return latestSessionRows(live.map(({ batch: b }) => b.sessions));
-      if (field !== null) return live.map(({ batch }) => batch[field]).join('');
+      if (field !== null) return live.map(({ batch }) => batch[field]).filter((t) => t !== '');
       const offsets = new Map<number, number>();
       for (const { batch: b } of live)
         offsets.set(b.partition, Math.max(offsets.get(b.partition) ?? -1, b.lastOffset));
@@ -178,7 +179,7 @@ export class Sink {
         try {
           await this.#store.insert(table, rows, `${table}:${id}`, columns);
           this.#insertSeconds?.(table, (performance.now() - started) / 1000);
-          const n = countLines(rows);
+          const n = typeof rows === 'string' ? countLines(rows) : sum(rows.map(countLines));
           this.stats.rows += n;
           this.stats.rowsByTable.add(table, n);
           break;
@@ -268,6 +269,12 @@ function sessionKey(text: string, start: number, end: number): SessionKey | null
   return Number.isSafeInteger(version)
     ? { id: text.slice(start + SESSION_ROW.length, close), version }
     : null;
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
 }
 
 function countLines(text: string): number {

@@ -8,10 +8,11 @@ export interface Store {
   /**
    * Inserts rows as one block: JSONEachRow objects, or with `columns` positional rows (JSON
    * arrays of those columns' values in order, JSONCompactEachRow), which may end before the
-   * last columns (those take their defaults). `token` deduplicates a retried insert of the
-   * same rows; the insert is atomic (one block).
+   * last columns (those take their defaults). The rows come as one text or as its pieces in
+   * order, each of whole lines. `token` deduplicates a retried insert of the same rows; the
+   * insert is atomic (one block).
    */
-  insert(table: string, rows: string, token: string, columns?: readonly string[]): Promise<void>;
+  insert(table: string, rows: Rows, token: string, columns?: readonly string[]): Promise<void>;
   /** The engine's own queries, rows parsed from JSONEachRow. */
   rows<T>(sql: string): Promise<T[]>;
   /** The engine's own statements that return nothing (DDL, settings of tables). */
@@ -19,6 +20,40 @@ export interface Store {
   /** An analyst's statement, run read-only (ClickHouse's readonly=1) in the given output format. */
   analystQuery(sql: string, format: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * Rows of an insert, one line each: one text, or its pieces in order (each of whole lines; the
+ * sink's batches), which a store encodes one after the other instead of joining them first.
+ */
+export type Rows = string | readonly string[];
+
+/** The rows as one text. */
+export function rowsText(rows: Rows): string {
+  return typeof rows === 'string' ? rows : rows.join('');
+}
+
+/**
+ * The rows' pieces joined up to about `size` characters each, in order, one at a time as they
+ * are asked for: encoding many batches' rows at once held the event loop for milliseconds.
+ */
+export function* rowPieces(rows: Rows, size = 256 * 1024): Generator<string> {
+  if (typeof rows === 'string') {
+    yield rows;
+    return;
+  }
+  let run: string[] = [];
+  let length = 0;
+  for (const piece of rows) {
+    run.push(piece);
+    length += piece.length;
+    if (length >= size) {
+      yield run.join('');
+      run = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield run.join('');
 }
 
 /**

@@ -11,6 +11,7 @@ import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickho
 import {
   applyReadingsRetention,
   READING_COLUMNS,
+  rowPieces,
   SESSION_COLUMNS,
   type Store,
 } from '../../src/store/store.js';
@@ -273,6 +274,23 @@ describe.each(BACKENDS)('store: $name', (backend) => {
     expect(offsets).toEqual([expected(signed), expected(unsigned)]);
   });
 
+  it('rows given as pieces (the sink’s batches) are stored as the same rows given as one text', async () => {
+    const row = (offset: number) =>
+      JSON.stringify([
+        ...['CP7', 1, 'CP7-1', '2026-11-20 08:00:00.000', 'Voltage', ''],
+        ...[230 + offset, 'V', 'Sample.Periodic', true, '', 2, offset],
+      ]) + '\n';
+    const pieces = [row(1) + row(2), row(3), row(4) + row(5) + row(6)];
+    await store.insert('meter_readings', pieces, 'test:pieces', READING_COLUMNS);
+    await store.insert('meter_readings', pieces.join(''), 'test:pieces', READING_COLUMNS);
+    const stored = await store.rows<{ value: number; log_offset: string }>(
+      "SELECT value, toString(log_offset) AS log_offset FROM meter_readings WHERE charger_id = 'CP7' ORDER BY log_offset",
+    );
+    expect(stored).toEqual(
+      [1, 2, 3, 4, 5, 6].map((o) => ({ value: 230 + o, log_offset: String(o) })),
+    );
+  });
+
   it('positional session rows (as the workers write them): every column in order, the state byte for byte, a retry dropped, the highest version the session', async () => {
     const state = JSON.stringify({
       note: 'a "quoted"\n\ttext \\ é',
@@ -365,6 +383,14 @@ describe('chDB: positional rows read by ClickHouse from a file', () => {
       { a: 'x', b: 42, c: '' },
       { a: 'y', b: 7, c: 'z' },
     ]);
+  });
+
+  it('pieces are joined in order up to the size asked, a text passes whole', () => {
+    const pieces = ['a\n', 'bb\n', 'ccc\n', 'dddd\n', 'e\n'];
+    expect([...rowPieces(pieces, 6)]).toEqual(['a\nbb\nccc\n', 'dddd\ne\n']);
+    expect([...rowPieces(pieces, 6)].join('')).toBe(pieces.join(''));
+    expect([...rowPieces('whole\ntext\n', 1)]).toEqual(['whole\ntext\n']);
+    expect([...rowPieces([], 6)]).toEqual([]);
   });
 
   it('the structure leaves LowCardinality out, at any depth', () => {
