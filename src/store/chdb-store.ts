@@ -7,6 +7,7 @@ import { ChdbSessions } from './chdb-sessions.js';
 import { applyMigrations } from './ddl.js';
 import {
   ANALYST_LIMITS,
+  insertFailed,
   insertFormat,
   parseJsonEachRow,
   rowPieces,
@@ -77,7 +78,7 @@ export class ChdbStore implements Store {
     try {
       if (columns !== undefined) structure = await this.#structure(table, columns);
     } catch (cause) {
-      throw unavailable(table, cause);
+      throw insertFailed(table, cause);
     }
     if (columns === undefined || structure === null) {
       return this.#inline(table, data, format, settings, columns);
@@ -99,7 +100,7 @@ export class ChdbStore implements Store {
          SELECT * FROM file(${sqlString(file)}, ${format}, ${sqlString(structure)})`,
       );
     } catch (cause) {
-      throw unavailable(table, cause);
+      throw insertFailed(table, cause);
     } finally {
       await unlink(file).catch(() => undefined);
     }
@@ -122,7 +123,7 @@ export class ChdbStore implements Store {
         ...(columns === undefined ? {} : { columns }),
       });
     } catch (cause) {
-      throw unavailable(table, cause);
+      throw insertFailed(table, cause);
     }
   }
 
@@ -194,18 +195,6 @@ export class ChdbStore implements Store {
   }
 }
 
-/** A failed insert: the sink retries it with the same token. */
-function unavailable(table: string, cause: unknown): ChargestreamError {
-  return new ChargestreamError(
-    'STORE_UNAVAILABLE',
-    `insert into ${table} failed: ${errorMessage(cause)}`,
-    {
-      retriable: true,
-      cause,
-    },
-  );
-}
-
 /** Default expressions equal to their type's default value (and none at all). */
 const TYPE_DEFAULTS = new Set(['', "''", '0', '[]', 'false', 'NULL']);
 
@@ -228,7 +217,6 @@ export function withoutLowCardinality(type: string): string {
 function removeDeadProcessesFiles(dir: string): void {
   for (const name of readdirSync(dir)) {
     const pid = Number.parseInt(name, 10);
-    if (pid === process.pid) continue;
     if (Number.isInteger(pid) && pid > 0 && running(pid)) continue;
     rmSync(join(dir, name), { force: true });
   }

@@ -8,7 +8,14 @@ import {
 } from '@clickhouse/client';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { applyMigrations } from './ddl.js';
-import { ANALYST_LIMITS, insertFormat, rowPieces, type Rows, type Store } from './store.js';
+import {
+  ANALYST_LIMITS,
+  insertFailed,
+  insertFormat,
+  rowPieces,
+  type Rows,
+  type Store,
+} from './store.js';
 
 /** Where a ClickHouse server is, from `--clickhouse http://user:password@host:8123/database`. */
 export interface ClickHouseTarget {
@@ -101,11 +108,7 @@ export class ClickHouseHttpStore implements Store {
       });
       await drain(stream);
     } catch (cause) {
-      throw new ChargestreamError(
-        'STORE_UNAVAILABLE',
-        `insert into ${table} failed: ${errorMessage(cause)}`,
-        { retriable: true, cause },
-      );
+      throw insertFailed(table, cause);
     }
   }
 

@@ -179,7 +179,7 @@ export class Sink {
         try {
           await this.#store.insert(table, rows, `${table}:${id}`, columns);
           this.#insertSeconds?.(table, (performance.now() - started) / 1000);
-          const n = typeof rows === 'string' ? countLines(rows) : sum(rows.map(countLines));
+          const n = countLines(rows);
           this.stats.rows += n;
           this.stats.rowsByTable.add(table, n);
           break;
@@ -271,14 +271,9 @@ function sessionKey(text: string, start: number, end: number): SessionKey | null
     : null;
 }
 
-function sum(values: readonly number[]): number {
-  let total = 0;
-  for (const v of values) total += v;
-  return total;
-}
-
-function countLines(text: string): number {
+function countLines(rows: Rows): number {
   let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  for (const text of typeof rows === 'string' ? [rows] : rows)
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
   return n;
 }

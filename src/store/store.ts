@@ -1,3 +1,5 @@
+import { ChargestreamError, errorMessage } from '../lib/errors.js';
+
 /**
  * The store: ClickHouse, embedded (chDB) or a server over HTTP, behind one interface; the
  * same SQL runs on both.
@@ -27,6 +29,18 @@ export interface Store {
  * sink's batches), which a store encodes one after the other instead of joining them first.
  */
 export type Rows = string | readonly string[];
+
+/** A failed insert, the same from every store: the sink retries it under the same token. */
+export function insertFailed(table: string, cause: unknown): ChargestreamError {
+  return new ChargestreamError(
+    'STORE_UNAVAILABLE',
+    `insert into ${table} failed: ${errorMessage(cause)}`,
+    {
+      retriable: true,
+      cause,
+    },
+  );
+}
 
 /** The rows as one text. */
 export function rowsText(rows: Rows): string {
