@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { partitionFor } from '../../src/bus/partitioner.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { TransactionRegistry } from '../../src/gateway/transactions.js';
@@ -31,6 +32,7 @@ import { meterValues, T0 } from '../load/frames.js';
  *   (~420 bytes), also with one `\u` escape in a string (its strings then checked for lone
  *   surrogates), then the action's schema check and mapping to an event (`handleCall`);
  *   the same for a 2.0.1 TransactionEvent Updated;
+ * - partition: the connector key's partition (murmur2, as Kafka's clients), per event;
  * - log: msgpackr encoding (+ CRC) of a group-commit record of 1,000 such events, as the
  *   embedded log writes it, and its decoding, as a replay reads it;
  * - energy: the E2/E3 rules per register reading (`judgeRegister` + `applyVerdict`);
@@ -205,6 +207,15 @@ show(
     if (outcome.kind === 'error') throw new Error(outcome.description);
   }),
   'frames',
+);
+
+// --- partition of a connector key, as every published event is placed ---------------------
+const connectorKeys = Array.from({ length: 1000 }, (_, i) => `CP${String(i).padStart(5, '0')}/1`);
+let keyAt = 0;
+show(
+  'partition of a connector key (partitionFor, 16)',
+  rate(() => partitionFor(connectorKeys[keyAt++ % 1000]!, 16)),
+  'keys',
 );
 
 // --- log: msgpackr record of 1,000 events ------------------------------------------------
