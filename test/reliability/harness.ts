@@ -19,6 +19,27 @@ export function openSocket(
   });
 }
 
+/**
+ * Connects again after a cut link, as a charger does: a charger without credentials is
+ * refused (409) while the gateway still holds its old socket, so a refused upgrade is tried
+ * again after a short back-off until `withinMs` has passed. Any other refusal rejects at once.
+ */
+export async function reconnect(
+  url: string,
+  options: WebSocket.ClientOptions & { protocols?: string[] } = {},
+  withinMs = 5_000,
+): Promise<WebSocket> {
+  const until = Date.now() + withinMs;
+  for (let backOffMs = 10; ; backOffMs = Math.min(backOffMs * 2, 200)) {
+    try {
+      return await openSocket(url, options);
+    } catch (error) {
+      if ((error as Error).message !== '409' || Date.now() > until) throw error;
+      await new Promise((r) => setTimeout(r, backOffMs));
+    }
+  }
+}
+
 /** Sends a CALL and resolves with the answer frame carrying its id. */
 export function callRaw(
   ws: WebSocket,

@@ -11,7 +11,7 @@ import {
 } from '../helpers/builders.js';
 import { eventually, sql, useEngine } from '../helpers/engine.js';
 import { recordFigure, sized } from './figures.js';
-import { callRaw, cutSocket, openSocket } from './harness.js';
+import { callRaw, cutSocket, openSocket, reconnect } from './harness.js';
 
 /**
  * reliability.md 1: the CALLRESULT to a start is lost — the connection is cut under the
@@ -38,7 +38,7 @@ describe('lost acknowledgement of a start', () => {
         // Cut at once, or a little later (the answer may or may not have gone out).
         await new Promise((r) => setTimeout(r, i % 3 === 0 ? 0 : i % 17));
         cutSocket(first);
-        const again = await openSocket(`${run.engine.ocppUrl}/${id}`);
+        const again = await reconnect(`${run.engine.ocppUrl}/${id}`);
         const resent = await callRaw(again, 'start-1', 'StartTransaction', start);
         // The answer came but the charger resends once more (its own timer fired first).
         const third = await callRaw(again, 'start-2', 'StartTransaction', start);
@@ -101,7 +101,7 @@ describe('lost acknowledgement of a start', () => {
         first.send(JSON.stringify([2, 'te-0', 'TransactionEvent', started]));
         await new Promise((r) => setTimeout(r, i % 7));
         cutSocket(first);
-        const again = await openSocket(`${run.engine.ocppUrl}/${id}`, {
+        const again = await reconnect(`${run.engine.ocppUrl}/${id}`, {
           protocols: ['ocpp2.0.1'],
         });
         const answers = [

@@ -20,7 +20,7 @@ import {
   type RunningEngine,
 } from '../helpers/engine.js';
 import { recordFigure } from './figures.js';
-import { callRaw, cutSocket, openSocket } from './harness.js';
+import { callRaw, cutSocket, openSocket, reconnect } from './harness.js';
 
 /**
  * R2 (reliability.md): a stop resent because its answer was lost — the connection cut while
@@ -151,7 +151,7 @@ describe('R2: a resent stop stores its readings once', () => {
     await ok(first, 'te-2', 'TransactionEvent', ended(id, 2));
     // The answer is lost on the way: the charger resends on its next connection.
     cutSocket(first);
-    const again = await openSocket(url, { protocols: ['ocpp2.0.1'] });
+    const again = await reconnect(url, { protocols: ['ocpp2.0.1'] });
     await ok(again, 'te-2', 'TransactionEvent', ended(id, 2));
     const rows = await readingsOf(engine, again, id);
     again.close();
@@ -253,7 +253,7 @@ describe('R2: a resent stop stores its readings once', () => {
     });
     await ok(first, 'stop', 'StopTransaction', stop);
     cutSocket(first);
-    const again = await openSocket(`${engine.ocppUrl}/${id}`);
+    const again = await reconnect(`${engine.ocppUrl}/${id}`);
     await ok(again, 'stop', 'StopTransaction', stop);
     // 1.6 status notifications name the connector: 0 and 1 as in readingsOf.
     for (const connectorId of [0, 1])
