@@ -84,6 +84,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   let processor: Processor | null = null;
   let bus: Bus | null = null;
   let replayed = 0;
+  let replayMs = 0;
   if (runsProcessor || config.role === 'api') {
     store = openStore(config);
     await store.migrate();
@@ -161,7 +162,9 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     // Replay what the store had not committed before taking new traffic: the open sessions,
     // and so where each running transaction lives, are known only once it is processed.
     replayed = log_.lag();
+    const replayStarted = performance.now();
     while (log_.lag() > 0) await new Promise((r) => setTimeout(r, 10));
+    replayMs = Math.round(performance.now() - replayStarted);
     bus = log_;
   } else if (config.kafka !== null) {
     const kafka = await KafkaBus.open({
@@ -357,6 +360,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       ocppPort,
       apiPort,
       replayed,
+      replayMs,
     },
     'engine started',
   );

@@ -37,6 +37,12 @@
  * socket drops at once and every charger reconnects and boots at once; per phase the chargers
  * accepted and the time until 50 %, 99 % and all were, on the bare server and on the engine.
  *
+ * `--scenario replay [--runs 3]`: the processor and the store alone. An engine takes the
+ * closed-loop load for S seconds with its store writes 10 s apart (the log fills with
+ * acknowledged frames, up to its lag limit of 200,000), and is SIGKILLed; each run starts a
+ * copy of its data folder, which replays the log before it listens: events replayed, time,
+ * events/s and CPU per event by thread group, and every acknowledged frame found stored.
+ *
  * Each generator process has its own loopback source address (127.0.0.2, .3, …), so no phase
  * runs out of ephemeral ports while the sockets of the previous one sit in TIME_WAIT.
  * Every process runs with the soft open-files limit raised to 20,000 (a process holds at most
@@ -50,7 +56,15 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -313,6 +327,8 @@ interface Server {
   /** Other processes the server needs (a Kafka broker), stopped with it, counted in its CPU. */
   readonly helpers: readonly { readonly name: string; readonly pid: number }[];
   readonly stop: () => Promise<void>;
+  /** An engine started with `replay`: the events it replayed from its log, and in how long. */
+  readonly replay?: { readonly events: number; readonly ms: number };
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpExecArray> {
@@ -409,11 +425,21 @@ interface EngineSpec {
   readonly role?: 'all' | 'gateway';
   readonly gateways?: { readonly count: number; readonly index: number };
   readonly name?: string;
+  /** The data folder (default: a new one); the network file goes beside it. */
+  readonly dataDir?: string;
+  /** More `start` flags (the replay scenario's store interval). */
+  readonly flags?: readonly string[];
+  /** Ready only once the engine logged its replay of the log (`replayMs`, log level info). */
+  readonly replay?: boolean;
 }
 
 async function startEngine(spec: EngineSpec): Promise<Server> {
-  const dir = mkdtempSync(join(tmpdir(), 'chargestream-gateway-bench-'));
-  tempDirs.push(dir);
+  const dir =
+    spec.dataDir === undefined
+      ? mkdtempSync(join(tmpdir(), 'chargestream-gateway-bench-'))
+      : dirname(spec.dataDir);
+  if (spec.dataDir === undefined) tempDirs.push(dir);
+  else mkdirSync(dir, { recursive: true });
   const config = writeNetwork(dir, spec.chargers);
   const name = spec.name ?? `engine fsync ${spec.fsync ? 'on' : 'off'}`;
   const nodeFlags = cpuProfFlags(spec.cpuProfDir ?? null, name.replace(/\W+/g, '-'));
@@ -424,7 +450,7 @@ async function startEngine(spec: EngineSpec): Promise<Server> {
       '--config',
       config,
       '--data',
-      join(dir, 'data'),
+      spec.dataDir ?? join(dir, 'data'),
       '--ocpp-port',
       '0',
       '--api-port',
@@ -432,9 +458,10 @@ async function startEngine(spec: EngineSpec): Promise<Server> {
       '--host',
       '127.0.0.1',
       '--log-level',
-      'warn',
+      spec.replay === true ? 'info' : 'warn',
       '--fsync',
       String(spec.fsync),
+      ...(spec.flags ?? []),
       ...(spec.kafka === undefined
         ? []
         : ['--kafka', spec.kafka, '--topic-prefix', `bench${process.pid}`]),
@@ -451,17 +478,21 @@ async function startEngine(spec: EngineSpec): Promise<Server> {
     'pipe-out',
     nodeFlags,
   );
+  // Its addresses, and with `replay` its start's log line (level info), in either order.
   const m = await waitForLine(
     child,
-    /OCPP (ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (http:\/\/[\d.]+:\d+)/,
+    spec.replay === true
+      ? /^(?=[\s\S]*?"replayed":(\d+),"replayMs":(\d+))(?=[\s\S]*?OCPP (ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (http:\/\/[\d.]+:\d+))/
+      : /()()OCPP (ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (http:\/\/[\d.]+:\d+)/,
     'engine',
   );
   return {
     name,
     child,
     pid: child.pid!,
-    url: `${m[1]}/ocpp`,
-    apiUrl: m[2]!,
+    url: `${m[3]}/ocpp`,
+    apiUrl: m[4]!,
+    ...(spec.replay === true ? { replay: { events: Number(m[1]), ms: Number(m[2]) } } : {}),
     apiKey: API_KEY,
     helpers: [],
     stop: () => stopChild(child),
@@ -721,6 +752,8 @@ interface RunSummary {
   /** Paced at a share of a maximum: of the acknowledged one, or of the end-to-end one. */
   shareOf?: 'acknowledged' | 'end to end';
   frames: number;
+  /** Every MeterValues acknowledged in the run, the warm-up's too. */
+  framesAcknowledged: number;
   framesPerSecond: number;
   ackLatencyMs: { p50: number; p90: number; p99: number; max: number };
   callErrors: number;
@@ -911,6 +944,7 @@ async function measure(
     load: options.load,
     targetFramesPerSecond: options.load === 'paced' ? Math.round(options.rate ?? 0) : null,
     frames,
+    framesAcknowledged: allFrames,
     framesPerSecond: Math.round(frames / seconds),
     ackLatencyMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: pct(1) },
     callErrors: results.reduce((n, r) => n + r.callErrors, 0),
@@ -1377,6 +1411,117 @@ interface StormSummary {
  * then every socket drops at once and every charger comes back at once. Per phase: chargers
  * accepted (BootNotification Accepted), time until 50 %, 99 % and all were, failures by kind.
  */
+/**
+ * How fast the engine works off a backlog: the processor and the store alone, no chargers.
+ * An engine takes the closed-loop load with its store writes 10 s apart, so its processor
+ * stops two batches ahead of the store while the log fills with acknowledged events; it is
+ * SIGKILLed at the end of the load. Each run starts a copy of that data folder: the engine
+ * replays its log before it listens, and logs how many events and how long. CPU per event is
+ * the engine's (all its threads) from its start to the end of the replay, less the CPU of a
+ * start on the same network with nothing to replay.
+ */
+async function replayMode(o: {
+  chargers: number;
+  seconds: number;
+  procs: number;
+  runs: number;
+  out: string;
+}): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'chargestream-replay-bench-'));
+  tempDirs.push(dir);
+  process.stderr.write(`gateway-bench: loading an engine for ${o.seconds} s …\n`);
+  const loaded = await startEngine({
+    chargers: o.chargers,
+    fsync: true,
+    dataDir: join(dir, 'load', 'data'),
+    flags: ['--store-interval', '10000'],
+  });
+  const load = await measure(loaded, o.chargers, o.procs, 1, o.seconds);
+  const backlog = (await engineMetric(loaded, 'chargestream_bus_unacknowledged_events')) ?? 0;
+  const storedAtKill = await storedFrames(loaded);
+  const killed = new Promise((resolve) => loaded.child.once('exit', resolve));
+  loaded.child.kill('SIGKILL');
+  await killed;
+
+  const groups = (pid: number) => {
+    const g = { eventLoop: 0, nodeThreads: 0, chdbThreads: 0 };
+    for (const [name, cpu] of threadCpuSeconds(pid)) {
+      if (name === 'main') g.eventLoop += cpu;
+      else if (name.startsWith('node/')) g.nodeThreads += cpu;
+      else g.chdbThreads += cpu;
+    }
+    return g;
+  };
+  const started = async (name: string, from: string | null) => {
+    const dataDir = join(dir, name, 'data');
+    if (from === null) mkdirSync(dirname(dataDir), { recursive: true });
+    else cpSync(join(dir, from), join(dir, name), { recursive: true });
+    const server = await startEngine({ chargers: o.chargers, fsync: true, dataDir, replay: true });
+    return { server, cpu: groups(server.pid) };
+  };
+  const empty = await started('empty', null);
+  await empty.server.stop();
+
+  const runs = [];
+  for (let i = 1; i <= o.runs; i++) {
+    process.stderr.write(`gateway-bench: replay ${i} of ${o.runs} …\n`);
+    const { server, cpu } = await started(`run-${i}`, 'load');
+    const events = server.replay!.events;
+    const seconds = server.replay!.ms / 1000;
+    const stored = await storedFrames(server);
+    const perEvent = (used: number, base: number) => round2(((used - base) / events) * 1e6);
+    runs.push({
+      events,
+      seconds: round2(seconds),
+      eventsPerSecond: Math.round(events / seconds),
+      engineCores: round2(
+        (cpu.eventLoop +
+          cpu.nodeThreads +
+          cpu.chdbThreads -
+          (empty.cpu.eventLoop + empty.cpu.nodeThreads + empty.cpu.chdbThreads)) /
+          seconds,
+      ),
+      cpuUsPerEvent: {
+        eventLoop: perEvent(cpu.eventLoop, empty.cpu.eventLoop),
+        nodeThreads: perEvent(cpu.nodeThreads, empty.cpu.nodeThreads),
+        chdbThreads: perEvent(cpu.chdbThreads, empty.cpu.chdbThreads),
+        all: perEvent(
+          cpu.eventLoop + cpu.nodeThreads + cpu.chdbThreads,
+          empty.cpu.eventLoop + empty.cpu.nodeThreads + empty.cpu.chdbThreads,
+        ),
+      },
+      framesStored: stored,
+    });
+    await server.stop();
+    rmSync(join(dir, `run-${i}`), { recursive: true, force: true });
+  }
+
+  const acknowledged = load.framesAcknowledged;
+  console.log(
+    `\n${o.chargers} chargers, closed loop for ${o.seconds} s: ${acknowledged.toLocaleString('en')} MeterValues acknowledged, ${storedAtKill.toLocaleString('en')} stored at the SIGKILL, ${backlog.toLocaleString('en')} events in the log's backlog\n`,
+  );
+  console.log(
+    '| run | events replayed | seconds | events/s | engine cores | µs/event: event loop | node threads (workers, libuv pool, V8) | chDB threads | all | frames stored / acknowledged |',
+  );
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  runs.forEach((r, i) =>
+    console.log(
+      `| ${i + 1} | ${r.events.toLocaleString('en')} | ${r.seconds} | ${r.eventsPerSecond.toLocaleString('en')} | ${r.engineCores} | ${r.cpuUsPerEvent.eventLoop} | ${r.cpuUsPerEvent.nodeThreads} | ${r.cpuUsPerEvent.chdbThreads} | ${r.cpuUsPerEvent.all} | ${r.framesStored.toLocaleString('en')} / ${acknowledged.toLocaleString('en')} |`,
+    ),
+  );
+  const lost = runs.filter((r) => r.framesStored < acknowledged).length;
+  if (lost > 0)
+    process.stderr.write(
+      `gateway-bench: ${lost} replay(s) stored fewer frames than acknowledged\n`,
+    );
+  mkdirSync(dirname(o.out), { recursive: true });
+  writeFileSync(
+    o.out,
+    `${JSON.stringify({ mode: 'replay', date: new Date().toISOString(), node: process.version, cores: Number(execFileSync('nproc').toString().trim()), chargers: o.chargers, loadSeconds: o.seconds, acknowledged, storedAtKill, backlog, runs }, null, 2)}\n`,
+  );
+  console.log(`\nwritten to ${o.out}`);
+}
+
 async function stormMode(o: { connections: number; out: string }): Promise<void> {
   const procs = Math.ceil(o.connections / MAX_SOCKETS_PER_GENERATOR);
   const runs: StormSummary[] = [];
@@ -1469,6 +1614,7 @@ async function main(): Promise<void> {
       paced: { type: 'string', default: '0.5' },
       rate: { type: 'string' },
       connections: { type: 'string' },
+      runs: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string' },
       out: { type: 'string' },
     },
@@ -1483,7 +1629,7 @@ async function main(): Promise<void> {
     return n;
   };
   const scenario = values.scenario ?? (values.connections !== undefined ? 'connections' : 'steady');
-  const SCENARIOS = ['steady', 'kafka', 'connections', 'two-gateways', 'storm'];
+  const SCENARIOS = ['steady', 'kafka', 'connections', 'two-gateways', 'storm', 'replay'];
   if (!SCENARIOS.includes(scenario)) {
     process.stderr.write(`--scenario: one of ${SCENARIOS.join(', ')}, not ${scenario}\n`);
     process.exit(2);
@@ -1535,6 +1681,14 @@ async function main(): Promise<void> {
       await twoGatewaysMode({
         connections: int('connections', values.connections ?? '38000', 2),
         out: out('gateway-bench-two-gateways'),
+      });
+    } else if (scenario === 'replay') {
+      await replayMode({
+        chargers,
+        seconds,
+        procs,
+        runs: int('runs', values.runs, 1),
+        out: out('gateway-bench-replay'),
       });
     } else if (scenario === 'storm') {
       await stormMode({
