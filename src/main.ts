@@ -455,6 +455,8 @@ function processorOptions(
   return {
     network: config.network,
     workers: config.workers,
+    catchUpWorkers: config.catchUpWorkers,
+    batchSize: config.batchSize,
     workerNice: config.backgroundNice,
     sink,
     log,

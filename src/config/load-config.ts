@@ -26,6 +26,8 @@ export interface EngineConfig {
   readonly partitions: number;
   /** Piscina worker threads. */
   readonly workers: number;
+  /** Worker threads more, for partitions that are behind (a full batch). */
+  readonly catchUpWorkers: number;
   /** Most events one worker task carries. */
   readonly batchSize: number;
   /** Nice value of the worker threads and the store's native threads (0: as the gateway's). */
@@ -115,6 +117,12 @@ const OPTIONS = {
     env: 'CHARGESTREAM_WORKERS',
     parse: positive(256),
     fallback: Math.max(1, availableParallelism() - 1),
+  },
+  catchUpWorkers: {
+    flag: '--catch-up-workers',
+    env: 'CHARGESTREAM_CATCH_UP_WORKERS',
+    parse: (t: string, n: string) => integer(t, n, 0, 256),
+    fallback: 1,
   },
   batchSize: {
     flag: '--batch-size',
@@ -219,6 +227,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     clickhouse: get('clickhouse') || null,
     partitions: get('partitions'),
     workers: get('workers'),
+    catchUpWorkers: get('catchUpWorkers'),
     batchSize: get('batchSize'),
     storeIntervalMs: get('storeInterval'),
     backgroundNice: get('backgroundNice'),

@@ -99,6 +99,15 @@ export async function recover(
 export interface ProcessorOptions {
   readonly network: Network;
   readonly workers: number;
+  /**
+   * Threads more, for partitions that are behind (a batch of `batchSize` events): a backlog —
+   * the log replayed at a start, the store back after an outage, a burst — is worked off on
+   * more cores, while a load the workers keep up with stays on `workers` threads, each woken
+   * for more work at a time (bench/RESULTS.md).
+   */
+  readonly catchUpWorkers?: number;
+  /** The most events the bus hands over in one batch: a batch this size means a backlog. */
+  readonly batchSize?: number;
   /** Nice value of the worker threads: below the gateway's event loop (src/lib/priority.ts). */
   readonly workerNice?: number;
   readonly sink: Sink;
@@ -138,11 +147,16 @@ export interface ProcessorOptions {
  */
 export class Processor {
   /**
-   * One single-thread pool per worker thread, each partition always on the same one
-   * (partition mod threads): a thread finds the states it wrote at its partitions' next
-   * batches (ResidentStates). A partition's batches run one at a time anyway.
+   * One single-thread pool per worker thread, each partition on the same one while it keeps
+   * up (partition mod steady threads): a thread finds the states it wrote at its partitions'
+   * next batches (ResidentStates). A partition's batches run one at a time anyway.
    */
   readonly #pools: Array<Piscina<TaskInput, TaskOutput>>;
+  /** The first `workers` pools; the others take only partitions that are behind. */
+  readonly #steadyPools: number;
+  readonly #batchSize: number;
+  /** Partitions behind: their batches go to any of the pools (see #poolFor). */
+  readonly #behind = new Set<number>();
   readonly #sink: Sink;
   /** The connectors with an open session, their states as the workers left them. */
   readonly #states: Map<string, HeldState>;
@@ -197,8 +211,10 @@ export class Processor {
     this.#states = recovered.states;
     this.#highWater = recovered.highWater;
     const file = runningFromSource ? 'workers/process-batch.ts' : 'dist/workers/process-batch.js';
+    this.#steadyPools = options.workers;
+    this.#batchSize = options.batchSize ?? Number.POSITIVE_INFINITY;
     this.#pools = Array.from(
-      { length: options.workers },
+      { length: options.workers + (options.catchUpWorkers ?? 0) },
       () =>
         new Piscina<TaskInput, TaskOutput>({
           filename: join(projectRoot, file),
@@ -209,6 +225,21 @@ export class Processor {
           execArgv: runningFromSource ? ['--import', 'tsx'] : [],
         }),
     );
+  }
+
+  /**
+   * The thread of a partition's batch: one of the steady threads while the partition keeps
+   * up; one of all threads from a full batch on, until its batches are down to a quarter of
+   * the most again. A partition that moves brings its states as texts, as always; the thread
+   * it moves to parses them once.
+   */
+  #poolFor(partition: number, events: number): Piscina<TaskInput, TaskOutput> {
+    if (this.#pools.length > this.#steadyPools) {
+      if (events >= this.#batchSize) this.#behind.add(partition);
+      else if (events <= this.#batchSize / 4) this.#behind.delete(partition);
+    }
+    const among = this.#behind.has(partition) ? this.#pools.length : this.#steadyPools;
+    return this.#pools[partition % among]!;
   }
 
   /**
@@ -322,7 +353,7 @@ export class Processor {
     // The events go by structured clone, the states as their JSON text (HeldState). Events as
     // msgpack bytes were tried twice: they cost the worker less but the event loop more, and
     // the acknowledgements' p99 rose (bench/RESULTS.md).
-    const output = await this.#pools[partition % this.#pools.length]!.run({
+    const output = await this.#poolFor(partition, given.length).run({
       partition,
       entries,
       states,
