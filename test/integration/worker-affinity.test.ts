@@ -1,111 +1,142 @@
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { connectorKey, type ChargerEvent } from '../../src/ocpp/events.js';
-import { Processor } from '../../src/processor/processor.js';
-import { ChdbStore } from '../../src/store/chdb-store.js';
-import { Sink } from '../../src/store/sink.js';
 import { aCharger, aNetwork } from '../helpers/builders.js';
-import { tempDir } from '../helpers/engine.js';
+import {
+  chargersOnEveryPartition,
+  handleRound,
+  openTestProcessor,
+  registerEvent,
+} from '../helpers/processor.js';
 
 /**
- * Each partition's batches go to one worker thread, so a thread finds the connector states
- * it wrote at the partition's next batch and takes them up without parsing (ResidentStates).
- * Real worker threads (two) and a real store; the batches of all partitions run at once, so
- * both threads are busy and a shared queue would hand batches to either.
+ * Worker threads and partitions, with real worker threads and a real store; the batches of
+ * all partitions run at once, so every thread is busy and a shared queue would hand batches
+ * to any of them.
  */
-const PARTITIONS = 4;
+const PARTITIONS = 4; // as openTestProcessor's
 const T0 = Date.parse('2026-11-20T08:00:00Z');
+const partitionOf = (id: string) => partitionFor(connectorKey(id, 1), PARTITIONS);
 
-/** Two chargers per partition. */
-const chargers: string[] = [];
-for (let i = 0; chargers.length < PARTITIONS * 2; i++) {
-  const id = `AFF${i}`;
-  const p = partitionFor(connectorKey(id, 1), PARTITIONS);
-  if (chargers.filter((c) => partitionFor(connectorKey(c, 1), PARTITIONS) === p).length < 2)
-    chargers.push(id);
-}
-const network = parseNetwork(aNetwork({ chargers: chargers.map((id) => aCharger(id)) }));
-
-let store: ChdbStore;
-let processor: Processor;
-beforeAll(async () => {
-  store = new ChdbStore(join(tempDir(), 'store'));
-  await store.migrate();
-  const log = pino({ level: 'silent' });
-  processor = new Processor(
-    { network, workers: 2, sink: new Sink(store, log), log, store, partitions: PARTITIONS },
-    { committed: new Map(), highWater: new Map(), states: new Map() },
-  );
-});
-afterAll(async () => {
-  await processor?.close();
-  await store?.close();
-});
-
-function eventOf(chargerId: string, round: number): ChargerEvent {
-  const at = T0 + round * 60_000;
-  if (round === 0)
-    return {
-      kind: 'tx_started',
-      chargerId,
-      connectorId: 1,
-      receivedAt: at,
-      transactionId: '1',
-      tokenId: 'T',
-      authorization: 'Accepted',
-      customerId: '',
-      meterStartWh: 0,
-      ts: at,
-    };
-  return {
-    kind: 'meter_values',
-    chargerId,
-    connectorId: 1,
-    receivedAt: at,
-    transactionId: '1',
-    samples: [
-      {
-        ts: at,
-        measurand: 'Energy.Active.Import.Register',
-        phase: '',
-        value: round * 100,
-        unit: 'Wh',
-        context: 'Sample.Periodic',
-      },
-    ],
-  };
+/** A processor of its own for `chargers`, opened before a describe's tests, closed after. */
+function processorFor(
+  chargers: readonly string[],
+  threads: Parameters<typeof openTestProcessor>[2],
+): Awaited<ReturnType<typeof openTestProcessor>> {
+  const network = parseNetwork(aNetwork({ chargers: chargers.map((id) => aCharger(id)) }));
+  const opened = {} as Awaited<ReturnType<typeof openTestProcessor>>;
+  beforeAll(async () => {
+    Object.assign(opened, await openTestProcessor(network, undefined, threads));
+  });
+  afterAll(async () => {
+    await opened.close?.();
+  });
+  return opened;
 }
 
+/**
+ * Each partition's batches go to one worker thread (two here), so a thread finds the connector
+ * states it wrote at the partition's next batch and takes them up without parsing
+ * (ResidentStates).
+ */
 describe('worker threads and partitions', () => {
+  const chargers = chargersOnEveryPartition('AFF', PARTITIONS, 2);
+  const affinity = processorFor(chargers, { workers: 2 });
+
   it('a partition’s next batch finds its states on the thread that wrote them', async () => {
     const offsets = new Array<number>(PARTITIONS).fill(0);
     const ROUNDS = 6;
     for (let round = 0; round < ROUNDS; round++) {
-      const batches = new Map<number, Array<{ offset: number; event: ChargerEvent }>>();
-      for (const id of chargers) {
-        const p = partitionFor(connectorKey(id, 1), PARTITIONS);
-        const entries = batches.get(p) ?? [];
-        entries.push({ offset: offsets[p]!++, event: eventOf(id, round) });
-        batches.set(p, entries);
-      }
-      const handled = await Promise.all(
-        [...batches].map(([p, entries]) => processor.handle(p, entries)),
-      );
-      await Promise.all(handled.map((h) => h?.stored ?? Promise.resolve()));
+      const events = chargers.map((id) => registerEvent(id, round, T0));
+      await handleRound(affinity.processor, events, offsets);
     }
-    expect(processor.threads).toBe(2);
-    const c = processor.workerCounters;
+    expect(affinity.processor.threads).toBe(2);
+    const c = affinity.processor.workerCounters;
     // Round 0 starts the sessions (no state to bring); every later batch brings one state a
     // charger, each found on its partition's thread.
     expect(c.statesKept).toBe(chargers.length * (ROUNDS - 1));
     expect(c.statesParsed).toBe(0);
-    const [row] = await store.rows<{ n: string }>(
+    const [row] = await affinity.store.rows<{ n: string }>(
       "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id LIKE 'AFF%'",
     );
     // Every batch stored: a reading for each start (its meter start) and meter value.
     expect(row?.n).toBe(String(chargers.length * ROUNDS));
+  });
+});
+
+/**
+ * A partition that is behind (its batch as large as the bus hands over) is worked on by the
+ * catch-up thread as well; once its batches are small again it goes back to its steady
+ * thread. Its states travel as texts either way, so a move costs one parse on the thread it
+ * moves to and nothing else: every reading stored, every session's energy whole. One steady
+ * thread, one catch-up thread.
+ */
+describe('catch-up worker threads', () => {
+  const BATCH = 4;
+  /** Two chargers per partition; partitions 1 and 3 are the ones that move when behind. */
+  const chargers = chargersOnEveryPartition('CU', PARTITIONS, 2);
+  const catchUp = processorFor(chargers, { workers: 1, catchUpWorkers: 1, batchSize: BATCH });
+  const steps = new Map<string, number>(chargers.map((id) => [id, 0]));
+  const offsets = new Array<number>(PARTITIONS).fill(0);
+
+  /** `perCharger` events of each of `who`, in one batch a partition, all partitions at once. */
+  async function round(who: readonly string[], perCharger: number): Promise<void> {
+    const events: ChargerEvent[] = [];
+    for (const id of who) {
+      for (let i = 0; i < perCharger; i++) {
+        const step = steps.get(id)!;
+        steps.set(id, step + 1);
+        events.push(registerEvent(id, step, T0));
+      }
+    }
+    await handleRound(catchUp.processor, events, offsets);
+  }
+
+  it('a partition behind moves to the catch-up thread and back once it keeps up; nothing lost or counted twice', async () => {
+    expect(catchUp.processor.threads).toBe(2);
+    const c = catchUp.processor.workerCounters;
+    const odd = chargers.filter((id) => partitionOf(id) % 2 === 1);
+    const firstOfEach = [...new Set(chargers.map(partitionOf))].map((p) =>
+      chargers.find((id) => partitionOf(id) === p)!,
+    );
+
+    // Keeping up (2 events a batch, below the most): all on the steady thread.
+    await round(chargers, 1); // the starts
+    await round(chargers, 1);
+    expect(c.statesParsed).toBe(0);
+    expect(c.statesKept).toBe(chargers.length);
+
+    // Behind (full batches): partitions 1 and 3 go to the catch-up thread, which parses the
+    // states they bring once; partitions 0 and 2 stay where their states are.
+    await round(chargers, 2);
+    expect(c.statesParsed).toBe(odd.length);
+    await round(chargers, 2);
+    expect(c.statesParsed).toBe(odd.length);
+
+    // Caught up (a batch of one, a quarter of the most): back to the steady thread, where the
+    // moved partitions' states are parsed once more (the thread's copies are older).
+    await round(firstOfEach, 1);
+    const movedBack = firstOfEach.filter((id) => partitionOf(id) % 2 === 1).length;
+    expect(c.statesParsed).toBe(odd.length + movedBack);
+    await round(firstOfEach, 1);
+    expect(c.statesParsed).toBe(odd.length + movedBack);
+    expect(c.statesParsed + c.statesKept).toBe(
+      chargers.length * 3 + firstOfEach.length * 2, // every state brought, once each
+    );
+
+    // Every event's reading stored once, and each session's energy is its last register.
+    const events = [...steps.values()].reduce((n, s) => n + s, 0);
+    const [row] = await catchUp.store.rows<{ n: string }>(
+      "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id LIKE 'CU%'",
+    );
+    expect(row?.n).toBe(String(events));
+    const sessions = await catchUp.store.rows<{ charger_id: string; wh: string }>(
+      `SELECT charger_id, toString(argMax(energy_wh, version)) AS wh FROM sessions_log
+       WHERE charger_id LIKE 'CU%' GROUP BY charger_id ORDER BY charger_id`,
+    );
+    expect(Object.fromEntries(sessions.map((s) => [s.charger_id, Number(s.wh)]))).toEqual(
+      Object.fromEntries(chargers.map((id) => [id, (steps.get(id)! - 1) * 100])),
+    );
   });
 });
