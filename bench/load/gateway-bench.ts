@@ -482,17 +482,20 @@ async function startEngine(spec: EngineSpec): Promise<Server> {
   const m = await waitForLine(
     child,
     spec.replay === true
-      ? /^(?=[\s\S]*?"replayed":(\d+),"replayMs":(\d+))(?=[\s\S]*?OCPP (ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (http:\/\/[\d.]+:\d+))/
-      : /()()OCPP (ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (http:\/\/[\d.]+:\d+)/,
+      ? /^(?=[\s\S]*?"replayed":(?<events>\d+),"replayMs":(?<ms>\d+))(?=[\s\S]*?OCPP (?<ocpp>ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (?<api>http:\/\/[\d.]+:\d+))/
+      : /OCPP (?<ocpp>ws:\/\/[\d.]+:\d+)\/ocpp\S*\s+API (?<api>http:\/\/[\d.]+:\d+)/,
     'engine',
   );
+  const found = m.groups!;
   return {
     name,
     child,
     pid: child.pid!,
-    url: `${m[3]}/ocpp`,
-    apiUrl: m[4]!,
-    ...(spec.replay === true ? { replay: { events: Number(m[1]), ms: Number(m[2]) } } : {}),
+    url: `${found['ocpp']}/ocpp`,
+    apiUrl: found['api']!,
+    ...(spec.replay === true
+      ? { replay: { events: Number(found['events']), ms: Number(found['ms']) } }
+      : {}),
     apiKey: API_KEY,
     helpers: [],
     stop: () => stopChild(child),
@@ -1407,11 +1410,6 @@ interface StormSummary {
 }
 
 /**
- * Storms: N chargers open their connections and boot all at once (no concurrency limit),
- * then every socket drops at once and every charger comes back at once. Per phase: chargers
- * accepted (BootNotification Accepted), time until 50 %, 99 % and all were, failures by kind.
- */
-/**
  * How fast the engine works off a backlog: the processor and the store alone, no chargers.
  * An engine takes the closed-loop load with its store writes 10 s apart, so its processor
  * stops two batches ahead of the store while the log fills with acknowledged events; it is
@@ -1443,12 +1441,14 @@ async function replayMode(o: {
   loaded.child.kill('SIGKILL');
   await killed;
 
+  /** CPU seconds so far by thread group, and in all. */
   const groups = (pid: number) => {
-    const g = { eventLoop: 0, nodeThreads: 0, chdbThreads: 0 };
+    const g = { eventLoop: 0, nodeThreads: 0, chdbThreads: 0, all: 0 };
     for (const [name, cpu] of threadCpuSeconds(pid)) {
       if (name === 'main') g.eventLoop += cpu;
       else if (name.startsWith('node/')) g.nodeThreads += cpu;
       else g.chdbThreads += cpu;
+      g.all += cpu;
     }
     return g;
   };
@@ -1469,26 +1469,19 @@ async function replayMode(o: {
     const events = server.replay!.events;
     const seconds = server.replay!.ms / 1000;
     const stored = await storedFrames(server);
-    const perEvent = (used: number, base: number) => round2(((used - base) / events) * 1e6);
+    // µs of CPU an event, each group less what a start with nothing to replay used.
+    const perEvent = (group: keyof typeof cpu) =>
+      round2(((cpu[group] - empty.cpu[group]) / events) * 1e6);
     runs.push({
       events,
       seconds: round2(seconds),
       eventsPerSecond: Math.round(events / seconds),
-      engineCores: round2(
-        (cpu.eventLoop +
-          cpu.nodeThreads +
-          cpu.chdbThreads -
-          (empty.cpu.eventLoop + empty.cpu.nodeThreads + empty.cpu.chdbThreads)) /
-          seconds,
-      ),
+      engineCores: round2((cpu.all - empty.cpu.all) / seconds),
       cpuUsPerEvent: {
-        eventLoop: perEvent(cpu.eventLoop, empty.cpu.eventLoop),
-        nodeThreads: perEvent(cpu.nodeThreads, empty.cpu.nodeThreads),
-        chdbThreads: perEvent(cpu.chdbThreads, empty.cpu.chdbThreads),
-        all: perEvent(
-          cpu.eventLoop + cpu.nodeThreads + cpu.chdbThreads,
-          empty.cpu.eventLoop + empty.cpu.nodeThreads + empty.cpu.chdbThreads,
-        ),
+        eventLoop: perEvent('eventLoop'),
+        nodeThreads: perEvent('nodeThreads'),
+        chdbThreads: perEvent('chdbThreads'),
+        all: perEvent('all'),
       },
       framesStored: stored,
     });
@@ -1522,6 +1515,11 @@ async function replayMode(o: {
   console.log(`\nwritten to ${o.out}`);
 }
 
+/**
+ * Storms: N chargers open their connections and boot all at once (no concurrency limit),
+ * then every socket drops at once and every charger comes back at once. Per phase: chargers
+ * accepted (BootNotification Accepted), time until 50 %, 99 % and all were, failures by kind.
+ */
 async function stormMode(o: { connections: number; out: string }): Promise<void> {
   const procs = Math.ceil(o.connections / MAX_SOCKETS_PER_GENERATOR);
   const runs: StormSummary[] = [];
