@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
+import { MERGE_SELECTOR_BASE } from '../../src/store/ddl.js';
 import { pino } from 'pino';
 import { ChargestreamError } from '../../src/lib/errors.js';
 import { ChdbStore, withoutLowCardinality } from '../../src/store/chdb-store.js';
@@ -120,6 +121,27 @@ describe.each(BACKENDS)('store: $name', (backend) => {
         'sessions_log',
       ]),
     );
+  });
+
+  it('every MergeTree table merges with the base the engine sets, and a later start changes nothing', async () => {
+    const untuned = () =>
+      store.rows<{ name: string }>(
+        `SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree'
+           AND position(create_table_query, 'merge_selector_base = ${MERGE_SELECTOR_BASE}') = 0`,
+      );
+    const merging = await store.rows<{ name: string }>(
+      "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree'",
+    );
+    expect(merging.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['meter_readings', 'sessions_log', 'readings_quality_hourly']),
+    );
+    expect(await untuned()).toEqual([]);
+    // A table made by hand (an older data folder's) gets the setting at the next start.
+    await store.execute('CREATE TABLE hand_made (k UInt8) ENGINE = MergeTree ORDER BY k');
+    expect((await untuned()).map((t) => t.name)).toEqual(['hand_made']);
+    expect(await store.migrate()).toBe(0);
+    expect(await untuned()).toEqual([]);
+    await store.execute('DROP TABLE hand_made');
   });
 
   it('the same batch inserted twice, and once more after a timeout, is stored once; another token is another batch', async () => {
