@@ -28,7 +28,8 @@ export function migrations(): Migration[] {
 
 /**
  * Applies the migrations not applied yet, in order, through `run` (a statement) and `rows`
- * (a query): the same for every backend. Returns how many ran.
+ * (a query): the same for every backend; then the merge setting (tuneMerges). Returns how
+ * many migrations ran.
  */
 export async function applyMigrations(
   run: (sql: string) => Promise<unknown>,
@@ -66,9 +67,9 @@ export async function applyMigrations(
 export const MERGE_SELECTOR_BASE = 10;
 
 /**
- * Sets MERGE_SELECTOR_BASE on every MergeTree table of the database that does not have it yet,
- * where the server knows the setting (ClickHouse 24.11 and later; an older one keeps its
- * default).
+ * Sets MERGE_SELECTOR_BASE on every MergeTree table of the database that does not have that
+ * value yet, where the server knows the setting (ClickHouse 24.11 and later; an older one
+ * keeps its default).
  */
 async function tuneMerges(
   run: (sql: string) => Promise<unknown>,
@@ -80,7 +81,7 @@ async function tuneMerges(
   if (Number(known[0]?.n ?? 0) === 0) return;
   const tables = await rows<{ name: string }>(
     `SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree'
-       AND position(create_table_query, 'merge_selector_base') = 0`,
+       AND position(create_table_query, 'merge_selector_base = ${MERGE_SELECTOR_BASE}') = 0`,
   );
   for (const { name } of tables)
     await run(
