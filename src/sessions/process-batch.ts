@@ -13,6 +13,7 @@ import type {
   TransactionStopped,
 } from '../ocpp/events.js';
 import { connectorKey } from '../ocpp/events.js';
+import { sessionRowText } from '../store/store.js';
 import { addStatus, durations, scopeOf, type Scope, type StatusChange } from './durations.js';
 import { selectedBy, signalsOf, thresholdReached, type SignalState } from './alerts.js';
 import { THRESHOLD_EVENTS, type NotificationRule, type ThresholdEvent } from '../config/network.js';
@@ -1170,37 +1171,39 @@ function sessionRow(
   state: string,
 ): string {
   const d = scopes(s);
-  // The values of SESSION_COLUMNS, in order.
-  return JSON.stringify([
-    s.sessionId,
-    version,
-    s.chargerId,
-    place.site_id,
-    place.operator_id,
-    s.connectorId,
-    s.transactionId,
-    s.status,
-    s.reason,
-    s.customerId,
-    s.tokenId,
-    s.rating.tariffId,
-    chTime(s.startedAt),
-    s.endedAt === null ? null : chTime(s.endedAt),
-    s.energy.energyWh.toFixed(3),
-    d.chargingS,
-    d.parkingS,
-    d.faultS,
-    d.reservationS,
-    s.cost.totalExclVat,
-    s.cost.totalVat,
-    s.cost.totalInclVat,
-    s.cost.currency,
-    s.flags,
-    s.ratingError ?? '',
+  // The values of SESSION_COLUMNS, in order, up to the state.
+  return sessionRowText(
+    [
+      s.sessionId,
+      version,
+      s.chargerId,
+      place.site_id,
+      place.operator_id,
+      s.connectorId,
+      s.transactionId,
+      s.status,
+      s.reason,
+      s.customerId,
+      s.tokenId,
+      s.rating.tariffId,
+      chTime(s.startedAt),
+      s.endedAt === null ? null : chTime(s.endedAt),
+      s.energy.energyWh.toFixed(3),
+      d.chargingS,
+      d.parkingS,
+      d.faultS,
+      d.reservationS,
+      s.cost.totalExclVat,
+      s.cost.totalVat,
+      s.cost.totalInclVat,
+      s.cost.currency,
+      s.flags,
+      s.ratingError ?? '',
+    ],
     // Open sessions resume from it after a restart; failed ones are rated again from it (S8).
     state,
     partition,
-  ]);
+  );
 }
 
 function cdrRow(

@@ -29,11 +29,15 @@ const TRANSPORT_SETTINGS = new Set([
   'http_headers_progress_interval_ms',
 ]);
 
-/** Settings of inserts: deduplication of a retried block, in the table and its views. */
+/**
+ * Settings of inserts: deduplication of a retried block, in the table and its views; how
+ * positional rows are read (insertFormat).
+ */
 const INSERT_SETTINGS = new Set([
   'insert_deduplication_token',
   'deduplicate_blocks_in_dependent_materialized_views',
   'input_format_json_compact_allow_variable_number_of_columns',
+  'input_format_json_read_objects_as_strings',
 ]);
 
 /** Limits a read-only request carries; the store's read-only connection has them already. */

@@ -14,6 +14,7 @@ import {
   READING_COLUMNS,
   rowPieces,
   SESSION_COLUMNS,
+  sessionRowText,
   type Store,
 } from '../../src/store/store.js';
 import { tempDir } from '../helpers/engine.js';
@@ -313,17 +314,22 @@ describe.each(BACKENDS)('store: $name', (backend) => {
     );
   });
 
-  it('positional session rows (as the workers write them): every column in order, the state byte for byte, a retry dropped, the highest version the session', async () => {
+  it('positional session rows (as the workers write them): every column in order, the state (an object in the row) byte for byte, a retry dropped, the highest version the session', async () => {
     const state = JSON.stringify({
       note: 'a "quoted"\n\ttext \\ é',
       nested: { n: [1, 2.5, null] },
     });
-    const session = (version: number, status: string, endedAt: string | null) => [
-      ...['S9-1', version, 'CP9', 'site-9', 'op-9', 2, 'tx-9', status, 'Local', 'c9', 'T9', 't9'],
-      ...['2026-11-20 08:00:00.000', endedAt, '1234.500', 60, 5, 0, 0, '1.2300', '0.2700'],
-      ...['1.5000', 'EUR', ['short', 'offline'], '', status === 'rated' ? '' : state, 3],
-    ];
-    const open = JSON.stringify(session(15, 'in_progress', null)) + '\n';
+    const session = (version: number, status: string, endedAt: string | null) =>
+      sessionRowText(
+        [
+          ...['S9-1', version, 'CP9', 'site-9', 'op-9', 2, 'tx-9', status, 'Local', 'c9', 'T9'],
+          ...['t9', '2026-11-20 08:00:00.000', endedAt, '1234.500', 60, 5, 0, 0, '1.2300'],
+          ...['0.2700', '1.5000', 'EUR', ['short', 'offline'], ''],
+        ],
+        status === 'rated' ? '' : state,
+        3,
+      );
+    const open = session(15, 'in_progress', null) + '\n';
     await store.insert('sessions_log', open, 'test:sessions:15', SESSION_COLUMNS);
     await store.insert('sessions_log', open, 'test:sessions:15', SESSION_COLUMNS);
     const text = (c: string) => `toString(${c}) AS ${c}`;
@@ -345,7 +351,7 @@ describe.each(BACKENDS)('store: $name', (backend) => {
       state,
       log_partition: '3',
     });
-    const rated = JSON.stringify(session(23, 'rated', '2026-11-20 08:05:00.000')) + '\n';
+    const rated = session(23, 'rated', '2026-11-20 08:05:00.000') + '\n';
     await store.insert('sessions_log', rated, 'test:sessions:23', SESSION_COLUMNS);
     const [latest] = await store.rows<{ status: string }>(
       "SELECT status FROM sessions WHERE session_id = 'S9-1'",
