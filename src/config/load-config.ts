@@ -134,7 +134,8 @@ const OPTIONS = {
     flag: '--background-nice',
     env: 'CHARGESTREAM_BACKGROUND_NICE',
     parse: (t: string, n: string) => integer(t, n, 0, 19),
-    fallback: 10,
+    // The lowest: 10 left the event loop waiting behind them more often (bench/RESULTS.md).
+    fallback: 19,
   },
   storeInterval: {
     flag: '--store-interval',
