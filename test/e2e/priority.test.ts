@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { aNetwork } from '../helpers/builders.js';
 import {
   eventually,
   startEngine,
@@ -8,18 +9,6 @@ import {
   writeNetwork,
   type RunningEngine,
 } from '../helpers/engine.js';
-
-/**
- * The engine's background threads run below the gateway's event loop (`--background-nice`,
- * README "Background threads"): the worker threads lower themselves, the store's native
- * threads are lowered by the engine; the event loop keeps its priority. Read from the running
- * process's threads in /proc (Linux).
- */
-const network = {
-  organizations: [{ id: 'o', type: 'cpo' }],
-  sites: [{ id: 's', operator: 'o' }],
-  chargers: [{ id: 'NICE-1', site: 's', connectors: [{ id: 1, maxPowerW: 22_000 }] }],
-};
 
 interface Thread {
   readonly tid: number;
@@ -54,7 +43,7 @@ afterAll(async () => {
 async function started(extraArgs: string[] = []): Promise<number> {
   const dir = tempDir();
   const engine = await startEngine({
-    config: writeNetwork(dir, network),
+    config: writeNetwork(dir, aNetwork()),
     dataDir: join(dir, 'data'),
     extraArgs,
   });
@@ -86,6 +75,12 @@ async function priorities(pid: number, nice: number) {
   };
 }
 
+/**
+ * The engine's background threads run below the gateway's event loop (`--background-nice`,
+ * README "Background threads"): the worker threads lower themselves, the store's native
+ * threads are lowered by the engine; the event loop keeps its priority. Read from the running
+ * process's threads in /proc (Linux).
+ */
 describe('thread priorities', () => {
   it('by default the worker threads and the store’s threads run at nice 19, the event loop at 0', async () => {
     const p = await priorities(await started(), 19);
