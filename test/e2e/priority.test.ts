@@ -82,10 +82,10 @@ async function priorities(pid: number, nice: number) {
  * process's threads in /proc (Linux).
  */
 describe('thread priorities', () => {
-  it('by default the worker threads and the store’s threads run at nice 19, the event loop at 0', async () => {
-    const p = await priorities(await started(), 19);
+  it('by default the worker threads and the store’s threads run at nice 10, the event loop at 0', async () => {
+    const p = await priorities(await started(), 10);
     expect(p.eventLoop).toBe(0);
-    expect(p.native).toEqual([19]);
+    expect(p.native).toEqual([10]);
     // The worker threads lower themselves (one or more: --workers, by default cores − 1).
     expect(p.lowered).toBeGreaterThanOrEqual(1);
   });
