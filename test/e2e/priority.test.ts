@@ -51,28 +51,29 @@ async function started(extraArgs: string[] = []): Promise<number> {
   return engine.process.pid!;
 }
 
+/** A native thread: one Node did not start (chDB's), which the engine lowers. */
+const isNative = (t: Thread) => t.name !== 'node' && !t.name.startsWith('libuv');
+
 /**
- * The nice values of the event loop, of the store's native threads and how many other `node`
- * threads (worker threads; V8's helpers keep theirs) are at `nice`, once there are store
- * threads, all lowered (at start and every few seconds), and a worker thread has lowered
- * itself (as it starts); else the probe times out and the test fails.
+ * The nice values of the event loop and of the store's native threads, and how many other
+ * `node` threads (worker threads; V8's helpers keep theirs) are at `nice`, once there are
+ * store threads, all lowered (at start and every few seconds), and a worker thread has
+ * lowered itself (as it starts); else the probe times out and the test fails.
  */
 async function priorities(pid: number, nice: number) {
-  const seen = await eventually(
-    () => Promise.resolve(threadsOf(pid)),
-    (threads) => {
-      const native = threads.filter((t) => t.name !== 'node' && !t.name.startsWith('libuv'));
-      const workers = threads.filter((t) => t.name === 'node' && t.nice === nice);
-      return native.length > 0 && native.every((t) => t.nice === nice) && workers.length > 0;
-    },
+  const summary = (threads: Thread[]) => {
+    const native = threads.filter(isNative);
+    return {
+      eventLoop: threads.find((t) => t.tid === pid)?.nice,
+      native: [...new Set(native.map((t) => t.nice))],
+      lowered: threads.filter((t) => t.name === 'node' && t.tid !== pid && t.nice === nice).length,
+    };
+  };
+  return eventually(
+    () => Promise.resolve(summary(threadsOf(pid))),
+    (p) => p.native.length === 1 && p.native[0] === nice && p.lowered > 0,
     20_000,
   );
-  const native = seen.filter((t) => t.name !== 'node' && !t.name.startsWith('libuv'));
-  return {
-    eventLoop: seen.find((t) => t.tid === pid)?.nice,
-    native: [...new Set(native.map((t) => t.nice))],
-    lowered: seen.filter((t) => t.name === 'node' && t.tid !== pid && t.nice === nice).length,
-  };
 }
 
 /**
