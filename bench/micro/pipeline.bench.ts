@@ -23,6 +23,7 @@ import {
   type TaskOutput,
 } from '../../src/sessions/held-state.js';
 import { processBatch, type ConnectorState } from '../../src/sessions/process-batch.js';
+import { sessionRowText } from '../../src/store/store.js';
 import { meterValues, T0 } from '../load/frames.js';
 
 /**
@@ -41,7 +42,10 @@ import { meterValues, T0 } from '../load/frames.js';
  *   as the engine under the steady load bench hands them over (64 sessions of 1–2 events,
  *   the task and its outcome structured-cloned as on the way to a worker and back, the
  *   states as JSON text, the thread keeping the objects it wrote them from), and the same
- *   with every state parsed, as before the thread kept them.
+ *   with every state parsed, as before the thread kept them;
+ * - session row: a `sessions_log` row as the worker writes it (`sessionRowText`: the values,
+ *   then the session's state as a JSON object), against the state escaped into a string of the
+ *   row (the form before cdbc5d0), for a session's state after ten readings.
  *
  * The store's insert is measured by bench/store/store-bench.ts.
  *
@@ -391,6 +395,37 @@ batchCase('worker task: processBatch (10 sessions × 100 events)', 10, 100);
 taskCase('worker task as handed over (64 sessions × 2 events)', 64, 2);
 taskCase('the same, one event a session (64 × 1)', 64, 1);
 taskCase('the same, every state parsed (no states kept)', 64, 1, false);
+
+// --- a session row -------------------------------------------------------------------------
+{
+  let states: Record<string, ConnectorState> = {};
+  batchesOf(1, 1)
+    .slice(0, 10)
+    .forEach((batch, b) => {
+      const entries = batch.map(({ event }) => ({ offset: b, event }));
+      states = processBatch(index, { partition: 0, entries, states, highWater: NOTHING }).states;
+    });
+  const held = Object.values(holdAll(states))[0]!;
+  // The state as the worker writes it into the row: the session's part of the held text.
+  const state = JSON.stringify((JSON.parse(held.text) as ConnectorState).session);
+  // The values of SESSION_COLUMNS up to the state, as an open session's row has them.
+  const values: unknown[] = [
+    ...['S1', 81, 'B0', 's', 'o', 1, 'B0-tx', 'in_progress', '', 'c', 'BENCH0', 't'],
+    ...['2026-11-20 08:00:00.000', null, '50.000', 10, 0, 0, 0, '0.02', '0.00', '0.02'],
+    ...['EUR', [], ''],
+  ];
+  console.log(`  (a state of ${state.length} bytes)`);
+  show(
+    'session row (sessionRowText)',
+    rate(() => sessionRowText(values, state, 0)),
+    'rows',
+  );
+  show(
+    'the same, the state escaped in a string',
+    rate(() => JSON.stringify([...values, state, 0])),
+    'rows',
+  );
+}
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dirname(OUT), { recursive: true });
