@@ -790,6 +790,19 @@ interface RunSummary {
     seconds: number;
     framesPerSecond: number;
     ratioToBare: number | null;
+    /**
+     * CPU a stored frame, from the start of the load until the last frame was queryable (the
+     * store's catching up after the load included): the engine's, in µs, and the generators'.
+     */
+    engineCpuUsPerFrame: number;
+    generatorCpuUsPerFrame: number;
+    /** All CPUs of the machine busy over the same time, in cores. */
+    machineBusyCores: number;
+    /**
+     * The engine's CPU a frame that would keep half the bare server's frames/s queryable, at
+     * this run's generator cost and machine use (null without a bare run): see printBudget.
+     */
+    engineBudgetUsPerFrame: number | null;
   } | null;
   /** Paced runs: ms from sending a probe charger's MeterValues to its reading being queryable. */
   frameToQueryableMs: { samples: number; p50: number; p99: number; max: number } | null;
@@ -919,11 +932,19 @@ async function measure(
       if (await enough()) stored = await storedFrames(server);
     }
     const storeSeconds = (performance.now() - t0) / 1000;
+    const framesStored = Math.min(stored - storedBefore, allFrames);
+    const machineStored = machineCpuSeconds();
     store = {
       frames: stored - storedBefore,
       seconds: round2(storeSeconds),
-      framesPerSecond: Math.round(Math.min(stored - storedBefore, allFrames) / storeSeconds),
+      framesPerSecond: Math.round(framesStored / storeSeconds),
       ratioToBare: null,
+      // The engine's CPU until the last frame was stored: the counting queries above are in it
+      // (a row count every 100 ms, a scan at the end), a few ms a second.
+      engineCpuUsPerFrame: round2(((cpuSeconds(server.pid) - cpu0) / framesStored) * 1e6),
+      generatorCpuUsPerFrame: round2((genCpu / allFrames) * 1e6),
+      machineBusyCores: round2((machineStored.busy - machine0.busy) / storeSeconds),
+      engineBudgetUsPerFrame: null,
     };
     if (stored < expected)
       process.stderr.write(`${server.name}: only ${stored} of ${expected} frames stored\n`);
@@ -1124,8 +1145,12 @@ async function throughputMode(o: {
       if (r === bare || r.load !== 'load') continue;
       r.ratioToBare = round2(r.framesPerSecond / bare.framesPerSecond);
       r.cpuRatioToBare = round2(r.framesPerServerCpuSecond / bare.framesPerServerCpuSecond);
-      if (r.store !== null)
+      if (r.store !== null) {
         r.store.ratioToBare = round2(r.store.framesPerSecond / bare.framesPerSecond);
+        // With a broker beside the engine (Kafka mode) its CPU is not in the engine's figure.
+        if (Object.keys(r.helperCpuCores).length === 0)
+          r.store.engineBudgetUsPerFrame = engineBudget(r.store, bare.framesPerSecond);
+      }
     }
   }
 
@@ -1195,7 +1220,41 @@ async function throughputMode(o: {
       r.cpuRatioToBare === null ? '—' : r.cpuRatioToBare.toFixed(2),
     ]),
   );
+  for (const r of runs) {
+    if (r.store !== null && r.load === 'load') printBudget(r.server, r.store, bare);
+  }
   console.log(`\nwritten to ${o.out}`);
+}
+
+/**
+ * The end-to-end figure is bound by CPU: the load and the store's catching up after it keep
+ * the machine's cores busy, so frames/s ≈ busy cores ÷ (the engine's + the generators' CPU a
+ * frame). Half the bare server's frames/s queryable then allows the engine, in µs of CPU a
+ * frame: busy cores ÷ (0.5 × bare frames/s) − the generators' µs a frame.
+ */
+function engineBudget(store: NonNullable<RunSummary['store']>, bareFramesPerSecond: number) {
+  return round2(
+    (store.machineBusyCores / (0.5 * bareFramesPerSecond)) * 1e6 - store.generatorCpuUsPerFrame,
+  );
+}
+
+function printBudget(
+  server: string,
+  store: NonNullable<RunSummary['store']>,
+  bare: RunSummary | null,
+): void {
+  const bareCost =
+    bare === null
+      ? ''
+      : ` (the bare server ${((bare.serverCpuCores / bare.framesPerSecond) * 1e6).toFixed(1)} µs a frame)`;
+  const budget =
+    store.engineBudgetUsPerFrame === null
+      ? ''
+      : `; in ClickHouse ÷ bare ≥ 0.5 would allow the engine ${store.engineBudgetUsPerFrame.toFixed(1)} µs${bareCost}`;
+  console.log(
+    `\n${server}, CPU a stored frame (load and catching up, the machine ${store.machineBusyCores.toFixed(2)} cores busy): ` +
+      `the engine ${store.engineCpuUsPerFrame.toFixed(1)} µs, the generators ${store.generatorCpuUsPerFrame.toFixed(1)} µs${budget}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------
