@@ -149,6 +149,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
         fsync: config.fsync,
         commitIntervalMs: config.commitIntervalMs,
         batchSize: config.batchSize,
+        // Batches further apart than the store's writes would only delay the readings.
+        batchLingerMs: Math.min(config.batchLingerMs, config.storeIntervalMs),
         observeWrite: logWriteObserver(metrics),
         onFatal: (error) => {
           // Crash-only: what was acknowledged is in the log; a restart replays it.

@@ -41,6 +41,15 @@ export interface EmbeddedLogOptions {
    * not taken; records published while a write rolls the segment follow it at once.
    */
   readonly commitIntervalMs?: number;
+  /**
+   * About the least milliseconds between two batches of one partition handed to the
+   * processor (0: each as soon as the previous one is done). Events arriving meanwhile join
+   * the next batch: fewer, larger batches, each session's state and row written once for
+   * more of its readings. A full batch (`batchSize`) and a batch with a transaction's stop
+   * (a 2.0.1 Ended answer waits for its rating) go at once. The partitions' turns are spread
+   * evenly over the interval, so the batches do not all arrive at the workers together.
+   */
+  readonly batchLingerMs?: number;
 }
 
 /**
@@ -99,6 +108,12 @@ export class EmbeddedLog implements Bus {
     failures: number;
     /** Batches processed whose rows the store does not hold yet. */
     unstored: number;
+    /** With a linger: when the partition's next batch may go (performance.now() time). */
+    dueAt: number;
+    /** A stop is queued: the next batch goes without waiting for its turn. */
+    urgent: boolean;
+    /** Drives the partition at its turn. */
+    timer: NodeJS.Timeout | null;
   }>;
   readonly #segments: Segment[] = [];
   #active: { handle: FileHandle; segment: Segment; bytes: number } | null = null;
@@ -125,12 +140,17 @@ export class EmbeddedLog implements Bus {
     this.partitions = options.partitions;
     this.#committed = [...committed];
     this.#next = [...committed];
-    this.#queues = Array.from({ length: options.partitions }, () => ({
+    // The partitions' first turns spread over one linger interval.
+    const now = performance.now();
+    this.#queues = Array.from({ length: options.partitions }, (_, p) => ({
       entries: [],
       head: 0,
       busy: false,
       failures: 0,
       unstored: 0,
+      dueAt: now + (p * options.batchLingerMs) / options.partitions,
+      urgent: false,
+      timer: null,
     }));
   }
 
@@ -151,6 +171,7 @@ export class EmbeddedLog implements Bus {
       onFatal: () => undefined,
       observeWrite: () => undefined,
       commitIntervalMs: 0,
+      batchLingerMs: 0,
       ...options,
     };
     const log = new EmbeddedLog(
@@ -212,6 +233,10 @@ export class EmbeddedLog implements Bus {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const queue of this.#queues) {
+      if (queue.timer !== null) clearTimeout(queue.timer);
+      queue.timer = null;
+    }
     for (const w of this.#capacityWaiters.splice(0))
       w.reject(new ChargestreamError('BUS_CLOSED', 'the embedded log is closed'));
     while (this.#writing) await new Promise((r) => setTimeout(r, 1));
@@ -249,7 +274,9 @@ export class EmbeddedLog implements Bus {
         continue;
       }
       for (const [partition, offset, event] of records) {
-        this.#queues[partition]!.entries.push({ offset, event });
+        const queue = this.#queues[partition]!;
+        queue.entries.push({ offset, event });
+        if (event.kind === 'tx_stopped') queue.urgent = true;
       }
       this.stats.produced += records.length;
       for (const w of waiters) w.resolve();
@@ -297,8 +324,11 @@ export class EmbeddedLog implements Bus {
     if (handler === null || queue.busy || queue.head >= queue.entries.length) return;
     // Processing may run ahead of the store by this many batches, no more.
     if (queue.unstored >= MAX_UNSTORED_BATCHES) return;
+    if (this.#lingers(partition)) return;
     const start = queue.head;
     const end = Math.min(queue.entries.length, start + this.#options.batchSize);
+    // A stop further back than this batch reaches keeps the next one urgent too.
+    if (end === queue.entries.length) queue.urgent = false;
     const batch = queue.entries.slice(start, end);
     const count = batch.length;
     const next = batch[count - 1]!.offset + 1;
@@ -351,6 +381,28 @@ export class EmbeddedLog implements Bus {
         setTimeout(() => this.#drive(partition), wait).unref();
       },
     );
+  }
+
+  /**
+   * Whether the partition's batch waits for its turn (batchLingerMs); if so, the partition is
+   * driven again then. Turns keep their spacing while the partition is busy; one idle for
+   * longer than an interval gets its batch at once and its next turn an interval later.
+   */
+  #lingers(partition: number): boolean {
+    const linger = this.#options.batchLingerMs;
+    const queue = this.#queues[partition]!;
+    if (linger <= 0 || queue.urgent) return false;
+    if (queue.entries.length - queue.head >= this.#options.batchSize) return false;
+    const now = performance.now();
+    if (now < queue.dueAt) {
+      queue.timer ??= setTimeout(() => {
+        queue.timer = null;
+        this.#drive(partition);
+      }, queue.dueAt - now).unref();
+      return true;
+    }
+    queue.dueAt = queue.dueAt + linger > now ? queue.dueAt + linger : now + linger;
+    return false;
   }
 
   #release(count: number): void {

@@ -94,6 +94,81 @@ describe('embedded partitioned log', () => {
     expect(await writesFor(200)).toEqual({ writes: 2, writtenAtAck: [2, 2, 2, 2, 2] });
   });
 
+  it('hands a partition its batches about the linger interval apart, a full batch and a stop at once, the partitions spread over the interval', async () => {
+    const LINGER = 200;
+    const dir = tempDir();
+    const opened = performance.now();
+    const log = await openLog(dir, { partitions: 2, batchSize: 50, batchLingerMs: LINGER });
+    const handed: Array<{ at: number; partition: number; events: ChargerEvent[] }> = [];
+    await log.consume((partition, entries) => {
+      handed.push({ at: performance.now(), partition, events: entries.map((e) => e.event) });
+      return Promise.resolve();
+    });
+    const until = async (done: () => boolean) => {
+      for (let waited = 0; !done() && waited < 5_000; waited += 5)
+        await new Promise((r) => setTimeout(r, 5));
+    };
+    const [c0, c1] = [0, 1].map((partition) =>
+      Array.from({ length: 40 }, (_, i) => `CP${i}`).find(
+        (id) => partitionFor(`${id}/1`, 2) === partition,
+      ),
+    ) as [string, string];
+    // Partition 0's first turn is at once, partition 1's half an interval later.
+    await Promise.all([log.publish(status(c0, 1, 0)), log.publish(status(c1, 1, 0))]);
+    await until(() => handed.length === 2);
+    const firstAt = (p: number) => handed.find((h) => h.partition === p)!.at - opened;
+    expect(firstAt(1)).toBeGreaterThanOrEqual(LINGER / 2 - 1);
+    expect(firstAt(0)).toBeLessThan(firstAt(1));
+
+    // A reading every 10 ms on partition 0: a batch about every interval, not one a reading.
+    handed.length = 0;
+    const first = performance.now();
+    for (let i = 1; i <= 90; i++) {
+      await log.publish(status(c0, 1, i));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const publishing = performance.now() - first;
+    await until(() => handed.flatMap((h) => h.events).length === 90);
+    const batches = handed.filter((h) => h.partition === 0);
+    expect(batches.flatMap((b) => b.events.map((e) => e.receivedAt))).toEqual(
+      Array.from({ length: 90 }, (_, i) => i + 1),
+    );
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    expect(batches.length).toBeLessThanOrEqual(Math.ceil(publishing / LINGER) + 1);
+    // Turns keep their spacing (a late one does not push the later ones back).
+    const spacing = (batches.at(-1)!.at - batches[0]!.at) / (batches.length - 1);
+    expect(spacing).toBeGreaterThanOrEqual(LINGER * 0.8);
+
+    // A full batch goes without waiting for the partition's turn.
+    handed.length = 0;
+    await Promise.all(Array.from({ length: 50 }, (_, i) => log.publish(status(c0, 1, 100 + i))));
+    expect(handed.map((h) => h.events.length)).toEqual([50]);
+
+    // So does a stop (a 2.0.1 Ended answer waits for its rating): sent right after a batch,
+    // it goes long before the partition's next turn, with what is queued before it.
+    await log.publish(status(c0, 1, 150));
+    await until(() => handed.length === 2);
+    await log.publish(status(c0, 1, 151));
+    const stopSent = performance.now();
+    await log.publish({
+      kind: 'tx_stopped',
+      chargerId: c0,
+      connectorId: 1,
+      receivedAt: 200,
+      transactionId: 'T1',
+      tokenId: 'TAG',
+      meterStopWh: 10,
+      ts: 200,
+      reason: 'Local',
+      samples: [],
+      orphan: false,
+    });
+    await until(() => handed.some((h) => h.events.some((e) => e.kind === 'tx_stopped')));
+    expect(handed.at(-1)!.at - stopSent).toBeLessThan(LINGER / 2);
+    expect(handed.at(-1)!.events.map((e) => e.receivedAt)).toEqual([151, 200]);
+    await log.close();
+  });
+
   it('closed while a write waits for the commit interval: the waiting frames are written and acknowledged first', async () => {
     const dir = tempDir();
     let writes = 0;

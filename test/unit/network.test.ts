@@ -96,6 +96,9 @@ describe('network file validation', () => {
     expect(() => loadConfig({ commitInterval: '101' })).toThrow('--commit-interval');
     expect(loadConfig({}).commitIntervalMs).toBe(2);
     expect(loadConfig({}, { CHARGESTREAM_COMMIT_INTERVAL: '0' }).commitIntervalMs).toBe(0);
+    expect(() => loadConfig({ batchLinger: '-1' })).toThrow('--batch-linger');
+    expect(loadConfig({}).batchLingerMs).toBe(500);
+    expect(loadConfig({}, { CHARGESTREAM_BATCH_LINGER: '0' }).batchLingerMs).toBe(0);
     expect(loadConfig({ ocppPort: '9000' }, { CHARGESTREAM_OCPP_PORT: '9100' }).ocppPort).toBe(
       9000,
     );
