@@ -97,8 +97,8 @@ describe('network file validation', () => {
     expect(loadConfig({}).commitIntervalMs).toBe(2);
     expect(loadConfig({}, { CHARGESTREAM_COMMIT_INTERVAL: '0' }).commitIntervalMs).toBe(0);
     expect(() => loadConfig({ batchLinger: '-1' })).toThrow('--batch-linger');
-    expect(loadConfig({}).batchLingerMs).toBe(500);
-    expect(loadConfig({}, { CHARGESTREAM_BATCH_LINGER: '0' }).batchLingerMs).toBe(0);
+    expect(loadConfig({}).batchLingerMs).toBe(0);
+    expect(loadConfig({}, { CHARGESTREAM_BATCH_LINGER: '500' }).batchLingerMs).toBe(500);
     expect(loadConfig({ ocppPort: '9000' }, { CHARGESTREAM_OCPP_PORT: '9100' }).ocppPort).toBe(
       9000,
     );
