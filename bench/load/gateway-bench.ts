@@ -298,6 +298,48 @@ function threadCpuSeconds(pid: number): Map<string, number> {
   return byName;
 }
 
+/** The engine's threads in groups, by what runs on them; the CPU seconds of each. */
+interface ThreadGroups {
+  /** The gateway's event loop (tid = pid). */
+  eventLoop: number;
+  /** `node` threads at a lowered nice: the worker threads (they lower themselves). */
+  workers: number;
+  /** The other `node` threads: V8's platform threads (GC, compilation) and libuv's pool. */
+  otherNode: number;
+  /** Threads by other names: chDB's. */
+  native: number;
+}
+
+function threadGroupCpuSeconds(pid: number): ThreadGroups {
+  const groups: ThreadGroups = { eventLoop: 0, workers: 0, otherNode: 0, native: 0 };
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return groups;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpu = (Number(fields[11]) + Number(fields[12])) / clockTicks();
+      const group: keyof ThreadGroups =
+        Number(tid) === pid
+          ? 'eventLoop'
+          : comm !== 'node'
+            ? 'native'
+            : Number(fields[16]) > 0
+              ? 'workers'
+              : 'otherNode';
+      groups[group] += cpu;
+    } catch {
+      /* thread gone */
+    }
+  }
+  return groups;
+}
+
 /** Median of five VmRSS readings half a second apart (one GC does not decide the figure). */
 async function steadyRssKb(pid: number): Promise<number> {
   const readings: number[] = [];
@@ -795,6 +837,8 @@ interface RunSummary {
      * store's catching up after the load included): the engine's, in µs, and the generators'.
      */
     engineCpuUsPerFrame: number;
+    /** The same by thread group (threads that ended meanwhile are not in it). */
+    engineCpuUsPerFrameByThreads: ThreadGroups;
     generatorCpuUsPerFrame: number;
     /** All CPUs of the machine busy over the same time, in cores. */
     machineBusyCores: number;
@@ -886,6 +930,7 @@ async function measure(
   const cpu0 = cpuSeconds(server.pid);
   const helpers0 = server.helpers.map((h) => cpuSeconds(h.pid));
   const threads0 = threadCpuSeconds(server.pid);
+  const groups0 = threadGroupCpuSeconds(server.pid);
   const machine0 = machineCpuSeconds();
   const t0 = performance.now();
   for (const g of generators) g.send({ cmd: 'go' });
@@ -942,6 +987,11 @@ async function measure(
       // The engine's CPU until the last frame was stored: the counting queries above are in it
       // (a row count every 100 ms, a scan at the end), a few ms a second.
       engineCpuUsPerFrame: round2(((cpuSeconds(server.pid) - cpu0) / framesStored) * 1e6),
+      engineCpuUsPerFrameByThreads: perFrame(
+        threadGroupCpuSeconds(server.pid),
+        groups0,
+        framesStored,
+      ),
       generatorCpuUsPerFrame: round2((genCpu / allFrames) * 1e6),
       machineBusyCores: round2((machineStored.busy - machine0.busy) / storeSeconds),
       engineBudgetUsPerFrame: null,
@@ -1226,6 +1276,16 @@ async function throughputMode(o: {
   console.log(`\nwritten to ${o.out}`);
 }
 
+function perFrame(now: ThreadGroups, before: ThreadGroups, frames: number): ThreadGroups {
+  const us = (k: keyof ThreadGroups) => round2(((now[k] - before[k]) / frames) * 1e6);
+  return {
+    eventLoop: us('eventLoop'),
+    workers: us('workers'),
+    otherNode: us('otherNode'),
+    native: us('native'),
+  };
+}
+
 /**
  * The end-to-end figure is bound by CPU: the load and the store's catching up after it keep
  * the machine's cores busy, so frames/s ≈ busy cores ÷ (the engine's + the generators' CPU a
@@ -1254,6 +1314,11 @@ function printBudget(
   console.log(
     `\n${server}, CPU a stored frame (load and catching up, the machine ${store.machineBusyCores.toFixed(2)} cores busy): ` +
       `the engine ${store.engineCpuUsPerFrame.toFixed(1)} µs, the generators ${store.generatorCpuUsPerFrame.toFixed(1)} µs${budget}`,
+  );
+  const t = store.engineCpuUsPerFrameByThreads;
+  console.log(
+    `  the engine's µs by threads: event loop ${t.eventLoop.toFixed(1)}, worker threads ${t.workers.toFixed(1)}, ` +
+      `V8's platform threads and libuv's pool ${t.otherNode.toFixed(1)}, chDB's threads ${t.native.toFixed(1)}`,
   );
 }
 
