@@ -272,28 +272,40 @@ function machineCpuSeconds(): { busy: number; steal: number } {
   };
 }
 
-/** CPU seconds per thread of a process, keyed `main` (tid = pid), `node/<tid>` or by name. */
-function threadCpuSeconds(pid: number): Map<string, number> {
-  const byName = new Map<string, number>();
+/** Each thread of a process: its id, name, nice value and CPU seconds so far. */
+function threadStats(pid: number): Array<{ tid: number; comm: string; nice: number; cpu: number }> {
   let tids: string[] = [];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    return byName;
+    return [];
   }
+  const threads = [];
   for (const tid of tids) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      // Node names all its threads `node` (the Piscina worker, libuv's pool — log writes,
-      // fdatasync, chDB's queries and inserts — and V8's helpers): those are kept apart by id.
-      const name = Number(tid) === pid ? 'main' : comm === 'node' ? `node/${tid}` : comm;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cpu = (Number(fields[11]) + Number(fields[12])) / clockTicks();
-      byName.set(name, (byName.get(name) ?? 0) + cpu);
+      threads.push({
+        tid: Number(tid),
+        comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        nice: Number(fields[16]),
+        cpu: (Number(fields[11]) + Number(fields[12])) / clockTicks(),
+      });
     } catch {
       /* thread gone */
     }
+  }
+  return threads;
+}
+
+/** CPU seconds per thread of a process, keyed `main` (tid = pid), `node/<tid>` or by name. */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const { tid, comm, cpu } of threadStats(pid)) {
+    // Node names all its threads `node` (the Piscina worker, libuv's pool — log writes,
+    // fdatasync, chDB's queries and inserts — and V8's helpers): those are kept apart by id.
+    const name = tid === pid ? 'main' : comm === 'node' ? `node/${tid}` : comm;
+    byName.set(name, (byName.get(name) ?? 0) + cpu);
   }
   return byName;
 }
@@ -312,30 +324,10 @@ interface ThreadGroups {
 
 function threadGroupCpuSeconds(pid: number): ThreadGroups {
   const groups: ThreadGroups = { eventLoop: 0, workers: 0, otherNode: 0, native: 0 };
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return groups;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cpu = (Number(fields[11]) + Number(fields[12])) / clockTicks();
-      const group: keyof ThreadGroups =
-        Number(tid) === pid
-          ? 'eventLoop'
-          : comm !== 'node'
-            ? 'native'
-            : Number(fields[16]) > 0
-              ? 'workers'
-              : 'otherNode';
-      groups[group] += cpu;
-    } catch {
-      /* thread gone */
-    }
+  for (const { tid, comm, nice, cpu } of threadStats(pid)) {
+    const group: keyof ThreadGroups =
+      tid === pid ? 'eventLoop' : comm !== 'node' ? 'native' : nice > 0 ? 'workers' : 'otherNode';
+    groups[group] += cpu;
   }
   return groups;
 }
