@@ -299,9 +299,9 @@ function threadStats(pid: number): Array<{ tid: number; comm: string; nice: numb
 }
 
 /** CPU seconds per thread of a process, keyed `main` (tid = pid), `node/<tid>` or by name. */
-function threadCpuSeconds(pid: number): Map<string, number> {
+function threadCpuSeconds(pid: number, threads = threadStats(pid)): Map<string, number> {
   const byName = new Map<string, number>();
-  for (const { tid, comm, cpu } of threadStats(pid)) {
+  for (const { tid, comm, cpu } of threads) {
     // Node names all its threads `node` (the Piscina worker, libuv's pool — log writes,
     // fdatasync, chDB's queries and inserts — and V8's helpers): those are kept apart by id.
     const name = tid === pid ? 'main' : comm === 'node' ? `node/${tid}` : comm;
@@ -322,9 +322,9 @@ interface ThreadGroups {
   native: number;
 }
 
-function threadGroupCpuSeconds(pid: number): ThreadGroups {
+function threadGroupCpuSeconds(pid: number, threads = threadStats(pid)): ThreadGroups {
   const groups: ThreadGroups = { eventLoop: 0, workers: 0, otherNode: 0, native: 0 };
-  for (const { tid, comm, nice, cpu } of threadStats(pid)) {
+  for (const { tid, comm, nice, cpu } of threads) {
     const group: keyof ThreadGroups =
       tid === pid ? 'eventLoop' : comm !== 'node' ? 'native' : nice > 0 ? 'workers' : 'otherNode';
     groups[group] += cpu;
@@ -921,8 +921,9 @@ async function measure(
   const runtime0 = await runtimeFigures(server);
   const cpu0 = cpuSeconds(server.pid);
   const helpers0 = server.helpers.map((h) => cpuSeconds(h.pid));
-  const threads0 = threadCpuSeconds(server.pid);
-  const groups0 = threadGroupCpuSeconds(server.pid);
+  const stats0 = threadStats(server.pid);
+  const threads0 = threadCpuSeconds(server.pid, stats0);
+  const groups0 = threadGroupCpuSeconds(server.pid, stats0);
   const machine0 = machineCpuSeconds();
   const t0 = performance.now();
   for (const g of generators) g.send({ cmd: 'go' });
@@ -1269,13 +1270,10 @@ async function throughputMode(o: {
 }
 
 function perFrame(now: ThreadGroups, before: ThreadGroups, frames: number): ThreadGroups {
-  const us = (k: keyof ThreadGroups) => round2(((now[k] - before[k]) / frames) * 1e6);
-  return {
-    eventLoop: us('eventLoop'),
-    workers: us('workers'),
-    otherNode: us('otherNode'),
-    native: us('native'),
-  };
+  const us = { ...now };
+  for (const k of Object.keys(us) as Array<keyof ThreadGroups>)
+    us[k] = round2(((now[k] - before[k]) / frames) * 1e6);
+  return us;
 }
 
 /**
@@ -1559,14 +1557,9 @@ async function replayMode(o: {
 
   /** CPU seconds so far by thread group, and in all. */
   const groups = (pid: number) => {
-    const g = { eventLoop: 0, nodeThreads: 0, chdbThreads: 0, all: 0 };
-    for (const [name, cpu] of threadCpuSeconds(pid)) {
-      if (name === 'main') g.eventLoop += cpu;
-      else if (name.startsWith('node/')) g.nodeThreads += cpu;
-      else g.chdbThreads += cpu;
-      g.all += cpu;
-    }
-    return g;
+    const { eventLoop, workers, otherNode, native } = threadGroupCpuSeconds(pid);
+    const nodeThreads = workers + otherNode;
+    return { eventLoop, nodeThreads, chdbThreads: native, all: eventLoop + nodeThreads + native };
   };
   const started = async (name: string, from: string | null) => {
     const dataDir = join(dir, name, 'data');

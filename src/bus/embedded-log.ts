@@ -273,11 +273,7 @@ export class EmbeddedLog implements Bus {
         if (first) this.#options.onFatal(error);
         continue;
       }
-      for (const [partition, offset, event] of records) {
-        const queue = this.#queues[partition]!;
-        queue.entries.push({ offset, event });
-        if (event.kind === 'tx_stopped') queue.urgent = true;
-      }
+      for (const [partition, offset, event] of records) this.#enqueue(partition, offset, event);
       this.stats.produced += records.length;
       for (const w of waiters) w.resolve();
       for (const [partition] of records) this.#drive(partition);
@@ -315,6 +311,13 @@ export class EmbeddedLog implements Bus {
       const max = active.segment.maxOffsets;
       max[partition] = Math.max(max[partition] ?? -1, offset);
     }
+  }
+
+  /** Queues an event for its partition's next batch; a stop makes that batch urgent. */
+  #enqueue(partition: number, offset: number, event: ChargerEvent): void {
+    const queue = this.#queues[partition]!;
+    queue.entries.push({ offset, event });
+    if (event.kind === 'tx_stopped') queue.urgent = true;
   }
 
   /** Hands the partition's next batch to the handler unless one is in flight. */
@@ -492,7 +495,7 @@ export class EmbeddedLog implements Bus {
           segment.maxOffsets[partition] = Math.max(segment.maxOffsets[partition] ?? -1, offset);
           this.#next[partition] = Math.max(this.#next[partition]!, offset + 1);
           if (offset >= this.#committed[partition]!) {
-            this.#queues[partition]!.entries.push({ offset, event });
+            this.#enqueue(partition, offset, event);
             this.#lag += 1;
           }
         }
