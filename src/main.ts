@@ -160,7 +160,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       },
       recovered.committed,
     );
-    await log_.consume(processor.handle);
+    await log_.consumeEncoded(processor.handleEncoded);
     // Replay what the store had not committed before taking new traffic: the open sessions,
     // and so where each running transaction lives, are known only once it is processed.
     replayed = log_.lag();

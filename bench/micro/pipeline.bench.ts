@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { decodeRuns, EventPacker, EventUnpacker } from '../../src/bus/event-codec.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
@@ -342,13 +343,18 @@ function batchCase(name: string, chargers: number, perCharger: number): void {
 
 /**
  * A worker task as the engine runs it: the task copied to the worker and its outcome back
- * (structured clone, as Piscina's hand-over does), the states as their JSON text both ways;
+ * (structured clone, as Piscina's hand-over does), the events as the embedded log's bytes
+ * (packed when the log wrote them, so not counted here) decoded by the worker, the states as
+ * their JSON text both ways;
  * `kept`: the thread takes up the objects it wrote the texts from (ResidentStates), as the
  * engine does, else it parses every text (as before).
  */
 function taskCase(name: string, chargers: number, perCharger: number, kept = true): void {
   const batches = batchesOf(chargers, perCharger);
   const size = chargers * perCharger;
+  const packer = new EventPacker();
+  const unpacker = new EventUnpacker();
+  const packed = batches.map((batch) => Buffer.from(packer.pack(batch.map((e) => e.event))));
   let held = new Map<string, HeldState>();
   let resident = new ResidentStates();
   let b = 0;
@@ -361,17 +367,28 @@ function taskCase(name: string, chargers: number, perCharger: number, kept = tru
         held = new Map();
         resident = new ResidentStates();
       }
-      const entries = batches[at]!.map((e, i) => ({ offset: b * size + i, event: e.event }));
+      const bytes = packed[at]!;
       const texts = Object.fromEntries([...held].map(([key, h]) => [key, h.text]));
       const task: TaskInput = structuredClone({
         partition: 0,
-        entries,
+        encoded: {
+          bytes,
+          runs: [[b * size, size, bytes.length]],
+          shapes: packer.shapes,
+          stale: [],
+        },
         states: texts,
         highWater: NOTHING,
       });
+      const entries = decodeRuns(task.encoded!, unpacker);
       // Not kept: a new instance, which parses every state.
       const taken = (kept ? resident : new ResidentStates()).take(task.states);
-      const out = processBatch(index, { ...task, states: taken.states });
+      const out = processBatch(index, {
+        partition: 0,
+        entries,
+        states: taken.states,
+        highWater: NOTHING,
+      });
       const leaving = holdAll(out.states);
       if (kept) resident.keep(out.states, leaving);
       const back: TaskOutput = structuredClone({

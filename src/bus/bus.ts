@@ -20,6 +20,32 @@ export type BatchHandler = (
 ) => Promise<void | BatchHandled>;
 
 /**
+ * One partition's batch as the embedded log holds it: the events' bytes (EventPacker), in
+ * runs of consecutive offsets, with what the processor needs to know of them without
+ * decoding. `bytes` has a buffer of its own, so it can be moved to a worker thread.
+ */
+export interface EncodedBatch {
+  readonly bytes: Uint8Array;
+  /** Each run: its first offset, its events, where its bytes end in `bytes`. */
+  readonly runs: ReadonlyArray<readonly [offset: number, count: number, end: number]>;
+  /** The shapes list (JSON) the bytes decode with (EventUnpacker). */
+  readonly shapes: string;
+  readonly count: number;
+  readonly firstOffset: number;
+  readonly lastOffset: number;
+  /** The connectors of the batch's events (connectorKey), each once a run. */
+  readonly connectors: readonly string[];
+  /** The sessions of the batch's retry events (S8), in order. */
+  readonly retries: readonly string[];
+}
+
+/** The embedded log's form of a BatchHandler: the same contract, the batch as bytes. */
+export type EncodedBatchHandler = (
+  partition: number,
+  batch: EncodedBatch,
+) => Promise<void | BatchHandled>;
+
+/**
  * A batch processed whose rows are still being written: the bus may hand the partition's next
  * batch over at once (processing overlaps the store write) but counts the batch as done —
  * committed, its log space reclaimable — only once `stored` resolves. `stored` does not

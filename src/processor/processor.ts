@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import type { BatchHandler, LogEntry } from '../bus/bus.js';
+import type {
+  BatchHandled,
+  BatchHandler,
+  EncodedBatch,
+  EncodedBatchHandler,
+  LogEntry,
+} from '../bus/bus.js';
 import type { Network } from '../config/network.js';
 import { expirationsAt, indexNetwork, type NetworkIndex } from '../config/network-index.js';
 import { projectRoot, runningFromSource } from '../lib/paths.js';
@@ -333,6 +339,7 @@ export class Processor {
     await loading;
   }
 
+  /** A batch as events (the Kafka bus). */
   readonly handle: BatchHandler = async (
     partition: number,
     given: readonly LogEntry[],
@@ -342,29 +349,91 @@ export class Processor {
     // One store write completes the batches of many partitions at once; each hands its next
     // batch over in a turn of its own, so frames and acknowledgements are served in between.
     await new Promise((resolve) => setImmediate(resolve));
-    const entries = await this.#markStaleRetries(given);
+    const retries = given.flatMap(({ event }) => (event.kind === 'retry' ? [event.sessionId] : []));
+    const stale = await this.#staleRetries(retries);
+    const entries = given.map((entry) =>
+      entry.event.kind === 'retry' && stale.has(entry.event.sessionId)
+        ? { offset: entry.offset, event: { ...entry.event, stale: true } }
+        : entry,
+    );
+    return this.#process(
+      partition,
+      {
+        connectors: entries.map(({ event }) => connectorKey(event.chargerId, event.connectorId)),
+        retried: retries.filter((id) => !stale.has(id)),
+        count: entries.length,
+        firstOffset: entries[0]!.offset,
+      },
+      { entries },
+      [],
+      fence,
+    );
+  };
+
+  /**
+   * A batch as the embedded log holds it: its bytes go to the worker, which decodes them; the
+   * event loop reads only what the log noted of the batch (its connectors, its retries).
+   */
+  readonly handleEncoded: EncodedBatchHandler = async (partition: number, batch: EncodedBatch) => {
+    await new Promise((resolve) => setImmediate(resolve));
+    const stale = await this.#staleRetries(batch.retries);
+    return this.#process(
+      partition,
+      {
+        connectors: batch.connectors,
+        retried: batch.retries.filter((id) => !stale.has(id)),
+        count: batch.count,
+        firstOffset: batch.firstOffset,
+      },
+      {
+        encoded: {
+          bytes: batch.bytes,
+          runs: batch.runs,
+          shapes: batch.shapes,
+          stale: [...stale],
+        },
+      },
+      // Moved, not copied: the log made the buffer for this batch alone.
+      [batch.bytes.buffer as ArrayBuffer],
+    );
+  };
+
+  async #process(
+    partition: number,
+    batch: {
+      readonly connectors: readonly string[];
+      /** Sessions whose retry this batch runs (S8), stale ones left out. */
+      readonly retried: readonly string[];
+      readonly count: number;
+      readonly firstOffset: number;
+    },
+    payload: Pick<TaskInput, 'entries' | 'encoded'>,
+    transferList: ArrayBuffer[],
+    fence?: () => Promise<void>,
+  ): Promise<BatchHandled> {
     const states: Record<string, string> = {};
-    for (const { event } of entries) {
-      const key = connectorKey(event.chargerId, event.connectorId);
+    for (const key of batch.connectors) {
       const held = this.#states.get(key);
       if (held !== undefined) states[key] = held.text;
     }
     const queued = performance.now();
-    // The events go by structured clone, the states as their JSON text (HeldState). Events as
-    // msgpack bytes were tried twice: they cost the worker less but the event loop more, and
-    // the acknowledgements' p99 rose (bench/RESULTS.md).
-    const output = await this.#poolFor(partition, given.length).run({
-      partition,
-      entries,
-      states,
-      highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
-      ...(this.#network === undefined ? {} : { network: this.#network }),
-    });
+    // The states go as their JSON text (HeldState); the events as the log's bytes or, from
+    // Kafka, by structured clone.
+    const output = await this.#poolFor(partition, batch.count).run(
+      {
+        partition,
+        ...payload,
+        states,
+        highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
+        ...(this.#network === undefined ? {} : { network: this.#network }),
+      },
+      { transferList },
+    );
     // Still the partition's owner? (reliability.md 14: a processor frozen past the session
     // timeout wakes up here with a batch the new owner has processed too.)
     await fence?.();
     this.#observe?.taskSeconds((performance.now() - queued) / 1000);
-    this.#observe?.batchEvents(entries.length);
+    this.#observe?.batchEvents(batch.count);
     if (output.notifications !== '' && this.#publishNotifications !== undefined)
       await this.#publishNotifications(output.notifications);
     for (const [key, held] of Object.entries(output.states)) {
@@ -374,20 +443,18 @@ export class Processor {
     // Costs go out before the batch is stored: a replay after a crash computes the same ones.
     if (output.costs.length > 0) this.#costs?.(output.costs);
     // Retries this batch ran count as done for the batches after it until the store has
-    // their outcome (see #markStaleRetries).
-    const retried = entries.flatMap(({ event }) =>
-      event.kind === 'retry' && event.stale !== true ? [event.sessionId] : [],
-    );
+    // their outcome (see #staleRetries).
+    const retried = batch.retried;
     for (const id of retried)
       this.#retriesUnstored.set(id, (this.#retriesUnstored.get(id) ?? 0) + 1);
     // The partition's next batch may be processed while these rows are written (the bus
     // commits the batch only once `stored` resolves). Nothing waiting for the write holds on
     // to the events (see EmbeddedLog's #drive).
-    const events = entries.length;
+    const events = batch.count;
     const stored = this.#sink
       .write({
         partition,
-        firstOffset: entries[0]!.offset,
+        firstOffset: batch.firstOffset,
         lastOffset: output.lastOffset,
         readings: output.readings,
         statuses: output.statuses,
@@ -409,7 +476,7 @@ export class Processor {
         },
       );
     return { stored };
-  };
+  }
 
   /** A batch of `events` events is in the store (the events themselves are let go by now). */
   #stored(events: number, output: TaskOutput, retried: readonly string[]): void {
@@ -436,13 +503,12 @@ export class Processor {
   }
 
   /**
-   * S8: retries of sessions no longer failed (an earlier retry went through) are marked
-   * stale before the batch runs, so a session is never rated, nor billed, twice. Retries of
-   * one session share its connector's partition, so the earlier one is stored by now.
+   * S8: retries of sessions no longer failed (an earlier retry went through) are stale: the
+   * batch runs them as such, so a session is never rated, nor billed, twice. Retries of one
+   * session share its connector's partition, so the earlier one is stored by now.
    */
-  async #markStaleRetries(entries: readonly LogEntry[]): Promise<readonly LogEntry[]> {
-    const ids = entries.flatMap(({ event }) => (event.kind === 'retry' ? [event.sessionId] : []));
-    if (ids.length === 0) return entries;
+  async #staleRetries(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
     const rows = await this.#store.rows<{ session_id: string; status: string }>(
       `SELECT session_id, argMax(status, version) AS status FROM sessions_log
        WHERE session_id IN (${ids.map(sqlString).join(',')}) GROUP BY session_id`,
@@ -455,11 +521,7 @@ export class Processor {
         .map((r) => r.session_id)
         .filter((id) => !this.#retriesUnstored.has(id)),
     );
-    return entries.map((entry) =>
-      entry.event.kind === 'retry' && !failed.has(entry.event.sessionId)
-        ? { offset: entry.offset, event: { ...entry.event, stale: true } }
-        : entry,
-    );
+    return new Set(ids.filter((id) => !failed.has(id)));
   }
 
   /**

@@ -30,9 +30,23 @@ export interface OpenSession {
   readonly startWh: number | null;
 }
 
-/** A batch as it travels to a worker: the states as their texts. */
-export interface TaskInput extends Omit<BatchInput, 'states'> {
+/**
+ * A batch as it travels to a worker: the states as their texts; the events as objects (from
+ * Kafka) or as the embedded log's bytes, which the worker decodes (EncodedEvents).
+ */
+export interface TaskInput extends Omit<BatchInput, 'states' | 'entries'> {
   readonly states: Readonly<Record<string, string>>;
+  readonly entries?: BatchInput['entries'];
+  readonly encoded?: EncodedEvents;
+}
+
+/** A batch's events as the embedded log holds them (bus.ts's EncodedBatch), for a worker. */
+export interface EncodedEvents {
+  readonly bytes: Uint8Array;
+  readonly runs: ReadonlyArray<readonly [offset: number, count: number, end: number]>;
+  readonly shapes: string;
+  /** Sessions whose retry events in the batch are stale (S8: no longer failed). */
+  readonly stale: readonly string[];
 }
 
 /** A batch's outcome as it travels back: null for a connector with no open session left. */

@@ -1,10 +1,16 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import type { LogEntry } from '../../src/bus/bus.js';
+import type { EncodedBatch, LogEntry } from '../../src/bus/bus.js';
 import { EmbeddedLog } from '../../src/bus/embedded-log.js';
+import {
+  decodeRuns,
+  EventPacker,
+  EventUnpacker,
+  MAX_SHARED_SHAPES,
+} from '../../src/bus/event-codec.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import type { ChargerEvent } from '../../src/ocpp/events.js';
 import { tempDir } from '../helpers/engine.js';
@@ -47,7 +53,36 @@ async function replay(dir: string, partitions: number): Promise<ChargerEvent[]> 
   return seen.map((e) => e.event);
 }
 
-describe('embedded log record format (msgpackr records)', () => {
+const status = (chargerId: string, n: number): ChargerEvent => ({
+  kind: 'status',
+  chargerId,
+  connectorId: 1 + (n % 2),
+  receivedAt: 1_700_000_000_000 + n,
+  ts: 1_700_000_000_000 + n,
+  status: n % 3 === 0 ? 'Charging' : 'Available',
+  errorCode: 'NoError',
+  info: '',
+  vendorErrorCode: '',
+});
+
+/** A segment of one record as the log wrote it before runs: [partition, offset, event] triples. */
+function oldSegment(dir: string, partitions: number, events: ChargerEvent[], packr: Packr): void {
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify({ partitions }));
+  const next = new Map<number, number>();
+  const records = events.map((event): [number, number, ChargerEvent] => {
+    const p = partitionFor(`${event.chargerId}/${event.connectorId}`, partitions);
+    const offset = next.get(p) ?? 0;
+    next.set(p, offset + 1);
+    return [p, offset, event];
+  });
+  const body = packr.pack(records);
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(body.length, 0);
+  header.writeUInt32LE(crc32(body), 4);
+  writeFileSync(join(dir, '000000000001.seg'), Buffer.concat([header, body]));
+}
+
+describe('embedded log record format (runs of shared-shape msgpack)', () => {
   it('replays what it wrote, every event as it was published', async () => {
     const dir = tempDir();
     const log = await EmbeddedLog.open(
@@ -67,23 +102,134 @@ describe('embedded log record format (msgpackr records)', () => {
 
   it('replays segments written before records (plain msgpack maps)', async () => {
     const dir = tempDir();
-    const partitions = 4;
-    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ partitions }));
     const events = Array.from({ length: 10 }, (_, i) => reading(`OLD${i % 3}`, i));
-    const next = new Map<number, number>();
-    const records = events.map((event): [number, number, ChargerEvent] => {
-      const p = partitionFor(`${event.chargerId}/${event.connectorId}`, partitions);
-      const offset = next.get(p) ?? 0;
-      next.set(p, offset + 1);
-      return [p, offset, event];
-    });
-    const body = new Packr({ useRecords: false, moreTypes: false }).pack(records);
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(body.length, 0);
-    header.writeUInt32LE(crc32(body), 4);
-    writeFileSync(join(dir, '000000000001.seg'), Buffer.concat([header, body]));
-    const replayed = await replay(dir, partitions);
+    oldSegment(dir, 4, events, new Packr({ useRecords: false, moreTypes: false }));
+    const replayed = await replay(dir, 4);
     expect(replayed).toHaveLength(events.length);
     for (const e of replayed) expect(events).toContainEqual(e);
+  });
+
+  it('replays segments written before runs (msgpackr records), then goes on after them', async () => {
+    const dir = tempDir();
+    const before = Array.from({ length: 12 }, (_, i) => reading(`OLD${i % 3}`, i));
+    const packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
+    oldSegment(dir, 4, before, packr);
+    const log = await EmbeddedLog.open(
+      dir,
+      { partitions: 4, fsync: true, batchSize: 50 },
+      new Map(),
+    );
+    const after = Array.from({ length: 12 }, (_, i) => reading(`OLD${i % 3}`, 100 + i));
+    for (const e of after) await log.publish(e);
+    await log.close();
+    const replayed = await replay(dir, 4);
+    const key = (e: ChargerEvent) => `${e.chargerId}/${e.receivedAt}`;
+    expect(replayed.map(key).sort()).toEqual([...before, ...after].map(key).sort());
+  });
+
+  it('hands batches over as bytes that decode to the events published, with their offsets', async () => {
+    const dir = tempDir();
+    // Small segments: the log rolls while new shapes keep appearing.
+    const log = await EmbeddedLog.open(
+      dir,
+      { partitions: 2, fsync: false, batchSize: 7, segmentBytes: 1024 },
+      new Map(),
+    );
+    const batches: Array<{ partition: number; batch: EncodedBatch }> = [];
+    await log.consumeEncoded((partition, batch) => {
+      batches.push({ partition, batch });
+      return Promise.resolve();
+    });
+    const events = Array.from({ length: 60 }, (_, i) =>
+      i % 2 === 0 ? reading(`CP${i % 5}`, i) : status(`CP${i % 5}`, i),
+    );
+    for (const e of events) await log.publish(e);
+    await new Promise((r) => setTimeout(r, 50));
+    await log.close();
+    const published = new Map<number, ChargerEvent[]>();
+    for (const e of events) {
+      const p = partitionFor(`${e.chargerId}/${e.connectorId}`, 2);
+      published.set(p, [...(published.get(p) ?? []), e]);
+    }
+    const unpacker = new EventUnpacker();
+    const handed = new Map<number, LogEntry[]>();
+    for (const { partition, batch } of batches) {
+      expect(batch.count).toBeLessThanOrEqual(7);
+      const entries = decodeRuns(batch, new EventUnpacker());
+      expect(entries).toHaveLength(batch.count);
+      expect(entries[0]!.offset).toBe(batch.firstOffset);
+      expect(entries.at(-1)!.offset).toBe(batch.lastOffset);
+      expect(new Set(batch.connectors)).toEqual(
+        new Set(entries.map(({ event }) => `${event.chargerId}/${event.connectorId}`)),
+      );
+      handed.set(partition, [...(handed.get(partition) ?? []), ...decodeRuns(batch, unpacker)]);
+    }
+    for (const [partition, entries] of handed) {
+      expect(entries.map((e) => e.offset)).toEqual(entries.map((_, i) => i));
+      expect(entries.map((e) => e.event)).toEqual(published.get(partition));
+    }
+  });
+
+  it('carries in each segment the shapes list its events decode with', async () => {
+    const dir = tempDir();
+    // Small segments, nothing consumed (so nothing retired): the log rolls while new shapes
+    // keep appearing.
+    const log = await EmbeddedLog.open(
+      dir,
+      { partitions: 2, fsync: false, batchSize: 7, segmentBytes: 1024 },
+      new Map(),
+    );
+    const events = Array.from({ length: 60 }, (_, i) =>
+      i % 2 === 0 ? reading(`CP${i % 5}`, i) : status(`CP${i % 5}`, i),
+    );
+    for (const e of events) await log.publish(e);
+    await log.close();
+    const segments = readdirSync(dir)
+      .filter((f) => f.endsWith('.seg'))
+      .sort();
+    expect(segments.length).toBeGreaterThan(4);
+    // The last segments alone decode, readings and statuses: the shapes list of every segment
+    // holds the shapes first seen in earlier ones.
+    const alone = tempDir();
+    writeFileSync(join(alone, 'meta.json'), JSON.stringify({ partitions: 2 }));
+    for (const segment of segments.slice(-3))
+      copyFileSync(join(dir, segment), join(alone, segment));
+    const replayed = await replay(alone, 2);
+    expect(new Set(replayed.map((e) => e.kind))).toEqual(new Set(['meter_values', 'status']));
+    for (const e of replayed) expect(events).toContainEqual(e);
+  });
+
+  it('decodes events of more shapes than msgpackr has shared ids for', () => {
+    const packer = new EventPacker();
+    const unpacker = new EventUnpacker();
+    for (let n = 0; n < 3 * MAX_SHARED_SHAPES; n++) {
+      // A shape of its own each time: a key named after n.
+      const event: ChargerEvent = { ...reading('CP1', n), [`extra${n}`]: n };
+      const bytes = Buffer.from(packer.pack([event]));
+      expect(unpacker.unpack(packer.shapes, bytes)).toEqual([event]);
+    }
+    expect(packer.shapeCount).toBeLessThanOrEqual(MAX_SHARED_SHAPES);
+  });
+
+  it('marks the retry events of stale sessions when decoding (S8)', () => {
+    const retry = (sessionId: string): ChargerEvent => ({
+      kind: 'retry',
+      chargerId: 'CP1',
+      connectorId: 1,
+      receivedAt: 1,
+      sessionId,
+      state: '{}',
+    });
+    const packer = new EventPacker();
+    const bytes = Buffer.from(packer.pack([retry('s1'), retry('s2')]));
+    const entries = decodeRuns(
+      { bytes, runs: [[5, 2, bytes.length]], shapes: packer.shapes },
+      new EventUnpacker(),
+      ['s2'],
+    );
+    expect(entries.map((e) => [e.offset, (e.event as { stale?: boolean }).stale])).toEqual([
+      [5, undefined],
+      [6, true],
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventPacker } from '../../src/bus/event-codec.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { MAX_RATING_ATTEMPTS, type Processor } from '../../src/processor/processor.js';
@@ -106,6 +107,39 @@ describe('S8 rating retries in the processor', () => {
         },
       },
     ]);
+    await handled?.stored;
+    expect((await versions())[0]).toEqual(before);
+  });
+
+  it('S8 a retry of a session no longer failed is stale as the embedded log hands it over too (the worker decodes the batch)', async () => {
+    const versions = () =>
+      store.rows<{ n: string; status: string }>(
+        "SELECT toString(count()) AS n, argMax(status, version) AS status FROM sessions_log WHERE session_id = 'DONE'",
+      );
+    const [before] = await versions();
+    const packer = new EventPacker();
+    const bytes = new Uint8Array(
+      packer.pack([
+        {
+          kind: 'retry',
+          chargerId: 'CP1',
+          connectorId: 1,
+          receivedAt: FAILED_AT,
+          sessionId: 'DONE',
+          state: JSON.stringify({ sessionId: 'DONE', status: 'rating_failed' }),
+        },
+      ]),
+    );
+    const handled = await processor.handleEncoded(0, {
+      bytes,
+      runs: [[101, 1, bytes.length]],
+      shapes: packer.shapes,
+      count: 1,
+      firstOffset: 101,
+      lastOffset: 101,
+      connectors: ['CP1/1'],
+      retries: ['DONE'],
+    });
     await handled?.stored;
     expect((await versions())[0]).toEqual(before);
   });
