@@ -127,27 +127,30 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
     expect(replayed.map(key).sort()).toEqual([...before, ...after].map(key).sort());
   });
 
-  it('hands batches over as bytes that decode to the events published, with their offsets', async () => {
-    const dir = tempDir();
-    // Small segments: the log rolls while new shapes keep appearing.
-    const log = await EmbeddedLog.open(
+  /** Two partitions, batches of 7, segments of 1 KiB: the log rolls while new shapes keep appearing. */
+  const smallSegments = (dir: string) =>
+    EmbeddedLog.open(
       dir,
       { partitions: 2, fsync: false, batchSize: 7, segmentBytes: 1024 },
       new Map(),
     );
+  /** Readings and statuses in turn, of five chargers. */
+  const mixed = Array.from({ length: 60 }, (_, i) =>
+    i % 2 === 0 ? reading(`CP${i % 5}`, i) : status(`CP${i % 5}`, i),
+  );
+
+  it('hands batches over as bytes that decode to the events published, with their offsets', async () => {
+    const log = await smallSegments(tempDir());
     const batches: Array<{ partition: number; batch: EncodedBatch }> = [];
     await log.consumeEncoded((partition, batch) => {
       batches.push({ partition, batch });
       return Promise.resolve();
     });
-    const events = Array.from({ length: 60 }, (_, i) =>
-      i % 2 === 0 ? reading(`CP${i % 5}`, i) : status(`CP${i % 5}`, i),
-    );
-    for (const e of events) await log.publish(e);
+    for (const e of mixed) await log.publish(e);
     await new Promise((r) => setTimeout(r, 50));
     await log.close();
     const published = new Map<number, ChargerEvent[]>();
-    for (const e of events) {
+    for (const e of mixed) {
       const p = partitionFor(`${e.chargerId}/${e.connectorId}`, 2);
       published.set(p, [...(published.get(p) ?? []), e]);
     }
@@ -172,17 +175,9 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
 
   it('carries in each segment the shapes list its events decode with', async () => {
     const dir = tempDir();
-    // Small segments, nothing consumed (so nothing retired): the log rolls while new shapes
-    // keep appearing.
-    const log = await EmbeddedLog.open(
-      dir,
-      { partitions: 2, fsync: false, batchSize: 7, segmentBytes: 1024 },
-      new Map(),
-    );
-    const events = Array.from({ length: 60 }, (_, i) =>
-      i % 2 === 0 ? reading(`CP${i % 5}`, i) : status(`CP${i % 5}`, i),
-    );
-    for (const e of events) await log.publish(e);
+    // Nothing consumed, so no segment is retired.
+    const log = await smallSegments(dir);
+    for (const e of mixed) await log.publish(e);
     await log.close();
     const segments = readdirSync(dir)
       .filter((f) => f.endsWith('.seg'))
@@ -196,7 +191,7 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
       copyFileSync(join(dir, segment), join(alone, segment));
     const replayed = await replay(alone, 2);
     expect(new Set(replayed.map((e) => e.kind))).toEqual(new Set(['meter_values', 'status']));
-    for (const e of replayed) expect(events).toContainEqual(e);
+    for (const e of replayed) expect(mixed).toContainEqual(e);
   });
 
   it('decodes events of more shapes than msgpackr has shared ids for', () => {

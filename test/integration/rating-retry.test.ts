@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPacker } from '../../src/bus/event-codec.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { indexNetwork } from '../../src/config/network-index.js';
+import type { ChargerEvent } from '../../src/ocpp/events.js';
 import { MAX_RATING_ATTEMPTS, type Processor } from '../../src/processor/processor.js';
 import { processBatch } from '../../src/sessions/process-batch.js';
 import type { ChdbStore } from '../../src/store/chdb-store.js';
@@ -86,50 +87,32 @@ describe('S8 rating retries in the processor', () => {
     expect(event).toMatchObject({ kind: 'retry', chargerId: 'CP1', connectorId: 1 });
   });
 
+  /** A retry of the session rated since: not a session a worker could rate (were the retry not stale, a rating_failed row would follow). */
+  const retryOfDone: ChargerEvent = {
+    kind: 'retry',
+    chargerId: 'CP1',
+    connectorId: 1,
+    receivedAt: FAILED_AT,
+    sessionId: 'DONE',
+    state: JSON.stringify({ sessionId: 'DONE', status: 'rating_failed' }),
+  };
+  const versionsOfDone = () =>
+    store.rows<{ n: string; status: string }>(
+      "SELECT toString(count()) AS n, argMax(status, version) AS status FROM sessions_log WHERE session_id = 'DONE'",
+    );
+
   it('S8 a retry of a session no longer failed is stale before any worker sees it', async () => {
-    const versions = () =>
-      store.rows<{ n: string; status: string }>(
-        "SELECT toString(count()) AS n, argMax(status, version) AS status FROM sessions_log WHERE session_id = 'DONE'",
-      );
-    const [before] = await versions();
+    const [before] = await versionsOfDone();
     expect(before?.status).toBe('rated');
-    const handled = await processor.handle(0, [
-      {
-        offset: 100,
-        event: {
-          kind: 'retry',
-          chargerId: 'CP1',
-          connectorId: 1,
-          receivedAt: FAILED_AT,
-          sessionId: 'DONE',
-          // Not a session a worker could rate: were it not stale, a rating_failed row would follow.
-          state: JSON.stringify({ sessionId: 'DONE', status: 'rating_failed' }),
-        },
-      },
-    ]);
+    const handled = await processor.handle(0, [{ offset: 100, event: retryOfDone }]);
     await handled?.stored;
-    expect((await versions())[0]).toEqual(before);
+    expect((await versionsOfDone())[0]).toEqual(before);
   });
 
   it('S8 a retry of a session no longer failed is stale as the embedded log hands it over too (the worker decodes the batch)', async () => {
-    const versions = () =>
-      store.rows<{ n: string; status: string }>(
-        "SELECT toString(count()) AS n, argMax(status, version) AS status FROM sessions_log WHERE session_id = 'DONE'",
-      );
-    const [before] = await versions();
+    const [before] = await versionsOfDone();
     const packer = new EventPacker();
-    const bytes = new Uint8Array(
-      packer.pack([
-        {
-          kind: 'retry',
-          chargerId: 'CP1',
-          connectorId: 1,
-          receivedAt: FAILED_AT,
-          sessionId: 'DONE',
-          state: JSON.stringify({ sessionId: 'DONE', status: 'rating_failed' }),
-        },
-      ]),
-    );
+    const bytes = new Uint8Array(packer.pack([retryOfDone]));
     const handled = await processor.handleEncoded(0, {
       bytes,
       runs: [[101, 1, bytes.length]],
@@ -141,7 +124,7 @@ describe('S8 rating retries in the processor', () => {
       retries: ['DONE'],
     });
     await handled?.stored;
-    expect((await versions())[0]).toEqual(before);
+    expect((await versionsOfDone())[0]).toEqual(before);
   });
 
   it('S8 a retry whose session an earlier batch retried, its rows not stored yet, is stale (batches overlap the store write)', async () => {
