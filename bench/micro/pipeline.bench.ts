@@ -223,7 +223,7 @@ show(
   'keys',
 );
 
-// --- log: msgpackr record of 1,000 events ------------------------------------------------
+// --- log: a record of 1,000 events ---------------------------------------------------------
 const event = lastEvent as ChargerEvent | null;
 if (event === null) throw new Error('no event');
 const record: Array<[number, number, ChargerEvent]> = Array.from({ length: 1000 }, (_, i) => [
@@ -231,7 +231,38 @@ const record: Array<[number, number, ChargerEvent]> = Array.from({ length: 1000 
   i,
   { ...event, receivedAt: event.receivedAt + i },
 ]);
-// As the embedded log packs (records), and as it did before (plain maps), for comparison.
+// As the embedded log packs: one run a partition, the shapes shared (event-codec.ts); the
+// worker decodes a run.
+{
+  const packer = new EventPacker();
+  const unpacker = new EventUnpacker();
+  const runs = Array.from({ length: 16 }, (_, p) =>
+    record.filter(([partition]) => partition === p).map(([, , e]) => e),
+  );
+  let bytes = 0;
+  show(
+    'log record (runs, shapes shared): pack + crc32',
+    rate(() => {
+      bytes = 0;
+      for (const run of runs) {
+        const packed = packer.pack(run);
+        crc32(packed);
+        bytes += packed.length;
+      }
+    }, record.length),
+    'events',
+  );
+  const packed = runs.map((run) => Buffer.from(packer.pack(run)));
+  show(
+    'log record (runs, shapes shared): unpack',
+    rate(() => {
+      for (const run of packed) unpacker.unpack(packer.shapes, run);
+    }, record.length),
+    'events',
+  );
+  console.log(`  (${Math.round(bytes / record.length)} bytes an event)`);
+}
+// As it did before: one record of every partition (msgpackr records), plain maps before that.
 for (const [name, packr] of [
   ['records', new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false })],
   ['plain maps', new Packr({ useRecords: false, moreTypes: false })],
