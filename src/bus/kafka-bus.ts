@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
-import type { BatchHandler, Bus, BusStats, LogEntry } from './bus.js';
+import type { BatchHandled, BatchHandler, Bus, BusStats, LogEntry } from './bus.js';
 import { partitionFor } from './partitioner.js';
 
 /** Heartbeats while a batch waits for the store (the group's session timeout is 10 s). */
@@ -331,45 +331,67 @@ export class KafkaBus implements Bus {
         };
         const entries: LogEntry[] = [];
         let through: string | null = null;
-        const deliver = async () => {
-          // Offsets are committed to Kafka below, so a batch is waited for until it is stored,
-          // heartbeating meanwhile: a store outage longer than the session timeout would
-          // otherwise cost this processor its partitions while its write is retried.
-          // Handed over and let go: nothing waiting for the store holds the events.
-          const count = entries.length;
-          if (count > 0) {
-            const handled = await handler(batch.partition, entries.splice(0), fence);
-            if (handled !== undefined) {
-              const beat = setInterval(() => {
-                payload.heartbeat().catch(() => undefined); // a lost partition shows in the fence
-              }, HEARTBEAT_WHILE_STORING_MS);
-              try {
-                await handled.stored;
-              } finally {
-                clearInterval(beat);
-              }
+        // The batch handed over before, until it is stored and its offsets committed.
+        let previous: Promise<void> = Promise.resolve();
+        /**
+         * Waits for a handed-over batch to be stored, then commits its offsets (`upTo`, the
+         * last message it took from). Offsets go to Kafka only then, so the wait heartbeats: a
+         * store outage longer than the session timeout would otherwise cost this processor its
+         * partitions while its write is retried.
+         */
+        const settle = async (
+          handled: void | BatchHandled,
+          count: number,
+          upTo: string | null,
+        ): Promise<void> => {
+          if (handled !== undefined) {
+            const beat = setInterval(() => {
+              payload.heartbeat().catch(() => undefined); // a lost partition shows in the fence
+            }, HEARTBEAT_WHILE_STORING_MS);
+            try {
+              await handled.stored;
+            } finally {
+              clearInterval(beat);
             }
           }
           this.stats.consumed += count;
-          if (through !== null) {
+          if (upTo !== null) {
             this.#partitionLag.set(
               batch.partition,
-              Math.max(0, Number(batch.highWatermark) - Number(through) - 1),
+              Math.max(0, Number(batch.highWatermark) - Number(upTo) - 1),
             );
-            payload.resolveOffset(through);
+            payload.resolveOffset(upTo);
             await consumer.commitOffsets([
               {
                 topic: batch.topic,
                 partition: batch.partition,
-                offset: (BigInt(through) + 1n).toString(),
+                offset: (BigInt(upTo) + 1n).toString(),
               },
             ]);
           }
-          through = null;
           await payload.heartbeat();
         };
+        /**
+         * Hands the gathered events over. The next batch is processed while this one is being
+         * stored, as in the embedded log (a partition's next batch waiting for the write bound
+         * the stored rate to what one batch a store interval carries, bench/RESULTS.md); each
+         * waits for the one before it to be stored and committed, so offsets are committed in
+         * order and no more than two batches of a partition are ahead of the store.
+         */
+        const deliver = async () => {
+          // Handed over and let go: nothing waiting for the store holds the events.
+          const count = entries.length;
+          const upTo = through;
+          through = null;
+          const handled =
+            count > 0 ? await handler(batch.partition, entries.splice(0), fence) : undefined;
+          await previous;
+          previous = settle(handled, count, upTo);
+          // Its failure (a fenced write) surfaces where it is awaited, not as an unhandled one.
+          previous.catch(() => undefined);
+        };
         for (const message of batch.messages) {
-          if (!payload.isRunning() || payload.isStale()) return;
+          if (!payload.isRunning() || payload.isStale()) break;
           const decoded = this.#decode(message.value);
           if (decoded === null) {
             await this.#park(batch.partition, message);
@@ -381,6 +403,7 @@ export class KafkaBus implements Bus {
           if (entries.length >= this.#options.batchSize) await deliver();
         }
         if (payload.isRunning() && !payload.isStale()) await deliver();
+        await previous;
       },
     });
   }

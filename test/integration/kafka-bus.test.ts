@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
+import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
 import type { LogEntry } from '../../src/bus/bus.js';
 import { KafkaBus } from '../../src/bus/kafka-bus.js';
@@ -100,5 +101,55 @@ describe('Kafka bus on the real broker', () => {
     expect(redelivered.at(-1)).toBe(99);
     await producer.close();
     await second.close();
+  }, 90_000);
+
+  it('hands a partition its next batch while the one before is stored, at most two ahead, and commits only what was stored, in order', async () => {
+    const prefix = `t-${randomUUID()}`;
+    const producer = await open(prefix);
+    // Three sends, so three Kafka messages of 50 events: three batches of one partition.
+    for (let m = 0; m < 3; m++) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => producer.publish(status('CP1', 1, m * 50 + i))),
+      );
+    }
+    const admin = new Kafka({
+      brokers: [inject('kafkaBrokers')],
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    const partition = partitionFor('CP1/1', 4);
+    const committed = async () => {
+      const [topic] = await admin.fetchOffsets({
+        groupId: `${prefix}-group`,
+        topics: [`${prefix}.events`],
+      });
+      return Number(topic!.partitions.find((p) => p.partition === partition)!.offset);
+    };
+    const consumer = await open(prefix);
+    const handed: number[] = [];
+    const stores: Array<() => void> = [];
+    await consumer.consume((_p, entries) => {
+      handed.push(entries[0]!.event.receivedAt);
+      return Promise.resolve({ stored: new Promise<void>((resolve) => stores.push(resolve)) });
+    });
+    // The second batch is processed while the first is not stored yet; the third waits.
+    await until(() => handed.length === 2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(handed).toEqual([0, 50]);
+    expect(await committed()).toBe(-1);
+    stores[0]!(); // the first batch stored: its message committed, the third batch goes
+    await until(() => handed.length === 3);
+    expect(handed).toEqual([0, 50, 100]);
+    expect(await committed()).toBe(1);
+    stores[2]!(); // the third stored before the second: nothing more is committed yet
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await committed()).toBe(1);
+    stores[1]!();
+    await until(() => handed.length === 3 && consumer.stats.consumed === 150);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await committed()).toBe(3);
+    await admin.disconnect();
+    await producer.close();
+    await consumer.close();
   }, 90_000);
 });
