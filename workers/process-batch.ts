@@ -4,6 +4,7 @@ import { indexNetwork } from '../src/config/network-index.js';
 import { lowerThisThread } from '../src/lib/priority.js';
 import {
   holdAll,
+  markStale,
   ResidentStates,
   type TaskInput,
   type TaskOutput,
@@ -35,10 +36,9 @@ export default function run(input: TaskInput): TaskOutput {
     version = update.version;
   }
   const taken = resident.take(input.states);
-  const entries =
-    input.encoded === undefined
-      ? (input.entries ?? [])
-      : decodeRuns(input.encoded, unpacker, input.encoded.stale);
+  const given =
+    input.encoded === undefined ? (input.entries ?? []) : decodeRuns(input.encoded, unpacker);
+  const entries = markStale(given, input.stale ?? []);
   const output = processBatch(index, {
     partition: input.partition,
     entries,

@@ -406,7 +406,6 @@ function taskCase(name: string, chargers: number, perCharger: number, kept = tru
           bytes,
           runs: [[b * size, size, bytes.length]],
           shapes: packer.shapes,
-          stale: [],
         },
         states: texts,
         highWater: NOTHING,

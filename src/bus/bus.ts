@@ -1,4 +1,5 @@
 import type { ChargerEvent } from '../ocpp/events.js';
+import type { EncodedRuns } from './event-codec.js';
 
 /** One event at its place in a partition. */
 export interface LogEntry {
@@ -24,12 +25,7 @@ export type BatchHandler = (
  * runs of consecutive offsets, with what the processor needs to know of them without
  * decoding. `bytes` has a buffer of its own, so it can be moved to a worker thread.
  */
-export interface EncodedBatch {
-  readonly bytes: Uint8Array;
-  /** Each run: its first offset, its events, where its bytes end in `bytes`. */
-  readonly runs: ReadonlyArray<readonly [offset: number, count: number, end: number]>;
-  /** The shapes list (JSON) the bytes decode with (EventUnpacker). */
-  readonly shapes: string;
+export interface EncodedBatch extends EncodedRuns {
   readonly count: number;
   readonly firstOffset: number;
   readonly lastOffset: number;

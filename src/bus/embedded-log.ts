@@ -323,7 +323,7 @@ export class EmbeddedLog implements Bus {
       group.add(event, connector);
     }
     const runs: Array<[number, Run]> = [];
-    const parts: Buffer[] = [];
+    const runParts: Buffer[] = [];
     for (const [partition, group] of groups) {
       for (const run of group.split(this.#options.batchSize, this.#packer)) {
         const head = Buffer.allocUnsafe(RUN_HEADER);
@@ -331,7 +331,7 @@ export class EmbeddedLog implements Bus {
         head.writeDoubleLE(run.offset, 2);
         head.writeUInt32LE(run.count, 10);
         head.writeUInt32LE(run.bytes.length, 14);
-        parts.push(head, run.bytes);
+        runParts.push(head, run.bytes);
         runs.push([partition, run]);
       }
     }
@@ -341,7 +341,7 @@ export class EmbeddedLog implements Bus {
     const lead = Buffer.allocUnsafe(5);
     lead[0] = RUNS_RECORD;
     lead.writeUInt32LE(shapes?.length ?? 0, 1);
-    parts.unshift(...(shapes === null ? [lead] : [lead, shapes]));
+    const parts = shapes === null ? [lead, ...runParts] : [lead, shapes, ...runParts];
     let length = 0;
     let crc = 0;
     for (const part of parts) {
@@ -545,7 +545,7 @@ export class EmbeddedLog implements Bus {
       .sort();
     // Each partition's uncommitted events, queued as runs once all are read (a new run wherever
     // offsets do not follow on).
-    const uncommitted = Array.from({ length: this.partitions }, () => [new RunBuilder(0)]);
+    const uncommitted = Array.from({ length: this.partitions }, (): RunBuilder[] => []);
     const unpacker = new EventUnpacker();
     for (const file of files) {
       const path = join(this.#dir, file);
@@ -562,9 +562,9 @@ export class EmbeddedLog implements Bus {
         this.#next[partition] = Math.max(this.#next[partition]!, offset + 1);
         if (offset < this.#committed[partition]!) return;
         const runs = uncommitted[partition]!;
-        let run = runs.at(-1)!;
-        if (run.count === 0) run.offset = offset;
-        else if (offset !== run.offset + run.count) runs.push((run = new RunBuilder(offset)));
+        let run = runs.at(-1);
+        if (run === undefined || offset !== run.offset + run.count)
+          runs.push((run = new RunBuilder(offset)));
         run.add(event, connectorKey(event.chargerId, event.connectorId));
         this.#lag += 1;
       };
@@ -625,10 +625,10 @@ interface Run {
 
 /** A partition's consecutive events gathered into runs. */
 class RunBuilder {
-  offset: number;
+  readonly offset: number;
   readonly #events: ChargerEvent[] = [];
+  /** Each event's connector (connectorKey). */
   readonly #connectors: string[] = [];
-  readonly #seen = new Set<string>();
 
   constructor(offset: number) {
     this.offset = offset;
@@ -640,44 +640,37 @@ class RunBuilder {
 
   add(event: ChargerEvent, connector: string): void {
     this.#events.push(event);
-    if (!this.#seen.has(connector)) {
-      this.#seen.add(connector);
-      this.#connectors.push(connector);
-    }
+    this.#connectors.push(connector);
   }
 
   /** The events as runs of at most `size` events each (a batch holds whole runs). */
   split(size: number, packer: EventPacker): Run[] {
-    if (this.#events.length === 0) return [];
-    if (this.#events.length <= size)
-      return [run(this.offset, this.#events, this.#connectors, packer)];
     const runs: Run[] = [];
     for (let from = 0; from < this.#events.length; from += size) {
-      const events = this.#events.slice(from, from + size);
-      const connectors = [
-        ...new Set(events.map((event) => connectorKey(event.chargerId, event.connectorId))),
-      ];
-      runs.push(run(this.offset + from, events, connectors, packer));
+      const to = Math.min(this.#events.length, from + size);
+      const events =
+        to - from === this.#events.length ? this.#events : this.#events.slice(from, to);
+      const connectors = new Set<string>();
+      const retries: string[] = [];
+      let stop = false;
+      for (let i = from; i < to; i++) {
+        connectors.add(this.#connectors[i]!);
+        const event = this.#events[i]!;
+        if (event.kind === 'retry') retries.push(event.sessionId);
+        else if (event.kind === 'tx_stopped') stop = true;
+      }
+      runs.push({
+        offset: this.offset + from,
+        count: events.length,
+        // Copied out of the packer's buffer, which its next call reuses.
+        bytes: Buffer.from(packer.pack(events)),
+        connectors: [...connectors],
+        retries,
+        stop,
+      });
     }
     return runs;
   }
-}
-
-function run(
-  offset: number,
-  events: readonly ChargerEvent[],
-  connectors: readonly string[],
-  packer: EventPacker,
-): Run {
-  const retries: string[] = [];
-  let stop = false;
-  for (const event of events) {
-    if (event.kind === 'retry') retries.push(event.sessionId);
-    else if (event.kind === 'tx_stopped') stop = true;
-  }
-  // Copied out of the packer's buffer, which its next call reuses.
-  const bytes = Buffer.from(packer.pack(events));
-  return { offset, count: events.length, bytes, connectors, retries, stop };
 }
 
 /** Runs `start` to `end` of a queue as one batch, their bytes in a buffer of its own. */

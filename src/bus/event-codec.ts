@@ -64,33 +64,23 @@ export class EventUnpacker {
   }
 }
 
-/**
- * The events of encoded runs (each: its first offset, its events, where its bytes end), with
- * their offsets; a retry event of a session in `stale` marked stale (S8).
- */
-export function decodeRuns(
-  encoded: {
-    readonly bytes: Uint8Array;
-    readonly runs: ReadonlyArray<readonly [offset: number, count: number, end: number]>;
-    readonly shapes: string;
-  },
-  unpacker: EventUnpacker,
-  stale: readonly string[] = [],
-): LogEntry[] {
+/** Runs of encoded events of one partition, as the embedded log hands them over. */
+export interface EncodedRuns {
+  /** The runs' bytes, one after the other. */
+  readonly bytes: Uint8Array;
+  /** Each run: its first offset, its events, where its bytes end in `bytes`. */
+  readonly runs: ReadonlyArray<readonly [offset: number, count: number, end: number]>;
+  /** The shapes list (JSON) the bytes decode with. */
+  readonly shapes: string;
+}
+
+/** The events of encoded runs, with their offsets. */
+export function decodeRuns(encoded: EncodedRuns, unpacker: EventUnpacker): LogEntry[] {
   const entries: LogEntry[] = [];
   let from = 0;
   for (const [offset, , end] of encoded.runs) {
     const events = unpacker.unpack(encoded.shapes, encoded.bytes.subarray(from, end));
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!;
-      entries.push({
-        offset: offset + i,
-        event:
-          event.kind === 'retry' && stale.includes(event.sessionId)
-            ? { ...event, stale: true }
-            : event,
-      });
-    }
+    for (let i = 0; i < events.length; i++) entries.push({ offset: offset + i, event: events[i]! });
     from = end;
   }
   return entries;

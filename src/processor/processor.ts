@@ -342,30 +342,19 @@ export class Processor {
   /** A batch as events (the Kafka bus). */
   readonly handle: BatchHandler = async (
     partition: number,
-    given: readonly LogEntry[],
+    entries: readonly LogEntry[],
     fence?: () => Promise<void>,
   ) => {
     await this.#adopt(partition);
-    // One store write completes the batches of many partitions at once; each hands its next
-    // batch over in a turn of its own, so frames and acknowledgements are served in between.
-    await new Promise((resolve) => setImmediate(resolve));
-    const retries = given.flatMap(({ event }) => (event.kind === 'retry' ? [event.sessionId] : []));
-    const stale = await this.#staleRetries(retries);
-    const entries = given.map((entry) =>
-      entry.event.kind === 'retry' && stale.has(entry.event.sessionId)
-        ? { offset: entry.offset, event: { ...entry.event, stale: true } }
-        : entry,
-    );
     return this.#process(
       partition,
       {
         connectors: entries.map(({ event }) => connectorKey(event.chargerId, event.connectorId)),
-        retried: retries.filter((id) => !stale.has(id)),
+        retries: entries.flatMap(({ event }) => (event.kind === 'retry' ? [event.sessionId] : [])),
         count: entries.length,
         firstOffset: entries[0]!.offset,
       },
       { entries },
-      [],
       fence,
     );
   };
@@ -374,60 +363,48 @@ export class Processor {
    * A batch as the embedded log holds it: its bytes go to the worker, which decodes them; the
    * event loop reads only what the log noted of the batch (its connectors, its retries).
    */
-  readonly handleEncoded: EncodedBatchHandler = async (partition: number, batch: EncodedBatch) => {
-    await new Promise((resolve) => setImmediate(resolve));
-    const stale = await this.#staleRetries(batch.retries);
-    return this.#process(
-      partition,
-      {
-        connectors: batch.connectors,
-        retried: batch.retries.filter((id) => !stale.has(id)),
-        count: batch.count,
-        firstOffset: batch.firstOffset,
-      },
-      {
-        encoded: {
-          bytes: batch.bytes,
-          runs: batch.runs,
-          shapes: batch.shapes,
-          stale: [...stale],
-        },
-      },
-      // Moved, not copied: the log made the buffer for this batch alone.
-      [batch.bytes.buffer as ArrayBuffer],
-    );
-  };
+  readonly handleEncoded: EncodedBatchHandler = (partition: number, batch: EncodedBatch) =>
+    this.#process(partition, batch, {
+      encoded: { bytes: batch.bytes, runs: batch.runs, shapes: batch.shapes },
+    });
 
   async #process(
     partition: number,
     batch: {
       readonly connectors: readonly string[];
-      /** Sessions whose retry this batch runs (S8), stale ones left out. */
-      readonly retried: readonly string[];
+      /** The sessions of the batch's retry events (S8). */
+      readonly retries: readonly string[];
       readonly count: number;
       readonly firstOffset: number;
     },
     payload: Pick<TaskInput, 'entries' | 'encoded'>,
-    transferList: ArrayBuffer[],
     fence?: () => Promise<void>,
   ): Promise<BatchHandled> {
+    // One store write completes the batches of many partitions at once; each hands its next
+    // batch over in a turn of its own, so frames and acknowledgements are served in between.
+    await new Promise((resolve) => setImmediate(resolve));
+    const stale = await this.#staleRetries(batch.retries);
     const states: Record<string, string> = {};
     for (const key of batch.connectors) {
       const held = this.#states.get(key);
       if (held !== undefined) states[key] = held.text;
     }
     const queued = performance.now();
-    // The states go as their JSON text (HeldState); the events as the log's bytes or, from
-    // Kafka, by structured clone.
+    // The states go as their JSON text (HeldState); the events as the log's bytes, moved (the
+    // log made the buffer for this batch alone), or, from Kafka, by structured clone.
     const output = await this.#poolFor(partition, batch.count).run(
       {
         partition,
         ...payload,
+        stale: [...stale],
         states,
         highWater: this.#highWater.get(partition) ?? NOTHING_STORED,
         ...(this.#network === undefined ? {} : { network: this.#network }),
       },
-      { transferList },
+      {
+        transferList:
+          payload.encoded === undefined ? [] : [payload.encoded.bytes.buffer as ArrayBuffer],
+      },
     );
     // Still the partition's owner? (reliability.md 14: a processor frozen past the session
     // timeout wakes up here with a batch the new owner has processed too.)
@@ -444,7 +421,7 @@ export class Processor {
     if (output.costs.length > 0) this.#costs?.(output.costs);
     // Retries this batch ran count as done for the batches after it until the store has
     // their outcome (see #staleRetries).
-    const retried = batch.retried;
+    const retried = batch.retries.filter((id) => !stale.has(id));
     for (const id of retried)
       this.#retriesUnstored.set(id, (this.#retriesUnstored.get(id) ?? 0) + 1);
     // The partition's next batch may be processed while these rows are written (the bus

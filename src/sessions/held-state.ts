@@ -1,3 +1,5 @@
+import type { LogEntry } from '../bus/bus.js';
+import type { EncodedRuns } from '../bus/event-codec.js';
 import {
   connectorStateText,
   type BatchInput,
@@ -32,21 +34,27 @@ export interface OpenSession {
 
 /**
  * A batch as it travels to a worker: the states as their texts; the events as objects (from
- * Kafka) or as the embedded log's bytes, which the worker decodes (EncodedEvents).
+ * Kafka) or as the embedded log's bytes, which the worker decodes.
  */
 export interface TaskInput extends Omit<BatchInput, 'states' | 'entries'> {
   readonly states: Readonly<Record<string, string>>;
   readonly entries?: BatchInput['entries'];
-  readonly encoded?: EncodedEvents;
+  readonly encoded?: EncodedRuns;
+  /** Sessions whose retry events in the batch are stale (S8: no longer failed). */
+  readonly stale?: readonly string[];
 }
 
-/** A batch's events as the embedded log holds them (bus.ts's EncodedBatch), for a worker. */
-export interface EncodedEvents {
-  readonly bytes: Uint8Array;
-  readonly runs: ReadonlyArray<readonly [offset: number, count: number, end: number]>;
-  readonly shapes: string;
-  /** Sessions whose retry events in the batch are stale (S8: no longer failed). */
-  readonly stale: readonly string[];
+/** The entries with each retry event of a session in `stale` marked stale (S8). */
+export function markStale(
+  entries: readonly LogEntry[],
+  stale: readonly string[],
+): readonly LogEntry[] {
+  if (stale.length === 0) return entries;
+  return entries.map((entry) =>
+    entry.event.kind === 'retry' && stale.includes(entry.event.sessionId)
+      ? { offset: entry.offset, event: { ...entry.event, stale: true } }
+      : entry,
+  );
 }
 
 /** A batch's outcome as it travels back: null for a connector with no open session left. */

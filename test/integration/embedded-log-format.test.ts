@@ -13,6 +13,7 @@ import {
 } from '../../src/bus/event-codec.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import type { ChargerEvent } from '../../src/ocpp/events.js';
+import { markStale } from '../../src/sessions/held-state.js';
 import { tempDir } from '../helpers/engine.js';
 
 const reading = (chargerId: string, n: number): ChargerEvent => ({
@@ -217,9 +218,11 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
     });
     const packer = new EventPacker();
     const bytes = Buffer.from(packer.pack([retry('s1'), retry('s2')]));
-    const entries = decodeRuns(
-      { bytes, runs: [[5, 2, bytes.length]], shapes: packer.shapes },
-      new EventUnpacker(),
+    const entries = markStale(
+      decodeRuns(
+        { bytes, runs: [[5, 2, bytes.length]], shapes: packer.shapes },
+        new EventUnpacker(),
+      ),
       ['s2'],
     );
     expect(entries.map((e) => [e.offset, (e.event as { stale?: boolean }).stale])).toEqual([
