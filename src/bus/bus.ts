@@ -33,6 +33,8 @@ export interface EncodedBatch extends EncodedRuns {
   readonly connectors: readonly string[];
   /** The sessions of the batch's retry events (S8), in order. */
   readonly retries: readonly string[];
+  /** Cut at the batch size: more of the partition's events were queued behind it (a backlog). */
+  readonly full: boolean;
 }
 
 /** The embedded log's form of a BatchHandler: the same contract, the batch as bytes. */
@@ -51,6 +53,17 @@ export type EncodedBatchHandler = (
 export interface BatchHandled {
   readonly stored: Promise<void>;
 }
+
+/**
+ * The most batches of one partition a bus lets be ahead of the store: handed over and not yet
+ * stored, the one being processed included. The sink writes every batch finished by then
+ * together, at most every store interval, so a partition working off a backlog needs several
+ * batches processed while one write runs: with two (one written, one waiting), a backlog was
+ * worked off at one batch a partition and write, the worker threads idle half the time
+ * (bench/RESULTS.md). A store that stalls stops the partition here, and the bus's lag limit
+ * then slows the chargers.
+ */
+export const MAX_UNSTORED_BATCHES = 6;
 
 /** Running totals of a bus, for /metrics. */
 export interface BusStats {

@@ -13,7 +13,14 @@ import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { ChargestreamError } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
-import type { BatchHandler, Bus, BusStats, EncodedBatch, EncodedBatchHandler } from './bus.js';
+import {
+  MAX_UNSTORED_BATCHES,
+  type BatchHandler,
+  type Bus,
+  type BusStats,
+  type EncodedBatch,
+  type EncodedBatchHandler,
+} from './bus.js';
 import { decodeRuns, EventPacker, EventUnpacker } from './event-codec.js';
 import { partitionFor } from './partitioner.js';
 
@@ -399,8 +406,9 @@ export class EmbeddedLog implements Bus {
       end += 1;
     }
     // A stop further back than this batch reaches keeps the next one urgent too.
-    if (end === queue.runs.length) queue.urgent = false;
-    const batch = encodeBatch(queue.runs, start, end, count, this.#packer.shapes);
+    const full = end < queue.runs.length;
+    if (!full) queue.urgent = false;
+    const batch = encodeBatch(queue.runs, start, end, count, full, this.#packer.shapes);
     const next = batch.lastOffset + 1;
     queue.head = end;
     queue.queued -= count;
@@ -679,6 +687,7 @@ function encodeBatch(
   start: number,
   end: number,
   count: number,
+  full: boolean,
   shapes: string,
 ): EncodedBatch {
   let size = 0;
@@ -706,15 +715,9 @@ function encodeBatch(
     lastOffset: last.offset + last.count - 1,
     connectors,
     retries,
+    full,
   };
 }
-
-/**
- * Batches of one partition processed ahead of the store: one being written and one waiting
- * for the next write; a store that stalls stops the partition here, and the log's lag limit
- * then slows the chargers.
- */
-const MAX_UNSTORED_BATCHES = 2;
 
 /** A segment created ahead of need, zero-filled and open. */
 interface Spare {

@@ -10,7 +10,14 @@ import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
-import type { BatchHandled, BatchHandler, Bus, BusStats, LogEntry } from './bus.js';
+import {
+  MAX_UNSTORED_BATCHES,
+  type BatchHandled,
+  type BatchHandler,
+  type Bus,
+  type BusStats,
+  type LogEntry,
+} from './bus.js';
 import { partitionFor } from './partitioner.js';
 
 /** Heartbeats while a batch waits for the store (the group's session timeout is 10 s). */
@@ -331,28 +338,29 @@ export class KafkaBus implements Bus {
         };
         const entries: LogEntry[] = [];
         let through: string | null = null;
-        // The batch handed over before, until it is stored and its offsets committed.
-        let previous: Promise<void> = Promise.resolve();
+        // The batches handed over and not yet stored and committed, oldest first.
+        const settling: Array<Promise<void>> = [];
         /**
-         * Waits for a handed-over batch to be stored, then commits its offsets (`upTo`, the
-         * last message it took from). Offsets go to Kafka only then, so the wait heartbeats: a
-         * store outage longer than the session timeout would otherwise cost this processor its
-         * partitions while its write is retried.
+         * Waits for a handed-over batch to be stored and for the batch before it (`before`) to
+         * be committed, then commits its offsets (`upTo`, the last message it took from).
+         * Offsets go to Kafka only then, so the wait heartbeats: a store outage longer than the
+         * session timeout would otherwise cost this processor its partitions while its write is
+         * retried.
          */
         const settle = async (
           handled: void | BatchHandled,
           count: number,
           upTo: string | null,
+          before: Promise<void> | undefined,
         ): Promise<void> => {
-          if (handled !== undefined) {
-            const beat = setInterval(() => {
-              payload.heartbeat().catch(() => undefined); // a lost partition shows in the fence
-            }, HEARTBEAT_WHILE_STORING_MS);
-            try {
-              await handled.stored;
-            } finally {
-              clearInterval(beat);
-            }
+          const beat = setInterval(() => {
+            payload.heartbeat().catch(() => undefined); // a lost partition shows in the fence
+          }, HEARTBEAT_WHILE_STORING_MS);
+          try {
+            await handled?.stored;
+            await before;
+          } finally {
+            clearInterval(beat);
           }
           this.stats.consumed += count;
           if (upTo !== null) {
@@ -372,11 +380,11 @@ export class KafkaBus implements Bus {
           await payload.heartbeat();
         };
         /**
-         * Hands the gathered events over. The next batch is processed while this one is being
-         * stored, as in the embedded log (a partition's next batch waiting for the write bound
-         * the stored rate to what one batch a store interval carries, bench/RESULTS.md); each
-         * waits for the one before it to be stored and committed, so offsets are committed in
-         * order and no more than two batches of a partition are ahead of the store.
+         * Hands the gathered events over. The next batches are processed while this one is
+         * being stored, as in the embedded log (a partition's next batch waiting for the write
+         * bound the stored rate to what one batch a store interval carries, bench/RESULTS.md);
+         * each is committed only after the one before it, so offsets go to Kafka in order, and
+         * no more than MAX_UNSTORED_BATCHES of a partition are ahead of the store.
          */
         const deliver = async () => {
           // Handed over and let go: nothing waiting for the store holds the events.
@@ -385,10 +393,11 @@ export class KafkaBus implements Bus {
           through = null;
           const handled =
             count > 0 ? await handler(batch.partition, entries.splice(0), fence) : undefined;
-          await previous;
-          previous = settle(handled, count, upTo);
-          // Its failure (a fenced write) surfaces where it is awaited, not as an unhandled one.
-          previous.catch(() => undefined);
+          // A failure (a fenced write) surfaces where the batch is awaited below.
+          while (settling.length >= MAX_UNSTORED_BATCHES - 1) await settling.shift();
+          const settled = settle(handled, count, upTo, settling.at(-1));
+          settled.catch(() => undefined);
+          settling.push(settled);
         };
         for (const message of batch.messages) {
           if (!payload.isRunning() || payload.isStale()) break;
@@ -403,7 +412,7 @@ export class KafkaBus implements Bus {
           if (entries.length >= this.#options.batchSize) await deliver();
         }
         if (payload.isRunning() && !payload.isStale()) await deliver();
-        await previous;
+        while (settling.length > 0) await settling.shift();
       },
     });
   }

@@ -106,13 +106,13 @@ export interface ProcessorOptions {
   readonly network: Network;
   readonly workers: number;
   /**
-   * Threads more, for partitions that are behind (a batch of `batchSize` events): a backlog —
+   * Threads more, for partitions that are behind (a batch cut at `batchSize`): a backlog —
    * the log replayed at a start, the store back after an outage, a burst — is worked off on
    * more cores, while a load the workers keep up with stays on `workers` threads, each woken
    * for more work at a time (bench/RESULTS.md).
    */
   readonly catchUpWorkers?: number;
-  /** The most events the bus hands over in one batch: a batch this size means a backlog. */
+  /** The most events the bus hands over in one batch; a partition is back in step at a quarter. */
   readonly batchSize?: number;
   /** Nice value of the worker threads: below the gateway's event loop (src/lib/priority.ts). */
   readonly workerNice?: number;
@@ -235,13 +235,13 @@ export class Processor {
 
   /**
    * The thread of a partition's batch: one of the steady threads while the partition keeps
-   * up; one of all threads from a full batch on, until its batches are down to a quarter of
-   * the most again. A partition that moves brings its states as texts, as always; the thread
-   * it moves to parses them once.
+   * up; one of all threads from a full batch on (the bus had more queued than it could hand
+   * over), until its batches are down to a quarter of the most again. A partition that moves
+   * brings its states as texts, as always; the thread it moves to parses them once.
    */
-  #poolFor(partition: number, events: number): Piscina<TaskInput, TaskOutput> {
+  #poolFor(partition: number, full: boolean, events: number): Piscina<TaskInput, TaskOutput> {
     if (this.#pools.length > this.#steadyPools) {
-      if (events >= this.#batchSize) this.#behind.add(partition);
+      if (full) this.#behind.add(partition);
       else if (events <= this.#batchSize / 4) this.#behind.delete(partition);
     }
     const among = this.#behind.has(partition) ? this.#pools.length : this.#steadyPools;
@@ -353,6 +353,7 @@ export class Processor {
         retries: entries.flatMap(({ event }) => (event.kind === 'retry' ? [event.sessionId] : [])),
         count: entries.length,
         firstOffset: entries[0]!.offset,
+        full: entries.length >= this.#batchSize,
       },
       { entries },
       fence,
@@ -376,6 +377,8 @@ export class Processor {
       readonly retries: readonly string[];
       readonly count: number;
       readonly firstOffset: number;
+      /** Cut at the batch size: the partition is behind. */
+      readonly full: boolean;
     },
     payload: Pick<TaskInput, 'entries' | 'encoded'>,
     fence?: () => Promise<void>,
@@ -392,7 +395,7 @@ export class Processor {
     const queued = performance.now();
     // The states go as their JSON text (HeldState); the events as the log's bytes, moved (the
     // log made the buffer for this batch alone), or, from Kafka, by structured clone.
-    const output = await this.#poolFor(partition, batch.count).run(
+    const output = await this.#poolFor(partition, batch.full, batch.count).run(
       {
         partition,
         ...payload,

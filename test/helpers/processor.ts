@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { EncodedBatch } from '../../src/bus/bus.js';
+import { EventPacker } from '../../src/bus/event-codec.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import type { Network } from '../../src/config/network.js';
 import { connectorKey, type ChargerEvent } from '../../src/ocpp/events.js';
@@ -137,4 +139,28 @@ export async function handleRound(
     [...batches].map(([p, entries]) => processor.handle(p, entries)),
   );
   await Promise.all(handled.map((h) => h?.stored ?? Promise.resolve()));
+}
+
+/**
+ * `events` as the embedded log hands a batch over (one run from `firstOffset`); `full`: cut at
+ * the batch size, more queued behind it.
+ */
+export function encodedBatch(
+  events: readonly ChargerEvent[],
+  firstOffset: number,
+  full = false,
+): EncodedBatch {
+  const packer = new EventPacker();
+  const bytes = new Uint8Array(packer.pack(events));
+  return {
+    bytes,
+    runs: [[firstOffset, events.length, bytes.length]],
+    shapes: packer.shapes,
+    count: events.length,
+    firstOffset,
+    lastOffset: firstOffset + events.length - 1,
+    connectors: [...new Set(events.map((e) => connectorKey(e.chargerId, e.connectorId)))],
+    retries: events.flatMap((e) => (e.kind === 'retry' ? [e.sessionId] : [])),
+    full,
+  };
 }

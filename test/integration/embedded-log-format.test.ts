@@ -174,6 +174,33 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
     }
   });
 
+  it('marks a batch cut at the batch size as full (a backlog), the batch that empties the queue not', async () => {
+    // Batches are whole runs (one a partition and write), so a backlog's batches hold fewer
+    // events than the most: runs of 3 in batches of at most 10 make batches of 9.
+    const log = await EmbeddedLog.open(
+      tempDir(),
+      { partitions: 1, fsync: false, batchSize: 10 },
+      new Map(),
+    );
+    const handed: Array<{ count: number; full: boolean }> = [];
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    await log.consumeEncoded(async (_partition, batch) => {
+      handed.push({ count: batch.count, full: batch.full });
+      if (handed.length === 1) await held;
+    });
+    for (let run = 0; run < 5; run++)
+      await Promise.all([0, 1, 2].map((i) => log.publish(reading('CP1', run * 3 + i))));
+    release();
+    await new Promise((r) => setTimeout(r, 50));
+    await log.close();
+    expect(handed).toEqual([
+      { count: 3, full: false },
+      { count: 9, full: true },
+      { count: 3, full: false },
+    ]);
+  });
+
   it('carries in each segment the shapes list its events decode with', async () => {
     const dir = tempDir();
     // Nothing consumed, so no segment is retired.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
-import type { LogEntry } from '../../src/bus/bus.js';
+import { MAX_UNSTORED_BATCHES, type LogEntry } from '../../src/bus/bus.js';
 import { KafkaBus } from '../../src/bus/kafka-bus.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
 import type { ChargerEvent } from '../../src/ocpp/events.js';
@@ -33,9 +33,12 @@ const status = (chargerId: string, connectorId: number, n: number): ChargerEvent
   vendorErrorCode: '',
 });
 
-async function until(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -103,11 +106,12 @@ describe('Kafka bus on the real broker', () => {
     await second.close();
   }, 90_000);
 
-  it('hands a partition its next batch while the one before is stored, at most two ahead, and commits only what was stored, in order', async () => {
+  it('hands a partition its next batches while the ones before are stored, at most MAX_UNSTORED_BATCHES ahead, and commits only what was stored, in order', async () => {
     const prefix = `t-${randomUUID()}`;
     const producer = await open(prefix);
-    // Three sends, so three Kafka messages of 50 events: three batches of one partition.
-    for (let m = 0; m < 3; m++) {
+    // One send a batch, so one Kafka message of 50 events: a batch each, all of one partition.
+    const batches = MAX_UNSTORED_BATCHES + 1;
+    for (let m = 0; m < batches; m++) {
       await Promise.all(
         Array.from({ length: 50 }, (_, i) => producer.publish(status('CP1', 1, m * 50 + i))),
       );
@@ -132,22 +136,25 @@ describe('Kafka bus on the real broker', () => {
       handed.push(entries[0]!.event.receivedAt);
       return Promise.resolve({ stored: new Promise<void>((resolve) => stores.push(resolve)) });
     });
-    // The second batch is processed while the first is not stored yet; the third waits.
-    await until(() => handed.length === 2);
+    const firsts = (n: number) => Array.from({ length: n }, (_, m) => m * 50);
+    // The next batches are processed while the first is not stored yet; the last one waits.
+    await until(() => handed.length === MAX_UNSTORED_BATCHES);
     await new Promise((r) => setTimeout(r, 500));
-    expect(handed).toEqual([0, 50]);
+    expect(handed).toEqual(firsts(MAX_UNSTORED_BATCHES));
     expect(await committed()).toBe(-1);
-    stores[0]!(); // the first batch stored: its message committed, the third batch goes
-    await until(() => handed.length === 3);
-    expect(handed).toEqual([0, 50, 100]);
+    stores[0]!(); // the first batch stored: its message committed, the last batch goes
+    await until(() => handed.length === batches);
+    expect(handed).toEqual(firsts(batches));
     expect(await committed()).toBe(1);
     stores[2]!(); // the third stored before the second: nothing more is committed yet
     await new Promise((r) => setTimeout(r, 500));
     expect(await committed()).toBe(1);
-    stores[1]!();
-    await until(() => handed.length === 3 && consumer.stats.consumed === 150);
+    stores[1]!(); // now the second and the third are
+    await until(async () => (await committed()) === 3);
+    for (const store of stores.slice(3)) store();
+    await until(() => consumer.stats.consumed === batches * 50);
     await new Promise((r) => setTimeout(r, 200));
-    expect(await committed()).toBe(3);
+    expect(await committed()).toBe(batches);
     await admin.disconnect();
     await producer.close();
     await consumer.close();

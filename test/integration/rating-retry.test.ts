@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventPacker } from '../../src/bus/event-codec.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import type { ChargerEvent } from '../../src/ocpp/events.js';
 import { MAX_RATING_ATTEMPTS, type Processor } from '../../src/processor/processor.js';
 import { processBatch } from '../../src/sessions/process-batch.js';
 import type { ChdbStore } from '../../src/store/chdb-store.js';
-import { openTestProcessor, processorOn } from '../helpers/processor.js';
+import { encodedBatch, openTestProcessor, processorOn } from '../helpers/processor.js';
 
 /**
  * S8 in the processor, on a real store and worker pool: the automatic retry job picks failed
@@ -111,18 +110,7 @@ describe('S8 rating retries in the processor', () => {
 
   it('S8 a retry of a session no longer failed is stale as the embedded log hands it over too (the worker decodes the batch)', async () => {
     const [before] = await versionsOfDone();
-    const packer = new EventPacker();
-    const bytes = new Uint8Array(packer.pack([retryOfDone]));
-    const handled = await processor.handleEncoded(0, {
-      bytes,
-      runs: [[101, 1, bytes.length]],
-      shapes: packer.shapes,
-      count: 1,
-      firstOffset: 101,
-      lastOffset: 101,
-      connectors: ['CP1/1'],
-      retries: ['DONE'],
-    });
+    const handled = await processor.handleEncoded(0, encodedBatch([retryOfDone], 101));
     await handled?.stored;
     expect((await versionsOfDone())[0]).toEqual(before);
   });

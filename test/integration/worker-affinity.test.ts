@@ -5,6 +5,7 @@ import { connectorKey, type ChargerEvent } from '../../src/ocpp/events.js';
 import { aCharger, aNetwork } from '../helpers/builders.js';
 import {
   chargersOnEveryPartition,
+  encodedBatch,
   handleRound,
   openTestProcessor,
   registerEvent,
@@ -138,5 +139,53 @@ describe('catch-up worker threads', () => {
     expect(Object.fromEntries(sessions.map((s) => [s.charger_id, Number(s.wh)]))).toEqual(
       Object.fromEntries(chargers.map((id) => [id, (steps.get(id)! - 1) * 100])),
     );
+  });
+});
+
+/**
+ * The embedded log hands over whole runs, so a backlog's batches are as a rule a little below
+ * the most; the log marks them full, and that is what moves a partition to the catch-up thread.
+ */
+describe('catch-up worker threads, batches from the embedded log', () => {
+  const BATCH = 8;
+  const chargers = chargersOnEveryPartition('CL', PARTITIONS, 2);
+  const catchUp = processorFor(chargers, { workers: 1, catchUpWorkers: 1, batchSize: BATCH });
+  const steps = new Map<string, number>(chargers.map((id) => [id, 0]));
+  const offsets = new Array<number>(PARTITIONS).fill(0);
+
+  /** One event of each charger, one batch a partition (`full` or not), all partitions at once. */
+  async function round(full: boolean): Promise<void> {
+    const handled = await Promise.all(
+      [...new Set(chargers.map(partitionOf))].map((p) => {
+        const events = chargers
+          .filter((id) => partitionOf(id) === p)
+          .map((id) => {
+            const step = steps.get(id)!;
+            steps.set(id, step + 1);
+            return registerEvent(id, step, T0);
+          });
+        const batch = encodedBatch(events, offsets[p]!, full);
+        offsets[p]! += events.length;
+        return catchUp.processor.handleEncoded(p, batch);
+      }),
+    );
+    await Promise.all(handled.map((h) => h?.stored ?? Promise.resolve()));
+  }
+
+  it('a batch the log marks full moves its partition to the catch-up thread, however many events it holds', async () => {
+    const c = catchUp.processor.workerCounters;
+    const odd = chargers.filter((id) => partitionOf(id) % 2 === 1);
+    await round(false); // the starts
+    await round(false);
+    expect(c.statesParsed).toBe(0);
+    // Two events a batch, a quarter of the most, but full: partitions 1 and 3 move.
+    await round(true);
+    expect(c.statesParsed).toBe(odd.length);
+    await round(true);
+    expect(c.statesParsed).toBe(odd.length);
+    const [row] = await catchUp.store.rows<{ n: string }>(
+      "SELECT toString(count()) AS n FROM meter_readings WHERE charger_id LIKE 'CL%'",
+    );
+    expect(row?.n).toBe(String(chargers.length * 4));
   });
 });
