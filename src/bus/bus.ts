@@ -55,15 +55,22 @@ export interface BatchHandled {
 }
 
 /**
- * The most batches of one partition a bus lets be ahead of the store: handed over and not yet
- * stored, the one being processed included. The sink writes every batch finished by then
- * together, at most every store interval, so a partition working off a backlog needs several
- * batches processed while one write runs: with two (one written, one waiting), a backlog was
- * worked off at one batch a partition and write, the worker threads idle half the time
- * (bench/RESULTS.md). A store that stalls stops the partition here, and the bus's lag limit
- * then slows the chargers.
+ * The most batches of one partition a bus lets be ahead of the store (handed over and not yet
+ * stored, the one to be handed over included), by whether that batch is full (cut at the
+ * batch size: a backlog) or not. The sink writes every batch finished by then together, at
+ * most every store interval:
+ * - keeping up, two (one written, one waiting): more would hand the workers a partition's
+ *   events in more and smaller batches a write, each with its session rows and states;
+ * - behind, six: with two, a backlog was worked off at one batch a partition and write, the
+ *   worker threads idle half the time (bench/RESULTS.md).
+ * A store that stalls stops the partition here, and the bus's lag limit then slows the chargers.
  */
-export const MAX_UNSTORED_BATCHES = 6;
+export const MAX_UNSTORED_BATCHES = { keepingUp: 2, behind: 6 } as const;
+
+/** Whether a partition with `unstored` batches ahead of the store may be handed its next one. */
+export function mayHandOver(unstored: number, full: boolean): boolean {
+  return unstored < (full ? MAX_UNSTORED_BATCHES.behind : MAX_UNSTORED_BATCHES.keepingUp);
+}
 
 /** Running totals of a bus, for /metrics. */
 export interface BusStats {

@@ -14,7 +14,7 @@ import { Packr } from 'msgpackr';
 import { ChargestreamError } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
 import {
-  MAX_UNSTORED_BATCHES,
+  mayHandOver,
   type BatchHandler,
   type Bus,
   type BusStats,
@@ -394,8 +394,9 @@ export class EmbeddedLog implements Bus {
     const queue = this.#queues[partition]!;
     const handler = this.#handler;
     if (handler === null || queue.busy || queue.head >= queue.runs.length) return;
-    // Processing may run ahead of the store by this many batches, no more.
-    if (queue.unstored >= MAX_UNSTORED_BATCHES) return;
+    // Processing may run ahead of the store by this many batches, no more. The next batch is
+    // full (cut at the batch size, below) exactly when more than a batch is queued.
+    if (!mayHandOver(queue.unstored, queue.queued > this.#options.batchSize)) return;
     if (this.#lingers(partition)) return;
     const start = queue.head;
     // Whole runs (none larger than a batch), up to the batch size.

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
 import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
 import {
-  MAX_UNSTORED_BATCHES,
+  mayHandOver,
   type BatchHandled,
   type BatchHandler,
   type Bus,
@@ -384,17 +384,18 @@ export class KafkaBus implements Bus {
          * being stored, as in the embedded log (a partition's next batch waiting for the write
          * bound the stored rate to what one batch a store interval carries, bench/RESULTS.md);
          * each is committed only after the one before it, so offsets go to Kafka in order, and
-         * no more than MAX_UNSTORED_BATCHES of a partition are ahead of the store.
+         * no more batches of a partition are ahead of the store than mayHandOver lets.
          */
         const deliver = async () => {
-          // Handed over and let go: nothing waiting for the store holds the events.
           const count = entries.length;
           const upTo = through;
           through = null;
+          // A failure (a fenced write) surfaces here, where the batch is awaited.
+          while (!mayHandOver(settling.length, count >= this.#options.batchSize))
+            await settling.shift();
+          // Handed over and let go: nothing waiting for the store holds the events.
           const handled =
             count > 0 ? await handler(batch.partition, entries.splice(0), fence) : undefined;
-          // A failure (a fenced write) surfaces where the batch is awaited below.
-          while (settling.length >= MAX_UNSTORED_BATCHES - 1) await settling.shift();
           const settled = settle(handled, count, upTo, settling.at(-1));
           settled.catch(() => undefined);
           settling.push(settled);

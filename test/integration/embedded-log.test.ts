@@ -306,7 +306,7 @@ describe('embedded log under processor failure', () => {
     await log.close();
   });
 
-  it('batches processed but not yet stored let the next ones through (at most MAX_UNSTORED_BATCHES ahead), and count as committed only once stored', async () => {
+  it('batches processed but not yet stored let the next ones through (full ones up to MAX_UNSTORED_BATCHES.behind ahead, others up to .keepingUp), and count as committed only once stored', async () => {
     const dir = tempDir();
     const log = await openLog(dir, { partitions: 1, batchSize: 1 });
     const handled: number[] = [];
@@ -315,29 +315,38 @@ describe('embedded log under processor failure', () => {
       handled.push(...entries.map((e) => e.offset));
       return Promise.resolve({ stored: new Promise<void>((r) => storing.push(r)) });
     });
-    const events = MAX_UNSTORED_BATCHES + 2;
+    const { behind, keepingUp } = MAX_UNSTORED_BATCHES;
+    const events = behind + 2;
     const offsets = (n: number) => Array.from({ length: n }, (_, i) => i);
+    const store = async (n: number) => {
+      for (let i = 0; i < n; i++) storing.shift()!();
+      await new Promise((r) => setTimeout(r, 30));
+    };
     await Promise.all(offsets(events).map((i) => log.publish(status('CP1', 1, i))));
     await new Promise((r) => setTimeout(r, 30));
-    expect(handled).toEqual(offsets(MAX_UNSTORED_BATCHES)); // that many ahead of the store, no more
+    // A backlog (each batch cut at the batch size): that many ahead of the store, no more.
+    expect(handled).toEqual(offsets(behind));
     expect(log.lag()).toBe(events);
     expect(log.partitionLag().get(0)).toBe(events);
-    storing.shift()!(); // batch 0 stored
-    await new Promise((r) => setTimeout(r, 30));
-    expect(handled).toEqual(offsets(MAX_UNSTORED_BATCHES + 1));
+    await store(1);
+    expect(handled).toEqual(offsets(behind + 1));
     expect(log.partitionLag().get(0)).toBe(events - 1);
-    storing.shift()!(); // batch 1 stored
-    await new Promise((r) => setTimeout(r, 30));
+    // The last event is a batch of its own, not full: it waits until fewer than `keepingUp`
+    // batches are unstored.
+    await store(behind - keepingUp);
+    expect(handled).toEqual(offsets(behind + 1));
+    await store(1);
     expect(handled).toEqual(offsets(events));
-    expect(log.partitionLag().get(0)).toBe(events - 2);
+    expect(log.partitionLag().get(0)).toBe(events - behind);
     await log.close();
 
     // Stopped with batches processed and not stored: they are the ones replayed.
-    const again = await openLog(dir, { partitions: 1, batchSize: 10 }, new Map([[0, 2]]));
+    const stored = behind;
+    const again = await openLog(dir, { partitions: 1, batchSize: 10 }, new Map([[0, stored]]));
     const { seen, handler } = collector();
     await again.consume(handler);
     await new Promise((r) => setTimeout(r, 30));
-    expect(seen.get(0)?.map((e) => e.offset)).toEqual(offsets(events).slice(2));
+    expect(seen.get(0)?.map((e) => e.offset)).toEqual(offsets(events).slice(stored));
     await again.close();
   });
 });

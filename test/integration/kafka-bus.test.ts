@@ -106,11 +106,13 @@ describe('Kafka bus on the real broker', () => {
     await second.close();
   }, 90_000);
 
-  it('hands a partition its next batches while the ones before are stored, at most MAX_UNSTORED_BATCHES ahead, and commits only what was stored, in order', async () => {
+  it('hands a partition its next batches while the ones before are stored, up to MAX_UNSTORED_BATCHES.behind ahead while behind, and commits only what was stored, in order', async () => {
     const prefix = `t-${randomUUID()}`;
     const producer = await open(prefix);
-    // One send a batch, so one Kafka message of 50 events: a batch each, all of one partition.
-    const batches = MAX_UNSTORED_BATCHES + 1;
+    // One send a batch, so one Kafka message of 50 events: a full batch each (a backlog), all
+    // of one partition.
+    const { behind } = MAX_UNSTORED_BATCHES;
+    const batches = behind + 1;
     for (let m = 0; m < batches; m++) {
       await Promise.all(
         Array.from({ length: 50 }, (_, i) => producer.publish(status('CP1', 1, m * 50 + i))),
@@ -138,9 +140,9 @@ describe('Kafka bus on the real broker', () => {
     });
     const firsts = (n: number) => Array.from({ length: n }, (_, m) => m * 50);
     // The next batches are processed while the first is not stored yet; the last one waits.
-    await until(() => handed.length === MAX_UNSTORED_BATCHES);
+    await until(() => handed.length === behind);
     await new Promise((r) => setTimeout(r, 500));
-    expect(handed).toEqual(firsts(MAX_UNSTORED_BATCHES));
+    expect(handed).toEqual(firsts(behind));
     expect(await committed()).toBe(-1);
     stores[0]!(); // the first batch stored: its message committed, the last batch goes
     await until(() => handed.length === batches);
