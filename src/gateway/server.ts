@@ -673,22 +673,30 @@ export class Gateway {
           return;
         }
         connection.inFlight += 1;
+        const answer = (reply: object) => {
+          this.stats.acks += 1;
+          metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
+          this.#send(ws, connection, callResult(frame.id, reply), frame.action);
+        };
+        const notDurable = (error: unknown) => {
+          connection.inFlight -= 1;
+          this.#notDurable(ws, connection, frame.id, error);
+        };
+        // Most frames (readings, statuses) need neither another look at their transaction nor
+        // a cost in their answer: answered once durable, without the steps between.
+        if (!this.#mayResolve(event) && !answersWithCost(connection, frame.action)) {
+          this.#options.bus.publish(event).then(() => {
+            connection.inFlight -= 1;
+            answer(payload);
+          }, notDurable);
+          return;
+        }
         this.#resolveOrphan(event)
           .then((resolved) => this.#publish(resolved))
-          .then(
-            (published) => {
-              connection.inFlight -= 1;
-              return this.#withCost(connection, frame.action, published, payload).then((answer) => {
-                this.stats.acks += 1;
-                metrics?.ackLatency.observe((performance.now() - arrived) / 1000);
-                this.#send(ws, connection, callResult(frame.id, answer), frame.action);
-              });
-            },
-            (error: unknown) => {
-              connection.inFlight -= 1;
-              this.#notDurable(ws, connection, frame.id, error);
-            },
-          );
+          .then((published) => {
+            connection.inFlight -= 1;
+            return this.#withCost(connection, frame.action, published, payload).then(answer);
+          }, notDurable);
       }
     }
   }
@@ -704,7 +712,7 @@ export class Gateway {
     event: ChargerEvent,
     payload: object,
   ): Promise<object> {
-    if (connection.protocol !== 'ocpp2.0.1' || action !== 'TransactionEvent') return payload;
+    if (!answersWithCost(connection, action)) return payload;
     const { chargerId } = connection;
     let totalCost: string | null | undefined;
     if (event.kind === 'meter_values')
@@ -765,13 +773,11 @@ export class Gateway {
    * Updated event without `evse`), or at the store's session (embedded, after a restart).
    */
   async #resolveOrphan(event: ChargerEvent): Promise<ChargerEvent> {
+    if (!this.#mayResolve(event)) return event;
     const transactions = this.#options.transactions;
     const settle = this.#options.settleTransactions;
     if (event.kind === 'meter_values') {
-      // seqNo: a TransactionEvent; connector 0: no `evse` and no known home.
-      if (settle === undefined || event.connectorId !== 0 || event.seqNo === undefined)
-        return event;
-      await settle();
+      await settle!();
       const home = transactions.home(event.chargerId, event.transactionId);
       return home === undefined ? event : { ...event, connectorId: home.connectorId };
     }
@@ -808,6 +814,21 @@ export class Gateway {
     return session.endedAt === event.ts
       ? resent(session.connectorId)
       : { ...event, connectorId: session.connectorId };
+  }
+
+  /**
+   * Whether #resolveOrphan may give another event than it was given: a stop, or the readings
+   * of a 2.0.1 TransactionEvent (seqNo) with no `evse` and no known home (connector 0) where
+   * the journal may still settle (distributed mode).
+   */
+  #mayResolve(event: ChargerEvent): boolean {
+    if (event.kind === 'tx_stopped') return true;
+    return (
+      event.kind === 'meter_values' &&
+      this.#options.settleTransactions !== undefined &&
+      event.connectorId === 0 &&
+      event.seqNo !== undefined
+    );
   }
 
   /**
@@ -881,3 +902,8 @@ const REFUSAL_STATUS: Readonly<Record<Refusal, string>> = {
   identity_in_use: '409 Conflict',
   too_many_failures: '429 Too Many Requests',
 };
+
+/** R5.1: a 2.0.1 TransactionEvent is answered with the session's cost (#withCost). */
+function answersWithCost(connection: Connection, action: string): boolean {
+  return connection.protocol === 'ocpp2.0.1' && action === 'TransactionEvent';
+}
