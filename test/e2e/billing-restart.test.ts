@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, aCharger, aNetwork } from '../helpers/builders.js';
+import { ADMIN_KEY, aCharger, aNetwork, startInThisMonth } from '../helpers/builders.js';
 import {
   eventually,
   sql,
@@ -37,16 +37,17 @@ describe('corrections survive a crash and a replay', () => {
     const dir = tempDir();
     const config = writeNetwork(
       dir,
-      aNetwork({ chargers: [aCharger('CP1', { connectors: [{ id: 1, maxPowerW: 1_000_000 }] })] }),
+      aNetwork({ chargers: [aCharger('CP1', { connectors: [{ id: 1, maxPowerW: 10_000_000 }] })] }),
     );
     const dataDir = join(dir, 'data');
     const first = await startEngine({ config, dataDir });
     running.push(first);
     const cp = await TestCharger.connect(`${first.ocppUrl}/CP1`);
-    const start = Date.now() - 20 * 60_000;
+    // Two sessions of 10 s, 12 s apart, ended in this month (C1).
+    const start = await startInThisMonth(25_000);
     const ids: number[] = [];
     for (const [i, wh] of [5_000, 8_000].entries()) {
-      const t = start + i * 5 * 60_000;
+      const t = start + i * 12_000;
       const started = await cp.call('StartTransaction', {
         connectorId: 1,
         idTag: 'TAG',
@@ -59,7 +60,7 @@ describe('corrections survive a crash and a replay', () => {
       await cp.call('StopTransaction', {
         transactionId,
         meterStop: wh,
-        timestamp: new Date(t + 2 * 60_000).toISOString(),
+        timestamp: new Date(t + 10_000).toISOString(),
         reason: 'EVDisconnected',
       });
     }

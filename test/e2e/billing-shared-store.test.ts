@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, aCharger, aNetwork } from '../helpers/builders.js';
+import { ADMIN_KEY, aCharger, aNetwork, startInThisMonth } from '../helpers/builders.js';
 import {
   CLI,
   eventually,
@@ -21,7 +21,7 @@ import { TestCharger } from '../helpers/ocpp-client.js';
 const dir = tempDir();
 const config = writeNetwork(
   dir,
-  aNetwork({ chargers: [aCharger('CP1', { connectors: [{ id: 1, maxPowerW: 1_000_000 }] })] }),
+  aNetwork({ chargers: [aCharger('CP1', { connectors: [{ id: 1, maxPowerW: 10_000_000 }] })] }),
 );
 let storeServer: ChildProcess | undefined;
 const engines: RunningEngine[] = [];
@@ -77,9 +77,10 @@ describe('corrections from two API processes on one store', () => {
   it('C3 the same requestId at both processes at once is one refund; C1 one cancellation', async () => {
     const [engine, apiProcess] = engines as [RunningEngine, RunningEngine];
     const cp = await TestCharger.connect(`${engine.ocppUrl}/CP1`);
-    const start = Date.now() - 20 * 60_000;
+    // Two sessions of 10 s, 12 s apart, ended in this month (C1).
+    const start = await startInThisMonth(25_000);
     for (const [i, wh] of [10_000, 20_000].entries()) {
-      const t = start + i * 5 * 60_000;
+      const t = start + i * 12_000;
       const started = await cp.call('StartTransaction', {
         connectorId: 1,
         idTag: 'TAG',
@@ -90,7 +91,7 @@ describe('corrections from two API processes on one store', () => {
       await cp.call('StopTransaction', {
         transactionId: started.payload['transactionId'] as number,
         meterStop: wh,
-        timestamp: new Date(t + 2 * 60_000).toISOString(),
+        timestamp: new Date(t + 10_000).toISOString(),
         reason: 'EVDisconnected',
       });
     }

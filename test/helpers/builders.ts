@@ -3,6 +3,19 @@
 export const T0 = Date.parse('2026-11-20T08:00:00.000Z');
 export const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
 
+/**
+ * A start `spanMs` ago, that span all in the current calendar month (UTC): for sessions a
+ * correction may cancel (C1: only those of the current month). In a month's first `spanMs` it
+ * waits until the month is that old.
+ */
+export async function startInThisMonth(spanMs: number): Promise<number> {
+  const now = new Date();
+  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const wait = monthStart + spanMs + 1_000 - now.getTime();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  return Date.now() - spanMs;
+}
+
 export function aStartTransaction(overrides: Record<string, unknown> = {}) {
   return { connectorId: 1, idTag: 'TOKEN-1', meterStart: 0, timestamp: at(0), ...overrides };
 }
