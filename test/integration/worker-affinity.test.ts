@@ -37,6 +37,23 @@ function processorFor(
 }
 
 /**
+ * Two chargers on each partition (`prefix` and a number) and a processor of one steady and one
+ * catch-up thread with batches of at most `batchSize`; `next(id)` is the charger's next event
+ * (registerEvent), `offsets[p]` partition p's next offset.
+ */
+function catchUpFixture(prefix: string, batchSize: number) {
+  const chargers = chargersOnEveryPartition(prefix, PARTITIONS, 2);
+  const catchUp = processorFor(chargers, { workers: 1, catchUpWorkers: 1, batchSize });
+  const steps = new Map<string, number>(chargers.map((id) => [id, 0]));
+  const next = (id: string): ChargerEvent => {
+    const step = steps.get(id)!;
+    steps.set(id, step + 1);
+    return registerEvent(id, step, T0);
+  };
+  return { chargers, catchUp, steps, next, offsets: new Array<number>(PARTITIONS).fill(0) };
+}
+
+/**
  * Each partition's batches go to one worker thread (two here), so a thread finds the connector
  * states it wrote at the partition's next batch and takes them up without parsing
  * (ResidentStates).
@@ -74,23 +91,13 @@ describe('worker threads and partitions', () => {
  * thread, one catch-up thread.
  */
 describe('catch-up worker threads', () => {
-  const BATCH = 4;
-  /** Two chargers per partition; partitions 1 and 3 are the ones that move when behind. */
-  const chargers = chargersOnEveryPartition('CU', PARTITIONS, 2);
-  const catchUp = processorFor(chargers, { workers: 1, catchUpWorkers: 1, batchSize: BATCH });
-  const steps = new Map<string, number>(chargers.map((id) => [id, 0]));
-  const offsets = new Array<number>(PARTITIONS).fill(0);
+  // Batches of at most 4; partitions 1 and 3 are the ones that move when behind.
+  const { chargers, catchUp, steps, next, offsets } = catchUpFixture('CU', 4);
 
   /** `perCharger` events of each of `who`, in one batch a partition, all partitions at once. */
   async function round(who: readonly string[], perCharger: number): Promise<void> {
     const events: ChargerEvent[] = [];
-    for (const id of who) {
-      for (let i = 0; i < perCharger; i++) {
-        const step = steps.get(id)!;
-        steps.set(id, step + 1);
-        events.push(registerEvent(id, step, T0));
-      }
-    }
+    for (const id of who) for (let i = 0; i < perCharger; i++) events.push(next(id));
     await handleRound(catchUp.processor, events, offsets);
   }
 
@@ -147,23 +154,14 @@ describe('catch-up worker threads', () => {
  * the most; the log marks them full, and that is what moves a partition to the catch-up thread.
  */
 describe('catch-up worker threads, batches from the embedded log', () => {
-  const BATCH = 8;
-  const chargers = chargersOnEveryPartition('CL', PARTITIONS, 2);
-  const catchUp = processorFor(chargers, { workers: 1, catchUpWorkers: 1, batchSize: BATCH });
-  const steps = new Map<string, number>(chargers.map((id) => [id, 0]));
-  const offsets = new Array<number>(PARTITIONS).fill(0);
+  // Batches of at most 8: two events a batch are a quarter of the most.
+  const { chargers, catchUp, next, offsets } = catchUpFixture('CL', 8);
 
   /** One event of each charger, one batch a partition (`full` or not), all partitions at once. */
   async function round(full: boolean): Promise<void> {
     const handled = await Promise.all(
       [...new Set(chargers.map(partitionOf))].map((p) => {
-        const events = chargers
-          .filter((id) => partitionOf(id) === p)
-          .map((id) => {
-            const step = steps.get(id)!;
-            steps.set(id, step + 1);
-            return registerEvent(id, step, T0);
-          });
+        const events = chargers.filter((id) => partitionOf(id) === p).map(next);
         const batch = encodedBatch(events, offsets[p]!, full);
         offsets[p]! += events.length;
         return catchUp.processor.handleEncoded(p, batch);
