@@ -56,20 +56,28 @@ export interface BatchHandled {
 
 /**
  * The most batches of one partition a bus lets be ahead of the store (handed over and not yet
- * stored, the one to be handed over included), by whether that batch is full (cut at the
- * batch size: a backlog) or not. The sink writes every batch finished by then together, at
- * most every store interval:
- * - keeping up, two (one written, one waiting): more would hand the workers a partition's
- *   events in more and smaller batches a write, each with its session rows and states;
- * - behind, six: with two, a backlog was worked off at one batch a partition and write, the
- *   worker threads idle half the time (bench/RESULTS.md).
+ * stored, the one to be handed over included), by what the batch to be handed over is. The
+ * sink writes every batch finished by then together, at most every store interval:
+ * - keeping up, one: the batch waits for the one before it to be stored, and takes every
+ *   event that arrived meanwhile. It still makes the next write, which starts no sooner than
+ *   the store interval after the last one did; with two, the second batch of each write held
+ *   the few events of the moment the write began, and every session in it cost its state and
+ *   row twice a write (at 9,000 frames/s, 10–17 % of the engine's CPU; bench/RESULTS.md);
+ * - holding a stop, two: its rating (the final cost a 2.0.1 Ended answer waits for) is not
+ *   held up by a write in flight;
+ * - full (cut at the batch size: a backlog), six: with two, a backlog was worked off at one
+ *   batch a partition and write, the worker threads idle half the time.
  * A store that stalls stops the partition here, and the bus's lag limit then slows the chargers.
  */
-export const MAX_UNSTORED_BATCHES = { keepingUp: 2, behind: 6 } as const;
+export const MAX_UNSTORED_BATCHES = { keepingUp: 1, stop: 2, behind: 6 } as const;
 
-/** Whether a partition with `unstored` batches ahead of the store may be handed its next one. */
-export function mayHandOver(unstored: number, full: boolean): boolean {
-  return unstored < (full ? MAX_UNSTORED_BATCHES.behind : MAX_UNSTORED_BATCHES.keepingUp);
+/**
+ * Whether a partition with `unstored` batches ahead of the store may be handed its next one,
+ * which is `full` (cut at the batch size) or holds a transaction's `stop`.
+ */
+export function mayHandOver(unstored: number, next: { full: boolean; stop: boolean }): boolean {
+  const { keepingUp, stop, behind } = MAX_UNSTORED_BATCHES;
+  return unstored < (next.full ? behind : next.stop ? stop : keepingUp);
 }
 
 /** Running totals of a bus, for /metrics. */

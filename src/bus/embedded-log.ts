@@ -395,8 +395,10 @@ export class EmbeddedLog implements Bus {
     const handler = this.#handler;
     if (handler === null || queue.busy || queue.head >= queue.runs.length) return;
     // Processing may run ahead of the store by this many batches, no more. The next batch is
-    // full (cut at the batch size, below) exactly when more than a batch is queued.
-    if (!mayHandOver(queue.unstored, queue.queued > this.#options.batchSize)) return;
+    // full (cut at the batch size, below) exactly when more than a batch is queued; it is
+    // taken as holding a stop while one is queued (`urgent`).
+    const full = queue.queued > this.#options.batchSize;
+    if (!mayHandOver(queue.unstored, { full, stop: queue.urgent })) return;
     if (this.#lingers(partition)) return;
     const start = queue.head;
     // Whole runs (none larger than a batch), up to the batch size.
@@ -407,7 +409,6 @@ export class EmbeddedLog implements Bus {
       end += 1;
     }
     // A stop further back than this batch reaches keeps the next one urgent too.
-    const full = end < queue.runs.length;
     if (!full) queue.urgent = false;
     const batch = encodeBatch(queue.runs, start, end, count, full, this.#packer.shapes);
     const next = batch.lastOffset + 1;

@@ -390,9 +390,12 @@ export class KafkaBus implements Bus {
           const count = entries.length;
           const upTo = through;
           through = null;
+          const next = {
+            full: count >= this.#options.batchSize,
+            stop: entries.some(({ event }) => event.kind === 'tx_stopped'),
+          };
           // A failure (a fenced write) surfaces here, where the batch is awaited.
-          while (!mayHandOver(settling.length, count >= this.#options.batchSize))
-            await settling.shift();
+          while (!mayHandOver(settling.length, next)) await settling.shift();
           // Handed over and let go: nothing waiting for the store holds the events.
           const handled =
             count > 0 ? await handler(batch.partition, entries.splice(0), fence) : undefined;
