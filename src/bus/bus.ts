@@ -62,7 +62,7 @@ export interface BatchHandled {
  *   event that arrived meanwhile. It still makes the next write, which starts no sooner than
  *   the store interval after the last one did; with two, the second batch of each write held
  *   the few events of the moment the write began, and every session in it cost its state and
- *   row twice a write (at 9,000 frames/s, 10–17 % of the engine's CPU; bench/RESULTS.md);
+ *   row twice a write (at 9,000 frames/s up to 17 % more of the engine's CPU; bench/RESULTS.md);
  * - holding a stop, two: its rating (the final cost a 2.0.1 Ended answer waits for) is not
  *   held up by a write in flight;
  * - full (cut at the batch size: a backlog), six: with two, a backlog was worked off at one
