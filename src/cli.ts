@@ -11,6 +11,8 @@ import { openStore } from './store/open-store.js';
 
 /** Exit codes: 0 done, 1 failure while running, 2 bad flags or configuration. */
 const EXIT_CONFIG = 2;
+/** The longest a stop may take in all (its steps are bounded one by one too). */
+const STOP_LIMIT_MS = 60_000;
 
 const program = new Command('chargestream')
   .description('OCPP ingest, validation and rating engine for charging networks')
@@ -50,6 +52,11 @@ start.action(async (options: Record<string, string>) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // Each stop step is bounded (runStopSteps); this bounds the whole, whatever hangs.
+    setTimeout(() => {
+      log.fatal({ signal, ms: STOP_LIMIT_MS }, 'the stop did not finish; exiting');
+      process.exit(1);
+    }, STOP_LIMIT_MS);
     engine.stop().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -20,6 +20,7 @@ import { CommandRelay } from './gateway/command-relay.js';
 import { followTransactions } from './gateway/transaction-journal.js';
 import { startKey, TransactionRegistry } from './gateway/transactions.js';
 import { ChargestreamError } from './lib/errors.js';
+import { runStopSteps, type StopStep } from './lib/shutdown.js';
 import {
   gatewayMetrics,
   logWriteObserver,
@@ -39,6 +40,12 @@ import { openStore } from './store/open-store.js';
 import { lowerNativeThreads } from './lib/priority.js';
 import { applyReadingsRetention, sqlString, type Store } from './store/store.js';
 import { Sink } from './store/sink.js';
+
+/**
+ * The longest one stop step (a pool's close, the store's) may take before the stop goes on
+ * without it; Piscina's own close gives its tasks 30 s, a stuck one is not waited for.
+ */
+const STOP_STEP_MS = 15_000;
 
 export interface Engine {
   /** Null where this process runs no gateway. */
@@ -76,7 +83,8 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       `notificationRules[${busRule}].publisher: the bus publisher needs --kafka (its notifications topic)`,
     );
   }
-  const stops: Array<() => Promise<void> | void> = [];
+  /** The engine's stop, in order after the gateway and API close (runStopSteps). */
+  const stops: StopStep[] = [];
   const metrics = new Metrics();
 
   let store: Store | null = null;
@@ -215,16 +223,19 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
   }
   if (bus !== null) {
     const b = bus;
-    stops.push(() => b.close());
+    stops.push({ name: 'bus', run: () => b.close() });
     if (processor !== null) {
-      stops.unshift(expireIdleSessions(processor, b, config, log));
-      stops.unshift(retryFailedRatings(processor, b, log));
+      stops.unshift({
+        name: 'idle-session expiry',
+        run: expireIdleSessions(processor, b, config, log),
+      });
+      stops.unshift({ name: 'rating retries', run: retryFailedRatings(processor, b, log) });
     }
     observeBus(metrics, b, config.kafka === null ? 'embedded' : 'kafka');
   }
   if (processor !== null) {
     const p = processor;
-    stops.push(() => p.close());
+    stops.push({ name: 'worker pools', run: () => p.close() });
     observeProcessor(metrics, p);
   }
 
@@ -234,7 +245,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       : new CommandLog(store, (error) =>
           log.warn({ err: String(error) }, 'command results not recorded'),
         );
-  if (commandLog !== null) stops.unshift(() => commandLog.flush());
+  if (commandLog !== null) stops.unshift({ name: 'command log', run: () => commandLog.flush() });
   let ocppPort: number | null = null;
   if (runsGateway) {
     const transactions = new TransactionRegistry(config.dataDir, config.gateway);
@@ -242,7 +253,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
     let findSession: GatewayOptions['findSession'];
     if (bus instanceof KafkaBus) {
       const follower = await followTransactions(bus, transactions, log);
-      stops.push(() => follower.stop());
+      stops.push({ name: 'transaction follower', run: () => follower.stop() });
       settle = () => follower.settle();
     } else {
       for (const session of processor!.openSessions()) {
@@ -314,7 +325,7 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       await r.serveCosts(gateway);
     }
     await r.serveConfig(configService);
-    stops.unshift(() => r.close());
+    stops.unshift({ name: 'command relay', run: () => r.close() });
     relay = r;
   }
   const local = gateway;
@@ -380,9 +391,17 @@ export async function startEngine(config: EngineConfig, log: Logger): Promise<En
       while ((bus?.lag() ?? 0) > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
       sink?.close();
-      await webhooks?.close();
-      for (const stop of stops) await stop();
-      await store?.close();
+      const { failed } = await runStopSteps(
+        [
+          { name: 'webhooks', run: () => webhooks?.close() },
+          ...stops,
+          { name: 'store', run: () => store?.close() },
+        ],
+        log,
+        STOP_STEP_MS,
+      );
+      if (failed.length > 0)
+        throw new ChargestreamError('INTERNAL', `stop steps unfinished: ${failed.join(', ')}`);
     },
   };
 }

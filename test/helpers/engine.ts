@@ -7,6 +7,8 @@ import { afterAll, beforeAll } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+/** How long a test waits for the engine to stop before it kills it. */
+const STOP_WAIT_MS = 75_000;
 
 /** The line the engine prints when it listens; a processor-only process has no OCPP part. */
 const LISTENING =
@@ -90,7 +92,17 @@ export async function startEngine(options: {
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.removeAllListeners('exit');
-        child.once('exit', (code) => resolve(code));
+        // The engine bounds its own stop (60 s); past that it is stuck: killed, its output shown.
+        const stuck = setTimeout(() => {
+          process.stderr.write(`engine did not stop in ${STOP_WAIT_MS} ms:\n${output}\n`);
+          child.kill('SIGKILL');
+        }, STOP_WAIT_MS);
+        child.once('exit', (code) => {
+          clearTimeout(stuck);
+          if (code !== 0 && signal === 'SIGTERM')
+            process.stderr.write(`engine stopped with ${code}:\n${output}\n`);
+          resolve(code);
+        });
         child.kill(signal);
       }),
   };
