@@ -161,4 +161,33 @@ describe('Kafka bus on the real broker', () => {
     await producer.close();
     await consumer.close();
   }, 90_000);
+
+  it('hands over the partial batch ending a fetch while the full ones before it are stored', async () => {
+    // Nothing more of the partition is fetched until all its batches are stored: a last batch
+    // waiting for the ones before it would cost the partition a store write a fetch.
+    const prefix = `t-${randomUUID()}`;
+    const producer = await open(prefix);
+    for (const [first, size] of [
+      [0, 50],
+      [50, 50],
+      [100, 25],
+    ] as const) {
+      await Promise.all(
+        Array.from({ length: size }, (_, i) => producer.publish(status('CP1', 1, first + i))),
+      );
+    }
+    const consumer = await open(prefix);
+    const handed: number[] = [];
+    const stores: Array<() => void> = [];
+    await consumer.consume((_p, entries) => {
+      handed.push(entries.length);
+      return Promise.resolve({ stored: new Promise<void>((resolve) => stores.push(resolve)) });
+    });
+    await until(() => handed.length === 3);
+    expect(handed).toEqual([50, 50, 25]);
+    for (const store of stores) store();
+    await until(() => consumer.stats.consumed === 125);
+    await producer.close();
+    await consumer.close();
+  }, 90_000);
 });
