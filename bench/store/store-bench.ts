@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { ChdbHttpServer } from '../../src/store/chdb-http-server.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickhouse-http-store.js';
-import { READING_COLUMNS, type Store } from '../../src/store/store.js';
+import { READING_FRAMES, type Layout, type Store } from '../../src/store/store.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const { values } = parseArgs({
@@ -102,22 +102,26 @@ function readingRows(from: number, to: number): string {
     const c = charger(s);
     const started = startOf(s);
     for (let r = 0; r < PER_SESSION; r++) {
-      // As the workers write readings: the values of READING_COLUMNS in order.
+      // As the workers write an event of one reading (READING_FRAMES).
       out +=
         JSON.stringify([
           `CP${c}`,
           1,
           `S${s}`,
-          ts(started + r * 180_000),
-          'Energy.Active.Import.Register',
-          '',
-          100_000 + r * 550,
-          'Wh',
-          'Sample.Periodic',
-          r % 97 !== 0,
-          r % 97 === 0 ? 'exceeds_power' : '',
           s % 16,
           s * PER_SESSION + r,
+          [
+            [
+              ts(started + r * 180_000),
+              'Energy.Active.Import.Register',
+              '',
+              100_000 + r * 550,
+              'Wh',
+              'Sample.Periodic',
+              r % 97 !== 0,
+              r % 97 === 0 ? 'exceeds_power' : '',
+            ],
+          ],
         ]) + '\n';
     }
   }
@@ -129,7 +133,7 @@ async function ingest(
   table: string,
   rows: (from: number, to: number) => string,
   perSession: number,
-  columns?: readonly string[],
+  columns?: Layout,
 ) {
   const sessionsPerBatch = Math.max(1, Math.floor(BATCH / perSession));
   let rowsDone = 0;
@@ -188,7 +192,7 @@ console.log(
 );
 const cdrs = await ingest(store, 'cdrs', cdrRows, 1);
 console.log(JSON.stringify(cdrs));
-const readings = await ingest(store, 'meter_readings', readingRows, PER_SESSION, READING_COLUMNS);
+const readings = await ingest(store, 'meter_readings', readingRows, PER_SESSION, READING_FRAMES);
 console.log(JSON.stringify(readings));
 
 // The statements are timed over the data at rest: the merges the inserts started run first

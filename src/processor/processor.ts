@@ -437,6 +437,7 @@ export class Processor {
         firstOffset: batch.firstOffset,
         lastOffset: output.lastOffset,
         readings: output.readings,
+        readingRows: output.readingRows,
         statuses: output.statuses,
         notifications: output.notifications,
         sessions: output.sessions,

@@ -142,10 +142,12 @@ export interface NetworkUpdate {
 export interface BatchOutput {
   readonly states: Record<string, ConnectorState>;
   /**
-   * Rows per table, ready for the store: JSONEachRow, the readings and the sessions positional
-   * (READING_COLUMNS, SESSION_COLUMNS).
+   * Rows per table, ready for the store: JSONEachRow, the readings nested (READING_FRAMES)
+   * and the sessions positional (SESSION_COLUMNS).
    */
   readonly readings: string;
+  /** The `meter_readings` rows `readings` makes. */
+  readonly readingRows: number;
   readonly statuses: string;
   readonly notifications: string;
   readonly sessions: string;
@@ -211,7 +213,10 @@ class BatchRun {
   readonly #retried = new Set<string>();
   /** The event being applied: every row it produces names its charger and connector. */
   #event: ChargerEvent | null = null;
-  #lastReadingColumns: ReadingColumns | null = null;
+  /** The readings row being built (READING_FRAMES): the event's readings of one session. */
+  #frame: ReadingFrame | null = null;
+  /** `meter_readings` rows written, for the store's row counts. */
+  #readingRows = 0;
   /**
    * The state text of each session's closing row (step 7): nothing changes a session after
    * it, so the text is also its state as it leaves the batch (connectorStateText).
@@ -357,9 +362,11 @@ class BatchRun {
       state.session = packed;
     }
     const ndjson = (rows: string[]) => (rows.length === 0 ? '' : rows.join('\n') + '\n');
+    this.#endReadingFrame();
     return {
       states: this.#states,
       readings: ndjson(this.#readings),
+      readingRows: this.#readingRows,
       statuses: ndjson(this.#statuses),
       notifications: ndjson(this.#notifications),
       sessions: ndjson(this.#sessions),
@@ -822,34 +829,53 @@ class BatchRun {
         : '';
     count(this.#counters.readings, rejectReason || 'valid');
     // Built as text: an object per reading for JSON.stringify cost 1.6× as much (2.6 against
-    // 1.6 µs a row), and the columns every sample of one event shares are built once. A row
-    // is the values of READING_COLUMNS in order; an unsigned one stops before the signature's.
-    const shared = this.#readingColumns(session?.sessionId ?? '', offset);
-    const signedColumns =
-      signed === undefined
-        ? ''
-        : `,${q(signed.data)},${q(signed.signingMethod)},${q(signed.encodingMethod)},${q(signed.publicKey)}`;
-    this.#readings.push(
-      `${shared.head}${chTime(sample.ts)}",${qWord(sample.measurand)},${qWord(sample.phase)},${number ? sample.value : 0},${qWord(sample.unit)},${qWord(sample.context)},${rejectReason === ''},${qWord(rejectReason)}${shared.tail}${signedColumns}]`,
-    );
+    // 1.6 µs a row). The event's readings of one session make one row (READING_FRAMES).
+    const frame = this.#readingFrame(session?.sessionId ?? '', offset);
+    const reading = `["${chTime(sample.ts)}",${qWord(sample.measurand)},${qWord(sample.phase)},${number ? sample.value : 0},${qWord(sample.unit)},${qWord(sample.context)},${rejectReason === ''},${qWord(rejectReason)}]`;
+    frame.readings = frame.count === 0 ? reading : `${frame.readings},${reading}`;
+    if (signed !== undefined) {
+      // The readings before it get empty signatures: `s` runs beside `r`.
+      frame.signatures ??= Array<string>(frame.count).fill(UNSIGNED).join(',');
+      const signature = `[${q(signed.data)},${q(signed.signingMethod)},${q(signed.encodingMethod)},${q(signed.publicKey)}]`;
+      frame.signatures = frame.count === 0 ? signature : `${frame.signatures},${signature}`;
+    } else if (frame.signatures !== null) {
+      frame.signatures = frame.count === 0 ? UNSIGNED : `${frame.signatures},${UNSIGNED}`;
+    }
+    frame.count += 1;
+    this.#readingRows += 1;
   }
 
   /**
-   * The reading row's columns that are one event's: where it came from (readings of no
-   * session, clock-aligned or orphans, still name their charger) and its log position.
+   * The readings row of the event at `offset` and the session: where it came from (readings
+   * of no session, clock-aligned or orphans, still name their charger) and its log position.
+   * A new one ends the one before.
    */
-  #readingColumns(sessionId: string, offset: number): ReadingColumns {
-    const last = this.#lastReadingColumns;
+  #readingFrame(sessionId: string, offset: number): ReadingFrame {
+    const last = this.#frame;
     if (last !== null && last.offset === offset && last.sessionId === sessionId) return last;
+    this.#endReadingFrame();
     const event = this.#event!;
-    const columns = {
+    const frame: ReadingFrame = {
       offset,
       sessionId,
-      head: `[${q(event.chargerId)},${event.connectorId},${q(sessionId)},"`,
-      tail: `,${this.#input.partition},${offset}`,
+      head: `[${q(event.chargerId)},${event.connectorId},${q(sessionId)},${this.#input.partition},${offset},[`,
+      readings: '',
+      signatures: null,
+      count: 0,
     };
-    this.#lastReadingColumns = columns;
-    return columns;
+    this.#frame = frame;
+    return frame;
+  }
+
+  #endReadingFrame(): void {
+    const frame = this.#frame;
+    if (frame === null) return;
+    this.#frame = null;
+    this.#readings.push(
+      frame.signatures === null
+        ? `${frame.head}${frame.readings}]]`
+        : `${frame.head}${frame.readings}],[${frame.signatures}]]`,
+    );
   }
 
   /**
@@ -1253,13 +1279,21 @@ function cdrRow(
   });
 }
 
-/** The text of a reading row before its sample's columns and after them, for one event (READING_COLUMNS). */
-interface ReadingColumns {
+/** A readings row being built (READING_FRAMES): its shared columns, its readings so far. */
+interface ReadingFrame {
   readonly offset: number;
   readonly sessionId: string;
+  /** The shared columns and the opening of `r`. */
   readonly head: string;
-  readonly tail: string;
+  /** The readings' tuples, comma-separated. */
+  readings: string;
+  /** The signatures' tuples (`s`), once one of the readings is signed. */
+  signatures: string | null;
+  count: number;
 }
+
+/** The signature columns of an unsigned reading in a row whose other readings are signed. */
+const UNSIGNED = '["","","",""]';
 
 /** A string as a JSON literal. */
 const q = (text: string): string => JSON.stringify(text);

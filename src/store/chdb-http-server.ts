@@ -12,7 +12,8 @@ import { ANALYST_LIMITS } from './store.js';
  * users, no compression.
  *
  * What it speaks: `GET /ping`; `POST /` with the statement in the body, or in the `query`
- * parameter with the data in the body (`INSERT INTO t FORMAT JSONEachRow`); settings as URL
+ * parameter with the data in the body (`INSERT INTO t FORMAT JSONEachRow`, and `INSERT INTO t
+ * (…) SELECT … FROM input('…') ARRAY JOIN … FORMAT …` of nested rows); settings as URL
  * parameters — `insert_deduplication_token` and
  * `deduplicate_blocks_in_dependent_materialized_views` on inserts, `readonly=1` (the store's read-only
  * connection, with the analyst limits), `default_format`, and the HTTP transport settings a
@@ -46,6 +47,13 @@ const ANALYST_SETTINGS = new Set(Object.keys(ANALYST_LIMITS));
 /** `INSERT INTO table [(column, …)] FORMAT name`, the rows in the body. */
 const INSERT_WITH_DATA =
   /^\s*INSERT\s+INTO\s+([A-Za-z_][\w.]*)\s*(?:\(([\w\s,]+)\))?\s+FORMAT\s+(\w+)\s*$/i;
+
+/**
+ * `INSERT INTO table (column, …) SELECT … FROM input('structure') ARRAY JOIN … FORMAT name`,
+ * the rows in the body: nested rows (NestedRows), read here from an insert file instead.
+ */
+const INSERT_SELECT_INPUT =
+  /^\s*INSERT\s+INTO\s+([A-Za-z_][\w.]*)\s*\(([\w\s,]+)\)\s+SELECT\s+([\s\S]+?)\s+FROM\s+input\('((?:[^'\\]|\\.)*)'\)\s+(ARRAY\s+JOIN\s[\s\S]+?)\s+FORMAT\s+(\w+)\s*$/i;
 
 export class ChdbHttpServer {
   readonly #server: Server;
@@ -117,11 +125,22 @@ export class ChdbHttpServer {
     const statement = inParams ?? body.toString('utf8');
     try {
       const insert = inParams === null ? null : INSERT_WITH_DATA.exec(statement);
-      if (insert !== null) {
+      const nested = inParams === null ? null : INSERT_SELECT_INPUT.exec(statement);
+      if (insert !== null || nested !== null) {
         if (readonly)
           throw new Error('Code: 164. DB::Exception: Cannot execute query in readonly mode');
-        const columns = insert[2]?.split(',').map((c) => c.trim());
-        await this.#store.rawInsert(insert[1]!, body, insert[3]!, insertSettings, columns);
+        if (insert !== null) {
+          const columns = insert[2]?.split(',').map((c) => c.trim());
+          await this.#store.rawInsert(insert[1]!, body, insert[3]!, insertSettings, columns);
+        } else {
+          const [, table, columns, select, structure, arrayJoin, rowFormat] = nested!;
+          await this.#store.rawInsert(table!, body, rowFormat!, insertSettings, {
+            columns: columns!.split(',').map((c) => c.trim()),
+            structure: structure!.replace(/\\(.)/g, '$1'),
+            select: select!,
+            arrayJoin: arrayJoin!,
+          });
+        }
         res.writeHead(200).end();
         return;
       }

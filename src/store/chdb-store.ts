@@ -9,10 +9,13 @@ import {
   ANALYST_LIMITS,
   insertFailed,
   insertFormat,
+  isNested,
+  nestedInsert,
   parseJsonEachRow,
   rowPieces,
   rowsText,
   sqlString,
+  type Layout,
   type Rows,
   type Store,
 } from './store.js';
@@ -57,23 +60,34 @@ export class ChdbStore implements Store {
     );
   }
 
-  insert(table: string, rows: Rows, token: string, columns?: readonly string[]): Promise<void> {
+  insert(table: string, rows: Rows, token: string, columns?: Layout): Promise<void> {
     const { format, settings } = insertFormat(token, columns);
     return this.rawInsert(table, rows, format, settings, columns);
   }
 
   /**
    * Data in one of ClickHouse's text formats as one block, with the insert's settings; the
-   * values of `columns` in order, else of every column. Used by insert() and by the HTTP
-   * stand-in (chdb-http-server.ts), so rows take the same path from either.
+   * values of `columns` in order, else of every column, or nested rows. Used by insert() and
+   * by the HTTP stand-in (chdb-http-server.ts), so rows take the same path from either.
    */
   async rawInsert(
     table: string,
     data: Buffer | Rows,
     format: string,
     settings: Readonly<Record<string, string | number>> = {},
-    columns?: readonly string[],
+    columns?: Layout,
   ): Promise<void> {
+    if (isNested(columns)) {
+      const structure = sqlString(columns.structure);
+      return this.#fromFile(table, data, settings, (file, assignments) =>
+        nestedInsert(
+          table,
+          columns,
+          `file(${sqlString(file)}, ${format}, ${structure})`,
+          assignments,
+        ),
+      );
+    }
     let structure: string | null = null;
     try {
       if (columns !== undefined) structure = await this.#structure(table, columns);
@@ -87,7 +101,27 @@ export class ChdbStore implements Store {
     // LowCardinality: given inline, chDB parses a reading row in 3.9–4.3 µs of CPU; read with
     // file() and converted column-wise, in about 1.1 (20,000-row inserts into
     // `meter_readings`, merges and views included: 6.5 → 3.4 µs a row; bench/RESULTS.md).
-    // One reading stream (max_threads = 1) cuts the rows into the same block at a retry.
+    return this.#fromFile(
+      table,
+      data,
+      settings,
+      (file, assignments) =>
+        `INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${assignments}
+         SELECT * FROM file(${sqlString(file)}, ${format}, ${sqlString(structure)})`,
+    );
+  }
+
+  /**
+   * The rows written to an insert file, then inserted by the statement `insert` makes of the
+   * file's path and the settings. One reading stream (max_threads = 1) cuts the rows into the
+   * same block at a retry.
+   */
+  async #fromFile(
+    table: string,
+    data: Buffer | Rows,
+    settings: Readonly<Record<string, string | number>>,
+    insert: (file: string, assignments: string) => string,
+  ): Promise<void> {
     const file = join(this.#insertDir, `${process.pid}-${++insertFiles}`);
     const assignments = Object.entries({ ...settings, max_threads: 1 })
       .map(([name, value]) => `${name} = ${typeof value === 'string' ? sqlString(value) : value}`)
@@ -95,10 +129,7 @@ export class ChdbStore implements Store {
     try {
       // Piece by piece (rowPieces): the event loop encodes one piece at a time between writes.
       await writeFile(file, Buffer.isBuffer(data) ? data : rowPieces(data));
-      await this.#writer.queryAsync(
-        `INSERT INTO ${table} (${columns.join(', ')}) SETTINGS ${assignments}
-         SELECT * FROM file(${sqlString(file)}, ${format}, ${sqlString(structure)})`,
-      );
+      await this.#writer.queryAsync(insert(file, assignments));
     } catch (cause) {
       throw insertFailed(table, cause);
     } finally {

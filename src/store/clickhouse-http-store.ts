@@ -12,7 +12,11 @@ import {
   ANALYST_LIMITS,
   insertFailed,
   insertFormat,
+  isNested,
+  nestedInsert,
   rowPieces,
+  sqlString,
+  type Layout,
   type Rows,
   type Store,
 } from './store.js';
@@ -90,19 +94,16 @@ export class ClickHouseHttpStore implements Store {
     );
   }
 
-  async insert(
-    table: string,
-    rows: Rows,
-    token: string,
-    columns?: readonly string[],
-  ): Promise<void> {
+  async insert(table: string, rows: Rows, token: string, columns?: Layout): Promise<void> {
     const { format, settings } = insertFormat(token, columns);
-    const list = columns === undefined ? '' : ` (${columns.join(', ')})`;
+    const query = isNested(columns)
+      ? `${nestedInsert(table, columns, `input(${sqlString(columns.structure)})`)} FORMAT ${format}`
+      : `INSERT INTO ${table}${columns === undefined ? '' : ` (${columns.join(', ')})`} FORMAT ${format}`;
     try {
       // exec, not insert: the rows are text already, sent as the body unchanged (the
       // client's insert would encode each chunk of a stream as one JSON row).
       const { stream } = await this.#client.exec({
-        query: `INSERT INTO ${table}${list} FORMAT ${format}`,
+        query,
         values: Readable.from(encoded(rowPieces(rows))),
         clickhouse_settings: settings,
       });

@@ -2,14 +2,17 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../lib/errors.js';
 import { Tally } from '../metrics/registry.js';
-import { READING_COLUMNS, SESSION_COLUMNS, type Rows, type Store } from './store.js';
+import { READING_FRAMES, SESSION_COLUMNS, type Rows, type Store } from './store.js';
 
 /** The rows one processed batch produced, per table as Store.insert takes them (TABLES). */
 export interface SinkBatch {
   readonly partition: number;
   readonly firstOffset: number;
   readonly lastOffset: number;
+  /** A row for each event's readings of one session (READING_FRAMES). */
   readonly readings: string;
+  /** The `meter_readings` rows those make (counted from the lines of `readings` without it). */
+  readonly readingRows?: number;
   readonly statuses: string;
   readonly notifications: string;
   readonly sessions: string;
@@ -36,7 +39,7 @@ interface Pending {
  * with a column list gets positional rows (see Store.insert).
  */
 const TABLES = [
-  ['meter_readings', 'readings', READING_COLUMNS],
+  ['meter_readings', 'readings', READING_FRAMES],
   ['connector_status', 'statuses'],
   ['cdrs', 'cdrs'],
   ['notifications', 'notifications'],
@@ -92,7 +95,8 @@ export class Sink {
   buffered(): { batches: number; rows: number } {
     let rows = 0;
     for (const { batch } of this.#pending)
-      for (const [, field] of TABLES) rows += countLines(batch[field]);
+      for (const [, field] of TABLES)
+        rows += field === 'readings' ? readingRows([batch]) : countLines(batch[field]);
     return { batches: this.#pending.length, rows };
   }
 
@@ -179,7 +183,8 @@ export class Sink {
         try {
           await this.#store.insert(table, rows, `${table}:${id}`, columns);
           this.#insertSeconds?.(table, (performance.now() - started) / 1000);
-          const n = countLines(rows);
+          const n =
+            field === 'readings' ? readingRows(live.map(({ batch }) => batch)) : countLines(rows);
           this.stats.rows += n;
           this.stats.rowsByTable.add(table, n);
           break;
@@ -199,6 +204,13 @@ export class Sink {
     this.stats.writes += 1;
     return live;
   }
+}
+
+/** The `meter_readings` rows of the batches. */
+function readingRows(batches: readonly SinkBatch[]): number {
+  let n = 0;
+  for (const b of batches) n += b.readingRows ?? countLines(b.readings);
+  return n;
 }
 
 /** How every session row begins: its session id, then its version (SESSION_COLUMNS). */

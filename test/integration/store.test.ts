@@ -12,6 +12,7 @@ import { ClickHouseHttpStore, parseClickHouseUrl } from '../../src/store/clickho
 import {
   applyReadingsRetention,
   READING_COLUMNS,
+  READING_FRAMES,
   rowPieces,
   SESSION_COLUMNS,
   sessionRowText,
@@ -88,10 +89,12 @@ const reading = (offset: number): Record<string, unknown> => ({
 
 const row = (offset: number) => JSON.stringify(reading(offset)) + '\n';
 
-/** The same reading as the workers write it (READING_COLUMNS), as the sink inserts readings. */
-const positionalRow = (offset: number) => {
-  const columns = reading(offset);
-  return JSON.stringify(READING_COLUMNS.filter((c) => c in columns).map((c) => columns[c])) + '\n';
+/** The same reading as the workers write it (READING_FRAMES), as the sink inserts readings. */
+const frameRow = (offset: number) => {
+  const r = reading(offset);
+  const at = [r['ts'], r['measurand'], r['phase'], r['value'], r['unit'], r['context']];
+  const shared = [r['charger_id'], r['connector_id'], r['session_id'], r['log_partition'], offset];
+  return JSON.stringify([...shared, [[...at, r['valid'], r['reject_reason']]]]) + '\n';
 };
 
 describe.each(BACKENDS)('store: $name', (backend) => {
@@ -297,6 +300,53 @@ describe.each(BACKENDS)('store: $name', (backend) => {
     expect(offsets).toEqual([expected(signed), expected(unsigned)]);
   });
 
+  it('readings rows (READING_FRAMES, as the workers write them): a table row for each reading with the shared columns, signatures where given, a retry dropped in the table and its view', async () => {
+    const t0 = '2026-11-20 09:00:00.000';
+    const signedRow = [
+      ...['CP8', 2, 'CP8-1', 5, 7],
+      [
+        [t0, 'Energy.Active.Import.Register', '', 10.5, 'Wh', 'Sample.Periodic', true, ''],
+        [t0, 'Power.Active.Import', 'L1"', 3.5, 'W', 'Sample.Periodic', false, 'exceeds_power'],
+      ],
+      [
+        ['OCMF|{"RD":[]}\n\ttab', 'ECDSA', 'OCMF', 'k\\ey'],
+        ['', '', '', ''],
+      ],
+    ];
+    const unsignedRow = [
+      ...['CP8', 2, '', 5, 8],
+      [['2026-11-20 09:00:01.000', 'Voltage', 'L1-N', 230.1, 'V', 'Clock', true, '']],
+    ];
+    const rows = `${JSON.stringify(signedRow)}\n${JSON.stringify(unsignedRow)}\n`;
+    await store.insert('meter_readings', rows, 'test:frames', READING_FRAMES);
+    await store.insert('meter_readings', [rows], 'test:frames', READING_FRAMES);
+    const stored = await store.rows<Record<string, unknown>>(
+      `SELECT ${READING_COLUMNS.map((c) => (c === 'log_offset' ? 'toString(log_offset) AS log_offset' : c)).join(', ')}
+       FROM meter_readings WHERE charger_id = 'CP8' ORDER BY log_offset, measurand`,
+    );
+    const row = (values: unknown[]) =>
+      Object.fromEntries(READING_COLUMNS.map((c, i) => [c, values[i] ?? '']));
+    expect(stored).toEqual([
+      row([
+        ...['CP8', 2, 'CP8-1', t0, 'Energy.Active.Import.Register', ''],
+        ...[10.5, 'Wh', 'Sample.Periodic', true, '', 5, '7'],
+        ...['OCMF|{"RD":[]}\n\ttab', 'ECDSA', 'OCMF', 'k\\ey'],
+      ]),
+      row([
+        ...['CP8', 2, 'CP8-1', t0, 'Power.Active.Import', 'L1"'],
+        ...[3.5, 'W', 'Sample.Periodic', false, 'exceeds_power', 5, '7'],
+      ]),
+      row([
+        ...['CP8', 2, '', '2026-11-20 09:00:01.000', 'Voltage', 'L1-N'],
+        ...[230.1, 'V', 'Clock', true, '', 5, '8'],
+      ]),
+    ]);
+    const quality = await store.rows<{ readings: string }>(
+      "SELECT toString(sum(readings)) AS readings FROM readings_quality_hourly WHERE charger_id = 'CP8'",
+    );
+    expect(quality).toEqual([{ readings: '3' }]);
+  });
+
   it('rows given as pieces (the sink’s batches) are stored as the same rows given as one text', async () => {
     const row = (offset: number) =>
       JSON.stringify([
@@ -465,7 +515,7 @@ describe('store outage (HTTP store, stand-in server stopped and started again)',
     partition,
     firstOffset: first,
     lastOffset: first + n - 1,
-    readings: Array.from({ length: n }, (_, i) => positionalRow(first + i)).join(''),
+    readings: Array.from({ length: n }, (_, i) => frameRow(first + i)).join(''),
     statuses: '',
     notifications: '',
     sessions: '',

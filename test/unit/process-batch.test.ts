@@ -99,19 +99,39 @@ const lines = (ndjson: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-/** Reading rows (positional, READING_COLUMNS) as objects of the columns each row has. */
+/**
+ * The `meter_readings` rows the workers' readings rows (READING_FRAMES) make, as objects of
+ * their columns; the signature's columns only on a signed reading.
+ */
 const readingRows = (text: string) =>
   text
     .split('\n')
     .filter(Boolean)
-    .map((l) => {
-      const values = JSON.parse(l) as unknown[];
-      expect(Array.isArray(values), l).toBe(true);
-      expect(values.length, l).toBeLessThanOrEqual(READING_COLUMNS.length);
-      return Object.fromEntries(values.map((v, i) => [READING_COLUMNS[i], v])) as Record<
+    .flatMap((l) => {
+      const row = JSON.parse(l) as unknown[];
+      expect(Array.isArray(row), l).toBe(true);
+      expect(row.length, l).toBeGreaterThanOrEqual(6);
+      expect(row.length, l).toBeLessThanOrEqual(7);
+      const [chargerId, connectorId, sessionId, partition, offset, readings, signatures] = row as [
         string,
-        unknown
-      >;
+        number,
+        string,
+        number,
+        number,
+        unknown[][],
+        unknown[][] | undefined,
+      ];
+      if (signatures !== undefined) expect(signatures.length, l).toBe(readings.length);
+      return readings.map((reading, i) => {
+        expect(reading.length, l).toBe(8);
+        const signature = signatures?.[i];
+        const signed = signature !== undefined && signature.some((v) => v !== '');
+        return Object.fromEntries(
+          [chargerId, connectorId, sessionId, ...reading, partition, offset]
+            .concat(signed ? signature : [])
+            .map((v, c) => [READING_COLUMNS[c], v]),
+        ) as Record<string, unknown>;
+      });
     });
 
 describe('session processing of a batch', () => {
@@ -223,7 +243,7 @@ describe('session processing of a batch', () => {
     expect(out.readingsRejected).toBe(1);
   });
 
-  it('reading rows are JSON arrays of READING_COLUMNS: every column, signed values, text that needs escaping', () => {
+  it('readings rows (READING_FRAMES) make a row of every column for each reading: signed values, text that needs escaping', () => {
     const signed = {
       data: 'OCMF|{"RD":[{"RV":"2.025"}]}\n',
       signingMethod: '',
@@ -276,6 +296,37 @@ describe('session processing of a batch', () => {
         log_offset: 1,
       },
     ]);
+  });
+
+  it('an event’s readings of one session are one row: shared columns once, the signatures beside the readings only where one is signed', () => {
+    const signed = { data: 'sig', signingMethod: 'ECDSA', encodingMethod: 'OCMF', publicKey: 'pk' };
+    const event: ChargerEvent = {
+      ...(values(2025, 30) as MeterValuesReported),
+      samples: [power(7000, 30), { ...energy(2025, 30), signed }, power(7100, 30)],
+    };
+    const out = processBatch(index, batch([start(), values(2000, 20), event]));
+    const rows = out.readings
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as unknown[]);
+    // The start's reading, then one row an event.
+    expect(rows.map((r) => r.slice(0, 5))).toEqual([
+      ['CP1', 1, 'CP1-1', 3, 0],
+      ['CP1', 1, 'CP1-1', 3, 1],
+      ['CP1', 1, 'CP1-1', 3, 2],
+    ]);
+    expect(rows[1]).toHaveLength(6); // no signature: `s` left out
+    expect((rows[2]![5] as unknown[]).map((r) => (r as unknown[])[1])).toEqual([
+      'Power.Active.Import',
+      'Energy.Active.Import.Register',
+      'Power.Active.Import',
+    ]);
+    expect(rows[2]![6]).toEqual([
+      ['', '', '', ''],
+      ['sig', 'ECDSA', 'OCMF', 'pk'],
+      ['', '', '', ''],
+    ]);
+    expect(out.readingRows).toBe(1 + (values(2000, 20) as MeterValuesReported).samples.length + 3);
   });
 
   it('reading rows keep every word a charger sends, also past the few hundred whose quotes are kept', () => {
