@@ -110,9 +110,9 @@ function readingRows(from: number, to: number): string {
           `S${s}`,
           s % 16,
           s * PER_SESSION + r,
+          ts(started + r * 180_000),
           [
             [
-              ts(started + r * 180_000),
               'Energy.Active.Import.Register',
               '',
               100_000 + r * 550,

@@ -829,9 +829,10 @@ class BatchRun {
         : '';
     count(this.#counters.readings, rejectReason || 'valid');
     // Built as text: an object per reading for JSON.stringify cost 1.6× as much (2.6 against
-    // 1.6 µs a row). The event's readings of one session make one row (READING_FRAMES).
-    const frame = this.#readingFrame(session?.sessionId ?? '', offset);
-    const reading = `["${chTime(sample.ts)}",${qWord(sample.measurand)},${qWord(sample.phase)},${number ? sample.value : 0},${qWord(sample.unit)},${qWord(sample.context)},${rejectReason === ''},${qWord(rejectReason)}]`;
+    // 1.6 µs a row). The event's readings of one session and time make one row
+    // (READING_FRAMES).
+    const frame = this.#readingFrame(session?.sessionId ?? '', offset, sample.ts);
+    const reading = `[${qWord(sample.measurand)},${qWord(sample.phase)},${number ? sample.value : 0},${qWord(sample.unit)},${qWord(sample.context)},${rejectReason === ''},${qWord(rejectReason)}]`;
     frame.readings = frame.count === 0 ? reading : `${frame.readings},${reading}`;
     if (signed !== undefined) {
       // The readings before it get empty signatures: `s` runs beside `r`.
@@ -846,19 +847,21 @@ class BatchRun {
   }
 
   /**
-   * The readings row of the event at `offset` and the session: where it came from (readings
-   * of no session, clock-aligned or orphans, still name their charger) and its log position.
-   * A new one ends the one before.
+   * The readings row of the event at `offset`, the session and the readings' time: where it
+   * came from (readings of no session, clock-aligned or orphans, still name their charger),
+   * its log position, the time. A new one ends the one before.
    */
-  #readingFrame(sessionId: string, offset: number): ReadingFrame {
+  #readingFrame(sessionId: string, offset: number, ts: number): ReadingFrame {
     const last = this.#frame;
-    if (last !== null && last.offset === offset && last.sessionId === sessionId) return last;
+    if (last !== null && last.offset === offset && last.ts === ts && last.sessionId === sessionId)
+      return last;
     this.#endReadingFrame();
     const event = this.#event!;
     const frame: ReadingFrame = {
       offset,
       sessionId,
-      head: `[${q(event.chargerId)},${event.connectorId},${q(sessionId)},${this.#input.partition},${offset},[`,
+      ts,
+      head: `[${q(event.chargerId)},${event.connectorId},${q(sessionId)},${this.#input.partition},${offset},"${chTime(ts)}",[`,
       readings: '',
       signatures: null,
       count: 0,
@@ -1283,6 +1286,7 @@ function cdrRow(
 interface ReadingFrame {
   readonly offset: number;
   readonly sessionId: string;
+  readonly ts: number;
   /** The shared columns and the opening of `r`. */
   readonly head: string;
   /** The readings' tuples, comma-separated. */

@@ -132,13 +132,13 @@ export function nestedInsert(
 }
 
 /**
- * How the workers write `meter_readings`: a row for each event's readings of one session —
- * the charger, connector, session and log position once, then `r`, each reading's time,
- * measurand, phase, value, unit, context, validity and reject reason, and, only where one of
- * them is signed, `s`, each reading's signature (empty for an unsigned one) — expanded by
- * ARRAY JOIN into one table row a reading. The shared columns once instead of at every
- * reading: a third fewer bytes, and chDB's CPU a reading row 1.9–2.1 → 1.2–1.5 µs (100,000
- * frames of five readings, bench/RESULTS.md).
+ * How the workers write `meter_readings`: a row for each event's readings of one session and
+ * time — the charger, connector, session, log position and time once, then `r`, each
+ * reading's measurand, phase, value, unit, context, validity and reject reason, and, only
+ * where one of them is signed, `s`, each reading's signature (empty for an unsigned one) —
+ * expanded by ARRAY JOIN into one table row a reading. The shared columns once instead of at
+ * every reading: 719 → 385 bytes a MeterValues of five readings, and less of chDB's CPU a
+ * reading row (bench/RESULTS.md).
  */
 export const READING_FRAMES: NestedRows = {
   columns: [
@@ -161,9 +161,9 @@ export const READING_FRAMES: NestedRows = {
     'public_key',
   ],
   structure:
-    "charger_id String, connector_id UInt16, session_id String, log_partition UInt16, log_offset UInt64, r Array(Tuple(DateTime64(3, 'UTC'), String, String, Float64, String, String, Bool, String)), s Array(Tuple(String, String, String, String))",
+    "charger_id String, connector_id UInt16, session_id String, log_partition UInt16, log_offset UInt64, ts DateTime64(3, 'UTC'), r Array(Tuple(String, String, Float64, String, String, Bool, String)), s Array(Tuple(String, String, String, String))",
   select:
-    'charger_id, connector_id, session_id, log_partition, log_offset, x.1.1, x.1.2, x.1.3, x.1.4, x.1.5, x.1.6, x.1.7, x.1.8, x.2.1, x.2.2, x.2.3, x.2.4',
+    'charger_id, connector_id, session_id, log_partition, log_offset, ts, x.1.1, x.1.2, x.1.3, x.1.4, x.1.5, x.1.6, x.1.7, x.2.1, x.2.2, x.2.3, x.2.4',
   arrayJoin: "ARRAY JOIN arrayZip(r, arrayResize(s, length(r), ('', '', '', ''))) AS x",
 };
 

@@ -92,8 +92,9 @@ const row = (offset: number) => JSON.stringify(reading(offset)) + '\n';
 /** The same reading as the workers write it (READING_FRAMES), as the sink inserts readings. */
 const frameRow = (offset: number) => {
   const r = reading(offset);
-  const at = [r['ts'], r['measurand'], r['phase'], r['value'], r['unit'], r['context']];
+  const at = [r['measurand'], r['phase'], r['value'], r['unit'], r['context']];
   const shared = [r['charger_id'], r['connector_id'], r['session_id'], r['log_partition'], offset];
+  shared.push(r['ts']);
   return JSON.stringify([...shared, [[...at, r['valid'], r['reject_reason']]]]) + '\n';
 };
 
@@ -303,10 +304,10 @@ describe.each(BACKENDS)('store: $name', (backend) => {
   it('readings rows (READING_FRAMES, as the workers write them): a table row for each reading with the shared columns, signatures where given, a retry dropped in the table and its view', async () => {
     const t0 = '2026-11-20 09:00:00.000';
     const signedRow = [
-      ...['CP8', 2, 'CP8-1', 5, 7],
+      ...['CP8', 2, 'CP8-1', 5, 7, t0],
       [
-        [t0, 'Energy.Active.Import.Register', '', 10.5, 'Wh', 'Sample.Periodic', true, ''],
-        [t0, 'Power.Active.Import', 'L1"', 3.5, 'W', 'Sample.Periodic', false, 'exceeds_power'],
+        ['Energy.Active.Import.Register', '', 10.5, 'Wh', 'Sample.Periodic', true, ''],
+        ['Power.Active.Import', 'L1"', 3.5, 'W', 'Sample.Periodic', false, 'exceeds_power'],
       ],
       [
         ['OCMF|{"RD":[]}\n\ttab', 'ECDSA', 'OCMF', 'k\\ey'],
@@ -314,8 +315,8 @@ describe.each(BACKENDS)('store: $name', (backend) => {
       ],
     ];
     const unsignedRow = [
-      ...['CP8', 2, '', 5, 8],
-      [['2026-11-20 09:00:01.000', 'Voltage', 'L1-N', 230.1, 'V', 'Clock', true, '']],
+      ...['CP8', 2, '', 5, 8, '2026-11-20 09:00:01.000'],
+      [['Voltage', 'L1-N', 230.1, 'V', 'Clock', true, '']],
     ];
     const rows = `${JSON.stringify(signedRow)}\n${JSON.stringify(unsignedRow)}\n`;
     await store.insert('meter_readings', rows, 'test:frames', READING_FRAMES);

@@ -110,24 +110,26 @@ const readingRows = (text: string) =>
     .flatMap((l) => {
       const row = JSON.parse(l) as unknown[];
       expect(Array.isArray(row), l).toBe(true);
-      expect(row.length, l).toBeGreaterThanOrEqual(6);
-      expect(row.length, l).toBeLessThanOrEqual(7);
-      const [chargerId, connectorId, sessionId, partition, offset, readings, signatures] = row as [
-        string,
-        number,
-        string,
-        number,
-        number,
-        unknown[][],
-        unknown[][] | undefined,
-      ];
+      expect(row.length, l).toBeGreaterThanOrEqual(7);
+      expect(row.length, l).toBeLessThanOrEqual(8);
+      const [chargerId, connectorId, sessionId, partition, offset, ts, readings, signatures] =
+        row as [
+          string,
+          number,
+          string,
+          number,
+          number,
+          string,
+          unknown[][],
+          unknown[][] | undefined,
+        ];
       if (signatures !== undefined) expect(signatures.length, l).toBe(readings.length);
       return readings.map((reading, i) => {
-        expect(reading.length, l).toBe(8);
+        expect(reading.length, l).toBe(7);
         const signature = signatures?.[i];
         const signed = signature !== undefined && signature.some((v) => v !== '');
         return Object.fromEntries(
-          [chargerId, connectorId, sessionId, ...reading, partition, offset]
+          [chargerId, connectorId, sessionId, ts, ...reading, partition, offset]
             .concat(signed ? signature : [])
             .map((v, c) => [READING_COLUMNS[c], v]),
         ) as Record<string, unknown>;
@@ -298,7 +300,7 @@ describe('session processing of a batch', () => {
     ]);
   });
 
-  it('an event’s readings of one session are one row: shared columns once, the signatures beside the readings only where one is signed', () => {
+  it('an event’s readings of one session and time are one row: shared columns once, the signatures beside the readings only where one is signed', () => {
     const signed = { data: 'sig', signingMethod: 'ECDSA', encodingMethod: 'OCMF', publicKey: 'pk' };
     const event: ChargerEvent = {
       ...(values(2025, 30) as MeterValuesReported),
@@ -310,18 +312,18 @@ describe('session processing of a batch', () => {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as unknown[]);
     // The start's reading, then one row an event.
-    expect(rows.map((r) => r.slice(0, 5))).toEqual([
-      ['CP1', 1, 'CP1-1', 3, 0],
-      ['CP1', 1, 'CP1-1', 3, 1],
-      ['CP1', 1, 'CP1-1', 3, 2],
+    expect(rows.map((r) => r.slice(0, 6))).toEqual([
+      ['CP1', 1, 'CP1-1', 3, 0, '2026-11-20 08:00:00.000'],
+      ['CP1', 1, 'CP1-1', 3, 1, '2026-11-20 08:00:20.000'],
+      ['CP1', 1, 'CP1-1', 3, 2, '2026-11-20 08:00:30.000'],
     ]);
-    expect(rows[1]).toHaveLength(6); // no signature: `s` left out
-    expect((rows[2]![5] as unknown[]).map((r) => (r as unknown[])[1])).toEqual([
+    expect(rows[1]).toHaveLength(7); // no signature: `s` left out
+    expect((rows[2]![6] as unknown[]).map((r) => (r as unknown[])[0])).toEqual([
       'Power.Active.Import',
       'Energy.Active.Import.Register',
       'Power.Active.Import',
     ]);
-    expect(rows[2]![6]).toEqual([
+    expect(rows[2]![7]).toEqual([
       ['', '', '', ''],
       ['sig', 'ECDSA', 'OCMF', 'pk'],
       ['', '', '', ''],
