@@ -8,10 +8,15 @@ export function chTime(time: number | string): string {
   // two formatted are kept: most calls are a comparison instead of a Date and a string.
   if (time === lastTimes[0]) return lastTexts[0];
   if (time === lastTimes[1]) return lastTexts[1];
-  const date = new Date(time);
-  const text = Number.isNaN(date.getTime())
-    ? '1970-01-01 00:00:00.000'
-    : date.toISOString().slice(0, 23).replace('T', ' ');
+  let text: string;
+  if (typeof time === 'number' && Number.isInteger(time) && time >= 0 && time < YEAR_10000) {
+    text = inMinute(time);
+  } else {
+    const date = new Date(time);
+    text = Number.isNaN(date.getTime())
+      ? '1970-01-01 00:00:00.000'
+      : date.toISOString().slice(0, 23).replace('T', ' ');
+  }
   lastTimes[1] = lastTimes[0];
   lastTexts[1] = lastTexts[0];
   lastTimes[0] = time;
@@ -21,3 +26,26 @@ export function chTime(time: number | string): string {
 
 const lastTimes: [number | string, number | string] = [Number.NaN, Number.NaN];
 const lastTexts: [string, string] = ['', ''];
+
+/** The first instant whose year has five digits (toISOString writes it `+010000-…`). */
+const YEAR_10000 = 253_402_300_800_000;
+
+let minute = Number.NaN;
+let minuteText = '';
+
+/**
+ * A time of the minute formatted last, as its text and the seconds and milliseconds: a
+ * worker's rows run through a few minutes, so most times need no Date and no toISOString
+ * (which, with the slice and replace, were about 3 % of a worker's time).
+ */
+function inMinute(time: number): string {
+  const m = Math.floor(time / 60_000);
+  if (m !== minute) {
+    minute = m;
+    minuteText = new Date(m * 60_000).toISOString().slice(0, 17).replace('T', ' ');
+  }
+  const rest = time - m * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const millis = rest - seconds * 1000;
+  return `${minuteText}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}`;
+}

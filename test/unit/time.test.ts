@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chTime } from '../../src/lib/time.js';
 
@@ -23,5 +24,24 @@ describe('chTime', () => {
     expect(chTime(Number.NaN)).toBe('1970-01-01 00:00:00.000');
     expect(chTime('not a time')).toBe('1970-01-01 00:00:00.000');
     expect(chTime(8.64e15 + 1)).toBe('1970-01-01 00:00:00.000');
+  });
+
+  it('formats any instant as Date does, the minute kept between calls or not', () => {
+    const byDate = (t: number) => new Date(t).toISOString().slice(0, 23).replace('T', ' ');
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 253_402_300_799_999 }), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 0, max: 120_000 }),
+        (starts, step) => {
+          // Runs of close instants (the same minute, the next) and far ones.
+          for (const start of starts)
+            for (const t of [start, start + step, start + 59_999, start + 1])
+              if (t <= 253_402_300_799_999) expect(chTime(t)).toBe(byDate(t));
+        },
+      ),
+    );
+    expect(chTime(253_402_300_799_999)).toBe('9999-12-31 23:59:59.999');
+    expect(chTime(0)).toBe('1970-01-01 00:00:00.000');
+    expect(chTime(1.5)).toBe('1970-01-01 00:00:00.001');
   });
 });
