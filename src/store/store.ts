@@ -132,46 +132,8 @@ export function nestedInsert(
 }
 
 /**
- * How the workers write `meter_readings`: a row for each event's readings of one session and
- * time — the charger, connector, session, log position and time once, then `r`, each
- * reading's measurand, phase, value, unit, context, validity and reject reason, and, only
- * where one of them is signed, `s`, each reading's signature (empty for an unsigned one) —
- * expanded by ARRAY JOIN into one table row a reading. The shared columns once instead of at
- * every reading: 719 → 385 bytes a MeterValues of five readings, and less of chDB's CPU a
- * reading row (bench/RESULTS.md).
- */
-export const READING_FRAMES: NestedRows = {
-  columns: [
-    'charger_id',
-    'connector_id',
-    'session_id',
-    'log_partition',
-    'log_offset',
-    'ts',
-    'measurand',
-    'phase',
-    'value',
-    'unit',
-    'context',
-    'valid',
-    'reject_reason',
-    'signed_data',
-    'signing_method',
-    'encoding_method',
-    'public_key',
-  ],
-  structure:
-    "charger_id String, connector_id UInt16, session_id String, log_partition UInt16, log_offset UInt64, ts DateTime64(3, 'UTC'), r Array(Tuple(String, String, Float64, String, String, Bool, String)), s Array(Tuple(String, String, String, String))",
-  select:
-    'charger_id, connector_id, session_id, log_partition, log_offset, ts, x.1.1, x.1.2, x.1.3, x.1.4, x.1.5, x.1.6, x.1.7, x.2.1, x.2.2, x.2.3, x.2.4',
-  arrayJoin: "ARRAY JOIN arrayZip(r, arrayResize(s, length(r), ('', '', '', ''))) AS x",
-};
-
-/**
- * The columns of a `meter_readings` row as positional rows give them, in order: one reading a
- * row, as the workers wrote them before READING_FRAMES (a row of values without keys had cost
- * chDB about a fifth less to parse than an object: 7.4–9.1 against 9.9–11.0 µs of CPU a row).
- * The signature's columns come last: an unsigned reading's row ends before them.
+ * The columns of `meter_readings` the workers' rows fill (READING_FRAMES), in the order of
+ * its SELECT; positional rows of readings give them in this order too.
  */
 export const READING_COLUMNS = [
   'charger_id',
@@ -194,8 +156,26 @@ export const READING_COLUMNS = [
 ] as const;
 
 /**
- * The columns of a `sessions_log` row as the workers write it, in order (positional, as the
- * readings): the session id and version first, which the sink reads to leave out superseded
+ * How the workers write `meter_readings`: a row for each event's readings of one session and
+ * time — the charger, connector, session, log position and time once, then `r`, each
+ * reading's measurand, phase, value, unit, context, validity and reject reason, and, only
+ * where one of them is signed, `s`, each reading's signature (empty for an unsigned one) —
+ * expanded by ARRAY JOIN into one table row a reading. The shared columns once instead of at
+ * every reading: 719 → 385 bytes a MeterValues of five readings, and less of chDB's CPU a
+ * reading row (bench/RESULTS.md).
+ */
+export const READING_FRAMES: NestedRows = {
+  columns: READING_COLUMNS,
+  structure:
+    "charger_id String, connector_id UInt16, session_id String, log_partition UInt16, log_offset UInt64, ts DateTime64(3, 'UTC'), r Array(Tuple(String, String, Float64, String, String, Bool, String)), s Array(Tuple(String, String, String, String))",
+  select:
+    'charger_id, connector_id, session_id, ts, x.1.1, x.1.2, x.1.3, x.1.4, x.1.5, x.1.6, x.1.7, log_partition, log_offset, x.2.1, x.2.2, x.2.3, x.2.4',
+  arrayJoin: "ARRAY JOIN arrayZip(r, arrayResize(s, length(r), ('', '', '', ''))) AS x",
+};
+
+/**
+ * The columns of a `sessions_log` row as the workers write it, in order (positional): the
+ * session id and version first, which the sink reads to leave out superseded
  * rows (latestSessionRows). A row of values without keys costs chDB about a sixth less to
  * parse (3,000 rows with their state: 30.8 against 25.7 µs of CPU a row).
  */
