@@ -1,6 +1,6 @@
 /**
  * Store benchmark: rows/s ingested through the store layer (Store.insert: JSON blocks with
- * deduplication tokens, the readings positional as the engine writes them, materialized views
+ * deduplication tokens, the readings nested as the engine writes them, materialized views
  * included), then the latency of a driver statement and an account statement over the
  * generated data.
  *
