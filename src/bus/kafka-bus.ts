@@ -390,16 +390,13 @@ export class KafkaBus implements Bus {
           const count = entries.length;
           const upTo = through;
           through = null;
-          const next = {
-            full: count >= this.#options.batchSize,
-            stop: entries.some(({ event }) => event.kind === 'tx_stopped'),
-          };
           // The batch ending a fetch goes as a full one would: nothing more of the partition is
           // fetched until every batch handed over is stored, so waiting for those before it
           // only cost the partition a store write a fetch (bench/RESULTS.md).
-          const rule = ending ? { ...next, full: true } : next;
+          const full = ending || count >= this.#options.batchSize;
+          const stop = !full && entries.some(({ event }) => event.kind === 'tx_stopped');
           // A failure (a fenced write) surfaces here, where the batch is awaited.
-          while (!mayHandOver(settling.length, rule)) await settling.shift();
+          while (!mayHandOver(settling.length, { full, stop })) await settling.shift();
           // Handed over and let go: nothing waiting for the store holds the events.
           const handled =
             count > 0 ? await handler(batch.partition, entries.splice(0), fence) : undefined;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ChdbStore } from './chdb-store.js';
-import { ANALYST_LIMITS } from './store.js';
+import { ANALYST_LIMITS, type Layout } from './store.js';
 
 /**
  * A stand-in for a ClickHouse server where none can be installed (this machine has none: the
@@ -54,6 +54,37 @@ const INSERT_WITH_DATA =
  */
 const INSERT_SELECT_INPUT =
   /^\s*INSERT\s+INTO\s+([A-Za-z_][\w.]*)\s*\(([\w\s,]+)\)\s+SELECT\s+([\s\S]+?)\s+FROM\s+input\('((?:[^'\\]|\\.)*)'\)\s+(ARRAY\s+JOIN\s[\s\S]+?)\s+FORMAT\s+(\w+)\s*$/i;
+
+/** The table, row format and layout of an insert whose rows are the body; null for another statement. */
+function insertWithData(
+  statement: string,
+): { table: string; format: string; layout: Layout | undefined } | null {
+  const plain = INSERT_WITH_DATA.exec(statement);
+  if (plain !== null) {
+    const [, table, columns, format] = plain;
+    return {
+      table: table!,
+      format: format!,
+      layout: columns === undefined ? undefined : list(columns),
+    };
+  }
+  const nested = INSERT_SELECT_INPUT.exec(statement);
+  if (nested === null) return null;
+  const [, table, columns, select, structure, arrayJoin, format] = nested;
+  return {
+    table: table!,
+    format: format!,
+    layout: {
+      columns: list(columns!),
+      structure: structure!.replace(/\\(.)/g, '$1'),
+      select: select!,
+      arrayJoin: arrayJoin!,
+    },
+  };
+}
+
+/** `a, b, c` as its names. */
+const list = (columns: string): string[] => columns.split(',').map((c) => c.trim());
 
 export class ChdbHttpServer {
   readonly #server: Server;
@@ -124,23 +155,12 @@ export class ChdbHttpServer {
     const inParams = params.get('query');
     const statement = inParams ?? body.toString('utf8');
     try {
-      const insert = inParams === null ? null : INSERT_WITH_DATA.exec(statement);
-      const nested = inParams === null ? null : INSERT_SELECT_INPUT.exec(statement);
-      if (insert !== null || nested !== null) {
+      const insert = inParams === null ? null : insertWithData(statement);
+      if (insert !== null) {
         if (readonly)
           throw new Error('Code: 164. DB::Exception: Cannot execute query in readonly mode');
-        if (insert !== null) {
-          const columns = insert[2]?.split(',').map((c) => c.trim());
-          await this.#store.rawInsert(insert[1]!, body, insert[3]!, insertSettings, columns);
-        } else {
-          const [, table, columns, select, structure, arrayJoin, rowFormat] = nested!;
-          await this.#store.rawInsert(table!, body, rowFormat!, insertSettings, {
-            columns: columns!.split(',').map((c) => c.trim()),
-            structure: structure!.replace(/\\(.)/g, '$1'),
-            select: select!,
-            arrayJoin: arrayJoin!,
-          });
-        }
+        const { table, format: rowFormat, layout } = insert;
+        await this.#store.rawInsert(table, body, rowFormat, insertSettings, layout);
         res.writeHead(200).end();
         return;
       }

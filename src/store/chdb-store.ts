@@ -60,9 +60,9 @@ export class ChdbStore implements Store {
     );
   }
 
-  insert(table: string, rows: Rows, token: string, columns?: Layout): Promise<void> {
-    const { format, settings } = insertFormat(token, columns);
-    return this.rawInsert(table, rows, format, settings, columns);
+  insert(table: string, rows: Rows, token: string, layout?: Layout): Promise<void> {
+    const { format, settings } = insertFormat(token, layout);
+    return this.rawInsert(table, rows, format, settings, layout);
   }
 
   /**
@@ -75,19 +75,20 @@ export class ChdbStore implements Store {
     data: Buffer | Rows,
     format: string,
     settings: Readonly<Record<string, string | number>> = {},
-    columns?: Layout,
+    layout?: Layout,
   ): Promise<void> {
-    if (isNested(columns)) {
-      const structure = sqlString(columns.structure);
+    if (isNested(layout)) {
+      const structure = sqlString(layout.structure);
       return this.#fromFile(table, data, settings, (file, assignments) =>
         nestedInsert(
           table,
-          columns,
+          layout,
           `file(${sqlString(file)}, ${format}, ${structure})`,
           assignments,
         ),
       );
     }
+    const columns = layout;
     let structure: string | null = null;
     try {
       if (columns !== undefined) structure = await this.#structure(table, columns);

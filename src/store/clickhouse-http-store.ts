@@ -94,11 +94,11 @@ export class ClickHouseHttpStore implements Store {
     );
   }
 
-  async insert(table: string, rows: Rows, token: string, columns?: Layout): Promise<void> {
-    const { format, settings } = insertFormat(token, columns);
-    const query = isNested(columns)
-      ? `${nestedInsert(table, columns, `input(${sqlString(columns.structure)})`)} FORMAT ${format}`
-      : `INSERT INTO ${table}${columns === undefined ? '' : ` (${columns.join(', ')})`} FORMAT ${format}`;
+  async insert(table: string, rows: Rows, token: string, layout?: Layout): Promise<void> {
+    const { format, settings } = insertFormat(token, layout);
+    const query = isNested(layout)
+      ? `${nestedInsert(table, layout, `input(${sqlString(layout.structure)})`)} FORMAT ${format}`
+      : `INSERT INTO ${table}${layout === undefined ? '' : ` (${layout.join(', ')})`} FORMAT ${format}`;
     try {
       // exec, not insert: the rows are text already, sent as the body unchanged (the
       // client's insert would encode each chunk of a stream as one JSON row).

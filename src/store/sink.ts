@@ -11,8 +11,8 @@ export interface SinkBatch {
   readonly lastOffset: number;
   /** A row for each event's readings of one session (READING_FRAMES). */
   readonly readings: string;
-  /** The `meter_readings` rows those make (counted from the lines of `readings` without it). */
-  readonly readingRows?: number;
+  /** The `meter_readings` rows those make. */
+  readonly readingRows: number;
   readonly statuses: string;
   readonly notifications: string;
   readonly sessions: string;
@@ -209,7 +209,7 @@ export class Sink {
 /** The `meter_readings` rows of the batches. */
 function readingRows(batches: readonly SinkBatch[]): number {
   let n = 0;
-  for (const b of batches) n += b.readingRows ?? countLines(b.readings);
+  for (const b of batches) n += b.readingRows;
   return n;
 }
 

@@ -8,14 +8,14 @@ export interface Store {
   /** Applies the migrations not applied yet; returns how many ran. */
   migrate(): Promise<number>;
   /**
-   * Inserts rows as one block: JSONEachRow objects, or with `columns` positional rows (JSON
-   * arrays of those columns' values in order, JSONCompactEachRow), which may end before the
-   * last columns (those take their defaults), or rows of a NestedRows layout, each the values
-   * of several table rows. The rows come as one text or as its pieces in
-   * order, each of whole lines. `token` deduplicates a retried insert of the same rows; the
-   * insert is atomic (one block).
+   * Inserts rows as one block: without `layout`, JSONEachRow objects; with a column list,
+   * positional rows (JSON arrays of those columns' values in order, JSONCompactEachRow), which
+   * may end before the last columns (those take their defaults); with NestedRows, rows that
+   * each hold several table rows. The rows come as one text or as its pieces in order, each of
+   * whole lines. `token` deduplicates a retried insert of the same rows; the insert is atomic
+   * (one block).
    */
-  insert(table: string, rows: Rows, token: string, columns?: Layout): Promise<void>;
+  insert(table: string, rows: Rows, token: string, layout?: Layout): Promise<void>;
   /** The engine's own queries, rows parsed from JSONEachRow. */
   rows<T>(sql: string): Promise<T[]>;
   /** The engine's own statements that return nothing (DDL, settings of tables). */
@@ -78,13 +78,13 @@ export function* rowPieces(rows: Rows, size = 256 * 1024): Generator<string> {
  */
 export function insertFormat(
   token: string,
-  columns?: Layout,
+  layout?: Layout,
 ): { format: 'JSONEachRow' | 'JSONCompactEachRow'; settings: Record<string, string | number> } {
   const deduplicated = {
     insert_deduplication_token: token,
     deduplicate_blocks_in_dependent_materialized_views: 1,
   };
-  return columns === undefined
+  return layout === undefined
     ? { format: 'JSONEachRow', settings: deduplicated }
     : {
         format: 'JSONCompactEachRow',
