@@ -1,5 +1,6 @@
 import { Ajv, type Options } from 'ajv';
 import * as ajvFormats from 'ajv-formats';
+import { parseInstant } from './time.js';
 
 // ajv-formats is CommonJS with `exports.default`; under NodeNext the callable sits on `.default`.
 const addFormats = (ajvFormats as unknown as { default: (ajv: Ajv) => Ajv }).default;
@@ -17,7 +18,7 @@ export function createAjv(options: Options = {}): Ajv {
   addFormats(ajv);
   ajv.addFormat('date-time', {
     type: 'string',
-    validate: (s: string) => RFC3339.test(s) && Number.isFinite(Date.parse(s)),
+    validate: (s: string) => RFC3339.test(s) && Number.isFinite(parseInstant(s)),
   });
   return ajv;
 }

@@ -49,3 +49,19 @@ function inMinute(time: number): string {
   const millis = rest - seconds * 1000;
   return `${minuteText}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}`;
 }
+
+let lastInstantText = '';
+let lastInstant = Number.NaN;
+
+/**
+ * `Date.parse` of a date-time text, the last one remembered: a frame's timestamp is parsed by
+ * its schema check (the `date-time` format) and again where the frame becomes an event, and a
+ * parse costs about 0.2 µs here.
+ */
+export function parseInstant(text: string): number {
+  if (text !== lastInstantText) {
+    lastInstant = Date.parse(text);
+    lastInstantText = text;
+  }
+  return lastInstant;
+}

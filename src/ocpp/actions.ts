@@ -1,6 +1,7 @@
 import type { NetworkIndex } from '../config/network-index.js';
 import type { TransactionRegistry } from '../gateway/transactions.js';
 import { Big } from '../lib/decimal.js';
+import { parseInstant } from '../lib/time.js';
 import type { ChargerEvent, Sample, SignedRecord } from './events.js';
 import type { RpcErrorCode } from './rpc.js';
 import { violationCode, violationText, type Validator } from './validation.js';
@@ -128,11 +129,52 @@ const KILO: Readonly<Record<string, string>> = {
  * 12345 Wh and not 12344.999…; `exponent` is 2.0.1's unitOfMeasure.multiplier.
  */
 function normalizedValue(value: string | number, unit: string, exponent = 0): number {
-  const text = typeof value === 'number' ? String(value) : value.trim();
-  if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)) return Number.NaN;
   const scale = exponent + (KILO[unit] === undefined ? 0 : 3);
+  // A JSON number is finite and already the value (its text would pass the check below; -0
+  // went through its text as 0).
+  if (typeof value === 'number' && scale === 0) return value === 0 ? 0 : value;
+  const text = typeof value === 'number' ? String(value) : value.trim();
+  if (!isDecimal(text)) return Number.NaN;
   return scale === 0 ? Number(text) : new Big(text).times(new Big(10).pow(scale)).toNumber();
 }
+
+/**
+ * Whether `text` is a decimal number, /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/ (no sign `+`, no `.5`,
+ * no `5.`, no hex, no Infinity), checked by a scan: the expression took about a quarter of
+ * the mapping of a MeterValues (pipeline micro benchmark).
+ */
+export function isDecimal(text: string): boolean {
+  const n = text.length;
+  let i = text.charCodeAt(0) === MINUS ? 1 : 0;
+  const digits = (from: number): number => {
+    let j = from;
+    while (j < n && isDigit(text.charCodeAt(j))) j++;
+    return j;
+  };
+  let j = digits(i);
+  if (j === i) return false;
+  i = j;
+  if (i < n && text.charCodeAt(i) === DOT) {
+    j = digits(i + 1);
+    if (j === i + 1) return false;
+    i = j;
+  }
+  if (i < n && (text.charCodeAt(i) | 0x20) === LOWER_E) {
+    i += 1;
+    const sign = text.charCodeAt(i);
+    if (sign === PLUS || sign === MINUS) i += 1;
+    j = digits(i);
+    if (j === i) return false;
+    i = j;
+  }
+  return i === n;
+}
+
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const LOWER_E = 0x65;
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
 /** A sampled value as both versions carry it; the unit and its exponent are read per version. */
 interface SampledValueBase {
@@ -155,7 +197,7 @@ export function toSamples<S extends SampledValueBase & { readonly value: string 
 ): Sample[] {
   const out: Sample[] = [];
   for (const mv of meterValues) {
-    const ts = Date.parse(mv.timestamp);
+    const ts = parseInstant(mv.timestamp);
     const first = out.length;
     let loose: Array<{ sample: Sample; record: SignedRecord }> | null = null;
     for (const sv of mv.sampledValue) {

@@ -30,6 +30,7 @@ export {
 } from './validity.js';
 export {
   addObservation,
+  addObservationInPlace,
   addObservations,
   runningCost,
   startRating,

@@ -39,6 +39,7 @@ import {
   type EnergyState,
   type Verdict,
 } from './energy.js';
+import type { Observation } from '../rating/index.js';
 
 /**
  * The pure heart of the processor: (connector states, events of one partition in order) →
@@ -759,19 +760,18 @@ class BatchRun {
       const before = session.energy.energyWh;
       // Once per reading: the scope the session is in, and power and current sent with it.
       const scope = currentScope(session);
-      const measured = instantaneous(group);
+      const powerW = total(group, 'Power.Active.Import');
+      const currentA = total(group, 'Current.Import');
       if (verdict.valid) {
         this.#valid += 1;
         session.energy = applyVerdict(session.energy, verdict, reading.ts);
         const soc = total(group, 'SoC');
         if (soc !== undefined) session.soc = soc;
         const rating = performance.now();
-        this.#observe(session, {
-          ts: reading.ts,
-          energyWh: session.energy.energyWh,
-          ...measured,
-          state: ratedState(scope),
-        });
+        this.#observe(
+          session,
+          observationOf(reading.ts, session.energy.energyWh, powerW, currentA, ratedState(scope)),
+        );
         this.#counters.ratingSeconds += (performance.now() - rating) / 1000;
         this.#counters.ratedReadings += 1;
         this.#touched.set(session.sessionId, { session, offset });
@@ -783,10 +783,10 @@ class BatchRun {
       if (energyRose && scope === 'parking') addFlag(session, 'inconsistent_times');
       const signals = signalsOf(session, {
         valid: verdict.valid,
-        ...(verdict.valid ? {} : { reason: verdict.reason }),
+        reason: verdict.valid ? undefined : verdict.reason,
         energyRose,
         charging: scope === 'charging',
-        hasPowerOrCurrent: measured.powerW !== undefined || measured.currentA !== undefined,
+        hasPowerOrCurrent: powerW !== undefined || currentA !== undefined,
       });
       for (const signal of signals)
         this.#notify(reading.ts, signal, session, offset, {
@@ -1119,14 +1119,23 @@ function currentScope(s: SessionState): Scope {
   return scopeOf(latest, s.charged);
 }
 
-/** Power (W) and current (A, phases summed) reported with a reading, for power and current bands. */
-function instantaneous(group: readonly Sample[]): { powerW?: number; currentA?: number } {
-  const powerW = total(group, 'Power.Active.Import');
-  const currentA = total(group, 'Current.Import');
-  return {
-    ...(powerW === undefined ? {} : { powerW }),
-    ...(currentA === undefined ? {} : { currentA }),
-  };
+/**
+ * A valid reading as the rating engine observes it, with the power (W) and current (A, phases
+ * summed) reported with it where they were, for power and current bands. Literals, not
+ * spreads: this runs for every reading.
+ */
+function observationOf(
+  ts: number,
+  energyWh: number,
+  powerW: number | undefined,
+  currentA: number | undefined,
+  state: Observation['state'],
+): Observation {
+  if (powerW === undefined)
+    return currentA === undefined ? { ts, energyWh, state } : { ts, energyWh, currentA, state };
+  return currentA === undefined
+    ? { ts, energyWh, powerW, state }
+    : { ts, energyWh, powerW, currentA, state };
 }
 
 /** A measurand's total: the value without phase if sent, else the phases summed (N excluded). */

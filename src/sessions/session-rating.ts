@@ -2,7 +2,7 @@ import type { Tariff } from '../config/network.js';
 import { resolveTariff, type NetworkIndex } from '../config/network-index.js';
 import { Big, minorUnits } from '../lib/decimal.js';
 import {
-  addObservation,
+  addObservationInPlace,
   compileTariff,
   finish,
   runningCost,
@@ -134,7 +134,7 @@ export function observe(rating: SessionRating, observation: Observation): void {
     rating.skipped += 1;
     return;
   }
-  rating.state = addObservation(rating.state, observation);
+  rating.state = addObservationInPlace(rating.state, observation);
   rating.lastTs = observation.ts;
 }
 

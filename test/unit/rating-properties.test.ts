@@ -4,6 +4,7 @@ import type { PriceComponent } from '../../src/config/network.js';
 import { Big } from '../../src/lib/decimal.js';
 import {
   addObservation,
+  addObservationInPlace,
   addObservations,
   compileTariff,
   finish,
@@ -225,6 +226,42 @@ describe('rating properties', () => {
             );
           }
           expect(finish(state, s.endTs)).toEqual(scratch);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('R4 observations added in place give the states added one by one, the first given untouched', () => {
+    fc.assert(
+      fc.property(
+        tariffInput,
+        zone,
+        session,
+        fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 6 }),
+        (input, tz, s, cuts) => {
+          const tariff = compileTariff(input, tz);
+          // Cuts: where the holder's state is taken over by a new batch (a copy, as a worker's
+          // next batch unpacks it), after which the first observation copies again.
+          const cutAt = new Set(cuts);
+          let pure = startRating(tariff, s.startTs);
+          let held = pure;
+          let given = structuredClone(held);
+          let givenState = held;
+          s.timeline.forEach((o, i) => {
+            if (cutAt.has(i)) {
+              expect(givenState).toEqual(given);
+              held = { ...held };
+              given = structuredClone(held);
+              givenState = held;
+            }
+            pure = addObservation(pure, o);
+            held = addObservationInPlace(held, o);
+            expect(held).toEqual(pure);
+            expect(runningCost(held)).toEqual(runningCost(pure));
+          });
+          expect(givenState).toEqual(given);
+          expect(finish(held, s.endTs)).toEqual(finish(pure, s.endTs));
         },
       ),
       { numRuns: 300 },

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   handleCall as handleWith,
+  isDecimal,
   type ActionContext,
   type Payload,
 } from '../../src/ocpp/actions.js';
@@ -307,5 +308,24 @@ describe('values the schemas allow but the engine cannot store', () => {
       kind: 'error',
       code: 'PropertyConstraintViolation',
     });
+  });
+});
+
+describe('a sampled value as a decimal number (E1)', () => {
+  const DECIMAL = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
+
+  it('isDecimal accepts exactly what the decimal expression does', () => {
+    for (const text of ['0', '-12', '12.5', '1e5', '1E-5', '2.5e+3', '007'])
+      expect(isDecimal(text)).toBe(true);
+    for (const text of ['', '-', '+1', '.5', '5.', '1e', '1e+', '0x10', 'Infinity', '1 ', '--1'])
+      expect(isDecimal(text)).toBe(false);
+    const chars = fc.constantFrom(...'0123456789-+.eExa '.split(''));
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 12 }), (list) => {
+        const text = list.join('');
+        expect(isDecimal(text)).toBe(DECIMAL.test(text));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

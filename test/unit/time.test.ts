@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chTime } from '../../src/lib/time.js';
+import { chTime, parseInstant } from '../../src/lib/time.js';
 
 describe('chTime', () => {
   it('formats epoch milliseconds and date-time text as ClickHouse DateTime64(3) text, alternating instants included', () => {
@@ -43,5 +43,21 @@ describe('chTime', () => {
     expect(chTime(253_402_300_799_999)).toBe('9999-12-31 23:59:59.999');
     expect(chTime(0)).toBe('1970-01-01 00:00:00.000');
     expect(chTime(1.5)).toBe('1970-01-01 00:00:00.001');
+  });
+});
+
+describe('parseInstant', () => {
+  it('is Date.parse, the same text twice or alternating with others', () => {
+    const texts = fc.oneof(
+      fc
+        .date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true })
+        .map((d) => d.toISOString()),
+      fc.constantFrom('2026-11-29T08:00:00+01:00', '2026-02-30T00:00:00Z', 'not a time', ''),
+    );
+    fc.assert(
+      fc.property(fc.array(texts, { minLength: 1, maxLength: 6 }), (list) => {
+        for (const text of [...list, ...list]) expect(parseInstant(text)).toBe(Date.parse(text));
+      }),
+    );
   });
 });

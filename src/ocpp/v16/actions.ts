@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { startKey } from '../../gateway/transactions.js';
 import { authorize } from '../../sessions/authorization.js';
+import { parseInstant } from '../../lib/time.js';
 import { protocolTable, toSamples, type Handler, type ProtocolTable } from '../actions.js';
 import type { Sample } from '../events.js';
 import { compileSchemas } from '../validation.js';
@@ -38,7 +39,7 @@ const handlers: Readonly<Record<string, Handler>> = {
       chargerId,
       connectorId: p['connectorId'] as number,
       receivedAt: at,
-      ts: typeof p['timestamp'] === 'string' ? Date.parse(p['timestamp']) : at,
+      ts: typeof p['timestamp'] === 'string' ? parseInstant(p['timestamp']) : at,
       status: p['status'] as string,
       errorCode: p['errorCode'] as string,
       info: (p['info'] as string | undefined) ?? '',
@@ -49,7 +50,7 @@ const handlers: Readonly<Record<string, Handler>> = {
   StartTransaction: (p, chargerId, at, ctx) => {
     const connectorId = p['connectorId'] as number;
     const tokenId = p['idTag'] as string;
-    const ts = Date.parse(p['timestamp'] as string);
+    const ts = parseInstant(p['timestamp'] as string);
     const meterStart = p['meterStart'] as number;
     const transactionId = ctx.transactions.allocate(
       startKey(chargerId, connectorId, ts, tokenId, meterStart),
@@ -115,7 +116,7 @@ const handlers: Readonly<Record<string, Handler>> = {
         transactionId,
         tokenId,
         meterStopWh: p['meterStop'] as number,
-        ts: Date.parse(p['timestamp'] as string),
+        ts: parseInstant(p['timestamp'] as string),
         reason: (p['reason'] as string | undefined) ?? 'Local',
         samples: samples((p['transactionData'] as MeterValue[] | undefined) ?? []),
         orphan: home === undefined,

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { authorize } from '../../sessions/authorization.js';
 import { energyReading } from '../../sessions/energy.js';
+import { parseInstant } from '../../lib/time.js';
 import {
   protocolTable,
   toSamples,
@@ -56,7 +57,7 @@ const handlers: Readonly<Record<string, Handler>> = {
       // A 2.0.1 session belongs to an EVSE: the EVSE is the unit of partitioning.
       connectorId: p['evseId'] as number,
       receivedAt: at,
-      ts: Date.parse(p['timestamp'] as string),
+      ts: parseInstant(p['timestamp'] as string),
       status: p['connectorStatus'] as string,
       errorCode: 'NoError',
       info: `connector ${p['connectorId'] as number}`,
@@ -98,7 +99,7 @@ function transactionEvent(p: Payload, chargerId: string, at: number, ctx: Parame
   // A Started event may carry no EVSE: later events find the transaction's home (reliability.md).
   const known = ctx.transactions.home(chargerId, transactionId);
   const connectorId = evse?.id ?? known?.connectorId ?? 0;
-  const ts = Date.parse(p['timestamp'] as string);
+  const ts = parseInstant(p['timestamp'] as string);
   const token = p['idToken'] as IdToken | undefined;
   const decision =
     token === undefined
