@@ -79,12 +79,13 @@ export interface EmbeddedLogOptions {
  *   │ length u32 │ crc32  u32 │ body                                                     │
  *   └────────────┴────────────┴──────────────────────────────────────────────────────────┘
  *
- *   body: 0xc1 │ shapes length u32 │ shapes (JSON, when the list grew) │ runs
+ *   body: 0xc1 │ lists length u32 │ lists (JSON, when one grew) │ runs
  *   run:  partition u16 │ first offset f64 │ events u32 │ bytes u32 │ events (EventPacker)
  *
  * A record holds one run of consecutive offsets for each partition it has events of, encoded
- * with the shapes list (event-codec.ts); the first record of a segment, and each record after
- * the list grew, carry the whole list, so a segment decodes on its own. The runs are queued
+ * with the lists of shapes and of readings' words (event-codec.ts; records written before the
+ * words list carry the shapes alone); the first record of a segment, and each record after a
+ * list grew, carry the whole lists, so a segment decodes on its own. The runs are queued
  * as they were written and reach the processor's workers as bytes, never decoded on the event
  * loop. Records written before runs (a msgpack array of [partition, offset, event], 0xc1 being
  * a byte msgpack never writes) replay too.
@@ -137,7 +138,7 @@ export class EmbeddedLog implements Bus {
     handle: FileHandle;
     segment: Segment;
     bytes: number;
-    /** The length of the shapes list the segment's records carry so far (-1: none yet). */
+    /** The lists' version (`listVersion`) the segment's records carry so far (-1: none yet). */
     shapes: number;
   } | null = null;
   /** The next segment, created and zero-filled while the active one fills (fsync only). */
@@ -342,9 +343,9 @@ export class EmbeddedLog implements Bus {
         runs.push([partition, run]);
       }
     }
-    // The shapes list, in the segment's first record and whenever packing these runs grew it.
+    // The lists, in the segment's first record and whenever packing these runs grew one.
     const shapes =
-      this.#packer.shapeCount === active.shapes ? null : Buffer.from(this.#packer.shapes);
+      this.#packer.listVersion === active.shapes ? null : Buffer.from(this.#packer.shapes);
     const lead = Buffer.allocUnsafe(5);
     lead[0] = RUNS_RECORD;
     lead.writeUInt32LE(shapes?.length ?? 0, 1);
@@ -373,7 +374,7 @@ export class EmbeddedLog implements Bus {
       );
     }
     active.bytes += written;
-    active.shapes = this.#packer.shapeCount;
+    active.shapes = this.#packer.listVersion;
     for (const [partition, run] of runs) {
       const max = active.segment.maxOffsets;
       max[partition] = Math.max(max[partition] ?? -1, run.offset + run.count - 1);

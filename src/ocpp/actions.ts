@@ -116,20 +116,29 @@ function outOfRangeId(payload: Payload): string | null {
 }
 
 /** Units scaled by 1000 to their base unit; the rest are kept as they are. */
-const KILO: Readonly<Record<string, string>> = {
-  kWh: 'Wh',
-  kW: 'W',
-  kvarh: 'varh',
-  kvar: 'var',
-  kVA: 'VA',
-};
+const KILO: ReadonlyMap<string, string> = new Map([
+  ['kWh', 'Wh'],
+  ['kW', 'W'],
+  ['kvarh', 'varh'],
+  ['kvar', 'var'],
+  ['kVA', 'VA'],
+]);
+
+/**
+ * The base unit of a kilo unit, else undefined. A frame's units are fresh strings: looked up as
+ * an object's keys each was first sought in V8's table of internalized strings; most units do
+ * not start with a `k` and need no lookup at all.
+ */
+function baseOf(unit: string): string | undefined {
+  return unit.charCodeAt(0) === 0x6b ? KILO.get(unit) : undefined;
+}
 
 /**
  * A value normalized to the base unit, scaled in decimal so that 12.345 kWh is exactly
  * 12345 Wh and not 12344.999…; `exponent` is 2.0.1's unitOfMeasure.multiplier.
  */
 function normalizedValue(value: string | number, unit: string, exponent = 0): number {
-  const scale = exponent + (KILO[unit] === undefined ? 0 : 3);
+  const scale = exponent + (baseOf(unit) === undefined ? 0 : 3);
   // A JSON number is finite and already the value (its text would pass the check below; -0
   // went through its text as 0).
   if (typeof value === 'number' && scale === 0) return value === 0 ? 0 : value;
@@ -210,7 +219,7 @@ export function toSamples<S extends SampledValueBase & { readonly value: string 
         measurand,
         phase: sv.phase ?? '',
         value: signature?.alone === true ? Number.NaN : normalizedValue(sv.value, unit, exponent),
-        unit: KILO[unit] ?? unit,
+        unit: baseOf(unit) ?? unit,
         context: sv.context ?? 'Sample.Periodic',
       };
       if (signature?.alone === true) (loose ??= []).push({ sample, record: signature.record });

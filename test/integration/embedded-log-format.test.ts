@@ -10,13 +10,14 @@ import {
   EventPacker,
   EventUnpacker,
   MAX_SHARED_SHAPES,
+  MAX_WORDS,
 } from '../../src/bus/event-codec.js';
 import { partitionFor } from '../../src/bus/partitioner.js';
-import type { ChargerEvent } from '../../src/ocpp/events.js';
+import type { ChargerEvent, MeterValuesReported } from '../../src/ocpp/events.js';
 import { markStale } from '../../src/sessions/held-state.js';
 import { tempDir } from '../helpers/engine.js';
 
-const reading = (chargerId: string, n: number): ChargerEvent => ({
+const reading = (chargerId: string, n: number): MeterValuesReported => ({
   kind: 'meter_values',
   chargerId,
   connectorId: 1,
@@ -232,6 +233,83 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
       expect(unpacker.unpack(packer.shapes, bytes)).toEqual([event]);
     }
     expect(packer.shapeCount).toBeLessThanOrEqual(MAX_SHARED_SHAPES);
+  });
+
+  it("decodes the readings' words from the words list, signed, unreadable and stop readings too", () => {
+    const signed = {
+      data: 'OCMF|{}|{}',
+      signingMethod: '',
+      encodingMethod: '',
+      publicKey: '',
+    };
+    const events: ChargerEvent[] = [
+      reading('CP1', 1),
+      {
+        ...reading('CP2', 2),
+        samples: [
+          { ...reading('CP2', 2).samples[0]!, signed },
+          { ...reading('CP2', 2).samples[1]!, value: Number.NaN, unit: 'kvarh', phase: 'L2-N' },
+        ],
+      },
+      { ...reading('CP3', 3), samples: [] },
+      {
+        kind: 'tx_stopped',
+        chargerId: 'CP1',
+        connectorId: 1,
+        receivedAt: 5,
+        transactionId: '1',
+        tokenId: 'T',
+        meterStopWh: null,
+        ts: 5,
+        reason: 'Local',
+        samples: reading('CP1', 4).samples,
+        orphan: false,
+      },
+    ];
+    const packer = new EventPacker();
+    const bytes = Buffer.from(packer.pack(events));
+    const decoded = new EventUnpacker().unpack(packer.shapes, bytes);
+    expect(decoded).toEqual(events);
+    expect(Object.keys((decoded[1] as { samples: object[] }).samples[1]!)).not.toContain('signed');
+    expect((JSON.parse(packer.shapes) as { w: string[] }).w).toEqual([
+      'Energy.Active.Import.Register',
+      '',
+      'Wh',
+      'Sample.Periodic',
+      'Power.Active.Import',
+      'L1',
+      'W',
+      'L2-N',
+      'kvarh',
+    ]);
+    // Five readings: the words are a byte each (280 bytes with the words as text).
+    expect(bytes.length / events.length).toBeLessThan(200);
+  });
+
+  it('writes words past the list as text, and decodes records of the shapes list alone', () => {
+    const packer = new EventPacker();
+    const unpacker = new EventUnpacker();
+    const made = (n: number): ChargerEvent => {
+      const event = reading('CP1', n);
+      return { ...event, samples: event.samples.map((s) => ({ ...s, unit: `u${n}` })) };
+    };
+    for (let n = 0; n < MAX_WORDS + 10; n += 1) {
+      const bytes = Buffer.from(packer.pack([made(n)]));
+      if (n % 500 === 0 || n >= MAX_WORDS - 2)
+        expect(unpacker.unpack(packer.shapes, bytes)).toEqual([made(n)]);
+    }
+    expect((JSON.parse(packer.shapes) as { w: string[] }).w).toHaveLength(MAX_WORDS);
+    // As records were written before the words list: the shapes list alone, samples as objects.
+    const shapes: string[][] = [];
+    const old = new Packr({
+      structures: shapes,
+      maxSharedStructures: MAX_SHARED_SHAPES,
+      mapsAsObjects: true,
+      moreTypes: false,
+    });
+    const events = [reading('CP1', 1), status('CP2', 2)];
+    const bytes = Buffer.from(old.pack(events));
+    expect(new EventUnpacker().unpack(JSON.stringify(shapes), bytes)).toEqual(events);
   });
 
   it('marks the retry events of stale sessions when decoding (S8)', () => {
