@@ -832,7 +832,10 @@ class BatchRun {
     // 1.6 µs a row). The event's readings of one session and time make one row
     // (READING_FRAMES).
     const frame = this.#readingFrame(session?.sessionId ?? '', offset, sample.ts);
-    const reading = `[${qWord(sample.measurand)},${qWord(sample.phase)},${number ? sample.value : 0},${qWord(sample.unit)},${qWord(sample.context)},${rejectReason === ''},${qWord(rejectReason)}]`;
+    const reading =
+      readingHead(sample.measurand, sample.phase) +
+      (number ? sample.value : 0) +
+      readingTail(sample.unit, sample.context, rejectReason);
     frame.readings = frame.count === 0 ? reading : `${frame.readings},${reading}`;
     if (signed !== undefined) {
       // The readings before it get empty signatures: `s` runs beside `r`.
@@ -1312,18 +1315,48 @@ const UNSIGNED = '["","","",""]';
 const q = (text: string): string => JSON.stringify(text);
 
 /**
- * q for the readings' words (measurands, phases, units, contexts, reasons): a few dozen
- * strings, quoted once each instead of at every reading (the worker task of 10 sessions × 100
- * MeterValues, 4 alternating runs: 12.3–15.5 → 11.1–13.5 µs an event). Bounded: when chargers'
- * made-up words (a 2.0.1 unit is free text) fill it, it starts again.
+ * A reading's text but its value, in two parts: before it, `[measurand,phase,`, and after it,
+ * `,unit,context,valid,reason]`, the words quoted. Kept by the words they are made of, a few
+ * dozen texts, so a reading is three pieces instead of fifteen: the quoting, the strings made
+ * piece by piece and their joining were about a fifth of a worker's time (bench/RESULTS.md).
+ * The words are the decoded list's strings (event-codec.ts), whose hashes are kept. Bounded:
+ * when chargers' made-up words (a 2.0.1 unit is free text) fill a level, it starts again.
  */
-const quotedWords = new Map<string, string>();
-function qWord(text: string): string {
-  let quoted = quotedWords.get(text);
-  if (quoted === undefined) {
-    quoted = q(text);
-    if (quotedWords.size >= 256) quotedWords.clear();
-    quotedWords.set(text, quoted);
+const heads = new Map<string, Map<string, string>>();
+const tails = new Map<string, Map<string, Map<string, string>>>();
+const MAX_TEXTS = 256;
+
+function readingHead(measurand: string, phase: string): string {
+  const byPhase = level(heads, measurand);
+  let text = byPhase.get(phase);
+  if (text === undefined) {
+    text = `[${q(measurand)},${q(phase)},`;
+    remember(byPhase, phase, text);
   }
-  return quoted;
+  return text;
+}
+
+function readingTail(unit: string, context: string, rejectReason: string): string {
+  const byReason = level(level(tails, unit), context);
+  let text = byReason.get(rejectReason);
+  if (text === undefined) {
+    text = `,${q(unit)},${q(context)},${rejectReason === ''},${q(rejectReason)}]`;
+    remember(byReason, rejectReason, text);
+  }
+  return text;
+}
+
+/** The map under `key`, made if missing. */
+function level<T>(map: Map<string, Map<string, T>>, key: string): Map<string, T> {
+  let next = map.get(key);
+  if (next === undefined) {
+    next = new Map<string, T>();
+    remember(map, key, next);
+  }
+  return next;
+}
+
+function remember<T>(map: Map<string, T>, key: string, value: T): void {
+  if (map.size >= MAX_TEXTS) map.clear();
+  map.set(key, value);
 }
