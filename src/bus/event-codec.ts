@@ -35,16 +35,40 @@ export class EventPacker {
   #json = '{"s":[],"w":[]}';
   #jsonVersion = 0;
 
-  /** The events' bytes; a view of the packer's buffer, valid until the next call. */
+  /** Flat runs reused from call to call: msgpackr copies them into its buffer. */
+  readonly #flats: Flat[] = [];
+  /** The events whose samples a call swapped for flat runs, and those samples. */
+  readonly #lent: Array<{ samples: Sample[] }> = [];
+  readonly #lentSamples: Sample[][] = [];
+  /** The word last seen at each slot of a flat run and its place: frames repeat their order. */
+  readonly #slotWords: string[] = [];
+  readonly #slotIds: Array<number | string> = [];
+
+  /**
+   * The events' bytes; a view of the packer's buffer, valid until the next call. The events are
+   * lent: their samples are swapped for flat runs while msgpackr writes them and put back
+   * before this returns, so a call allocates no copy of an event, of its samples or of a run.
+   */
   pack(events: readonly ChargerEvent[]): Uint8Array {
-    let out: ChargerEvent[] | null = null;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!;
-      if (!('samples' in event) || event.samples.length === 0) continue;
-      out ??= events.slice();
-      out[i] = { ...event, samples: this.#flat(event.samples) as unknown as Sample[] };
+    let lent = 0;
+    try {
+      for (const event of events) {
+        if (!('samples' in event) || event.samples.length === 0) continue;
+        // Already lent: the same event twice in one call.
+        if (typeof event.samples[0] !== 'object') continue;
+        this.#lent[lent] = event;
+        this.#lentSamples[lent] = event.samples;
+        event.samples = this.#flat(lent, event.samples) as unknown as Sample[];
+        lent += 1;
+      }
+      return this.#packr.pack(events);
+    } finally {
+      for (let i = 0; i < lent; i++) {
+        this.#lent[i]!.samples = this.#lentSamples[i]!;
+        this.#lentSamples[i] = NO_SAMPLES;
+        this.#lent[i] = NO_OWNER;
+      }
     }
-    return this.#packr.pack(out ?? events);
   }
 
   /** How many shapes the list holds. */
@@ -66,32 +90,50 @@ export class EventPacker {
     return this.#json;
   }
 
-  #flat(samples: readonly Sample[]): Array<number | string | Sample['signed'] | null> {
-    const flat = new Array<number | string | Sample['signed'] | null>(samples.length * SLOTS);
+  #flat(index: number, samples: readonly Sample[]): Flat {
+    const flat = (this.#flats[index] ??= []);
+    flat.length = samples.length * SLOTS;
     let k = 0;
     for (const sample of samples) {
-      flat[k++] = sample.ts;
-      flat[k++] = this.#word(sample.measurand);
-      flat[k++] = this.#word(sample.phase);
-      flat[k++] = sample.value;
-      flat[k++] = this.#word(sample.unit);
-      flat[k++] = this.#word(sample.context);
-      flat[k++] = sample.signed ?? null;
+      flat[k] = sample.ts;
+      flat[k + 1] = this.#word(sample.measurand, k + 1);
+      flat[k + 2] = this.#word(sample.phase, k + 2);
+      flat[k + 3] = sample.value;
+      flat[k + 4] = this.#word(sample.unit, k + 4);
+      flat[k + 5] = this.#word(sample.context, k + 5);
+      flat[k + 6] = sample.signed ?? null;
+      k += SLOTS;
     }
     return flat;
   }
 
-  #word(word: string): number | string {
-    let id = this.#wordIds.get(word);
+  /**
+   * The word's place in the list (the word itself past MAX_WORDS). A frame's words are fresh
+   * strings, so a lookup by them hashes each: the word last seen at the same slot is compared
+   * first, and chargers send their measurands in the same order frame after frame.
+   */
+  #word(word: string, slot: number): number | string {
+    if (this.#slotWords[slot] === word) return this.#slotIds[slot]!;
+    let id: number | string | undefined = this.#wordIds.get(word);
     if (id === undefined) {
       if (this.#words.length >= MAX_WORDS) return word;
       id = this.#words.length;
       this.#words.push(word);
       this.#wordIds.set(word, id);
     }
+    if (slot < MAX_SLOT_CACHE) {
+      this.#slotWords[slot] = word;
+      this.#slotIds[slot] = id;
+    }
     return id;
   }
 }
+
+type Flat = Array<number | string | Sample['signed'] | null>;
+const NO_SAMPLES: Sample[] = [];
+const NO_OWNER = { samples: NO_SAMPLES };
+/** Slots of the first samples of an event whose last word is remembered. */
+const MAX_SLOT_CACHE = 16 * 7;
 
 /** Decodes what an EventPacker encoded, given its lists (as JSON) at that time or later. */
 export class EventUnpacker {

@@ -267,9 +267,13 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
       },
     ];
     const packer = new EventPacker();
-    const bytes = Buffer.from(packer.pack(events));
+    const before = structuredClone(events);
+    // The same event twice in one call, as a caller publishing one object twice makes it.
+    const bytes = Buffer.from(packer.pack([...events, events[0]!]));
+    // The events are lent to the packer, and given back as they were.
+    expect(events).toEqual(before);
     const decoded = new EventUnpacker().unpack(packer.shapes, bytes);
-    expect(decoded).toEqual(events);
+    expect(decoded).toEqual([...events, events[0]]);
     expect(Object.keys((decoded[1] as { samples: object[] }).samples[1]!)).not.toContain('signed');
     expect((JSON.parse(packer.shapes) as { w: string[] }).w).toEqual([
       'Energy.Active.Import.Register',
@@ -283,7 +287,7 @@ describe('embedded log record format (runs of shared-shape msgpack)', () => {
       'kvarh',
     ]);
     // Five readings: the words are a byte each (280 bytes with the words as text).
-    expect(bytes.length / events.length).toBeLessThan(200);
+    expect(bytes.length / (events.length + 1)).toBeLessThan(200);
   });
 
   it('writes words past the list as text, and decodes records of the shapes list alone', () => {
