@@ -210,13 +210,27 @@ export class EmbeddedLog implements Bus {
   }
 
   publish(event: ChargerEvent): Promise<void> {
-    if (this.#closed)
-      return Promise.reject(new ChargestreamError('BUS_CLOSED', 'the embedded log is closed'));
-    if (this.#failure !== null) return Promise.reject(this.#failure);
+    return new Promise<void>((resolve, reject) => this.publishThen(event, resolve, reject));
+  }
+
+  publishThen(event: ChargerEvent, durable: () => void, failed: (error: Error) => void): void {
+    if (this.#closed) {
+      queueMicrotask(() =>
+        failed(new ChargestreamError('BUS_CLOSED', 'the embedded log is closed')),
+      );
+      return;
+    }
+    const failure = this.#failure;
+    if (failure !== null) {
+      queueMicrotask(() => failed(failure));
+      return;
+    }
     if (this.#lag >= this.#options.maxLag) {
-      return new Promise<void>((resolve, reject) =>
-        this.#capacityWaiters.push({ resolve, reject }),
-      ).then(() => this.publish(event));
+      this.#capacityWaiters.push({
+        resolve: () => this.publishThen(event, durable, failed),
+        reject: failed,
+      });
+      return;
     }
     const connector = connectorKey(event.chargerId, event.connectorId);
     const partition = partitionFor(connector, this.partitions);
@@ -224,9 +238,7 @@ export class EmbeddedLog implements Bus {
     this.#next[partition] = offset + 1;
     this.#lag += 1;
     this.#pending.push([partition, offset, event, connector]);
-    const done = new Promise<void>((resolve, reject) =>
-      this.#pendingWaiters.push({ resolve, reject }),
-    );
+    this.#pendingWaiters.push({ resolve: durable, reject: failed });
     if (!this.#writing) {
       this.#writing = true;
       // Let the other frames of this event-loop turn, and of the commit interval, join the
@@ -235,7 +247,6 @@ export class EmbeddedLog implements Bus {
       if (wait >= 0.5) setTimeout(() => void this.#flush(), wait);
       else setImmediate(() => void this.#flush());
     }
-    return done;
   }
 
   /** Batches as events, decoded here (tests, tools); the engine's processor takes them as bytes. */
@@ -302,13 +313,13 @@ export class EmbeddedLog implements Bus {
           new ChargestreamError('BUS_CLOSED', 'the embedded log could not be written', { cause });
         this.#failure = error;
         this.#lag -= records.length;
-        for (const w of waiters) w.reject(error);
+        for (const w of waiters) settle(() => w.reject(error));
         if (first) this.#options.onFatal(error);
         continue;
       }
       for (const [partition, run] of runs) this.#enqueue(partition, run);
       this.stats.produced += records.length;
-      for (const w of waiters) w.resolve();
+      for (const w of waiters) settle(w.resolve);
       for (const [partition] of runs) this.#drive(partition);
     }
     this.#writing = false;
@@ -763,5 +774,19 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Calls a publisher's callback. One that throws does not keep the others of its record from
+ * being called: its error is thrown again on its own, as a promise's reaction would reject.
+ */
+function settle(callback: () => void): void {
+  try {
+    callback();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }

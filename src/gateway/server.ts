@@ -685,10 +685,13 @@ export class Gateway {
         // Most frames (readings, statuses) need neither another look at their transaction nor
         // a cost in their answer: answered once durable, without the steps between.
         if (!this.#mayResolve(event) && !answersWithCost(connection, frame.action)) {
-          this.#options.bus.publish(event).then(() => {
+          const durable = () => {
             connection.inFlight -= 1;
             answer(payload);
-          }, notDurable);
+          };
+          const bus = this.#options.bus;
+          if (bus.publishThen !== undefined) bus.publishThen(event, durable, notDurable);
+          else bus.publish(event).then(durable, notDurable);
           return;
         }
         this.#resolveOrphan(event)

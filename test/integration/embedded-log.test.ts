@@ -193,6 +193,47 @@ describe('embedded partitioned log', () => {
     await reopened.close();
   });
 
+  it('publishThen: each callback once, in order, after the write; a callback that throws keeps none of the others from theirs; a closed log fails the call', async () => {
+    const dir = tempDir();
+    let writes = 0;
+    const log = await openLog(dir, {
+      partitions: 2,
+      batchSize: 100,
+      observeWrite: () => (writes += 1),
+    });
+    const called: string[] = [];
+    const thrown: unknown[] = [];
+    const onThrown = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onThrown);
+    try {
+      for (let n = 0; n < 4; n++) {
+        log.publishThen(
+          status(`CP${n}`, 1, n),
+          () => {
+            called.push(`durable ${n} after ${writes} write(s)`);
+            if (n === 1) throw new Error('a callback that throws');
+          },
+          (error) => called.push(`failed ${n}: ${error.message}`),
+        );
+      }
+      expect(called).toEqual([]);
+      await new Promise((r) => setTimeout(r, 30));
+      expect(called).toEqual([0, 1, 2, 3].map((n) => `durable ${n} after 1 write(s)`));
+      expect(thrown).toEqual([new Error('a callback that throws')]);
+    } finally {
+      process.off('uncaughtException', onThrown);
+    }
+    await log.close();
+    const failed = await new Promise<Error>((resolve) =>
+      log.publishThen(
+        status('CP9', 1, 9),
+        () => resolve(new Error('durable after close')),
+        resolve,
+      ),
+    );
+    expect(failed.message).toMatch(/closed/);
+  });
+
   it('replays what was not committed after a restart, and continues the offsets', async () => {
     const dir = tempDir();
     const first = await openLog(dir, { partitions: 2, batchSize: 100 });
