@@ -216,6 +216,11 @@ class BatchRun {
   #event: ChargerEvent | null = null;
   /** The readings row being built (READING_FRAMES): the event's readings of one session. */
   #frame: ReadingFrame | null = null;
+  /** Per session, the start its readings rows share (#rowPrefix). */
+  readonly #rowPrefixes = new Map<
+    SessionState,
+    { chargerId: string; connectorId: number; prefix: string }
+  >();
   /** `meter_readings` rows written, for the store's row counts. */
   #readingRows = 0;
   /**
@@ -831,7 +836,7 @@ class BatchRun {
     // Built as text: an object per reading for JSON.stringify cost 1.6× as much (2.6 against
     // 1.6 µs a row). The event's readings of one session and time make one row
     // (READING_FRAMES).
-    const frame = this.#readingFrame(session?.sessionId ?? '', offset, sample.ts);
+    const frame = this.#readingFrame(session, offset, sample.ts);
     const reading =
       readingHead(sample.measurand, sample.phase) +
       (number ? sample.value : 0) +
@@ -854,23 +859,38 @@ class BatchRun {
    * came from (readings of no session, clock-aligned or orphans, still name their charger),
    * its log position, the time. A new one ends the one before.
    */
-  #readingFrame(sessionId: string, offset: number, ts: number): ReadingFrame {
+  #readingFrame(session: SessionState | null, offset: number, ts: number): ReadingFrame {
+    const sessionId = session?.sessionId ?? '';
     const last = this.#frame;
     if (last !== null && last.offset === offset && last.ts === ts && last.sessionId === sessionId)
       return last;
     this.#endReadingFrame();
-    const event = this.#event!;
     const frame: ReadingFrame = {
       offset,
       sessionId,
       ts,
-      head: `[${q(event.chargerId)},${event.connectorId},${q(sessionId)},${this.#input.partition},${offset},"${chTime(ts)}",[`,
+      head: `${this.#rowPrefix(session)}${offset},"${chTime(ts)}",[`,
       readings: '',
       signatures: null,
       count: 0,
     };
     this.#frame = frame;
     return frame;
+  }
+
+  /**
+   * The columns a readings row shares with the session's other rows: charger, connector,
+   * session, log partition, quoted once per session and batch instead of at every row.
+   */
+  #rowPrefix(session: SessionState | null): string {
+    const { chargerId, connectorId } = this.#event!;
+    const kept = session === null ? undefined : this.#rowPrefixes.get(session);
+    // The event's charger and connector: an orphan stop may carry another's.
+    if (kept !== undefined && kept.connectorId === connectorId && kept.chargerId === chargerId)
+      return kept.prefix;
+    const prefix = `[${q(chargerId)},${connectorId},${q(session?.sessionId ?? '')},${this.#input.partition},`;
+    if (session !== null) this.#rowPrefixes.set(session, { chargerId, connectorId, prefix });
+    return prefix;
   }
 
   #endReadingFrame(): void {
