@@ -184,6 +184,9 @@ const ratePlan = maybe(
 const roundTrip = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 const sum = (values: readonly string[]) => values.reduce((a, v) => a.plus(v), new Big(0));
 
+/** Places in a session's timeline where its readings are cut into batches. */
+const cutPoints = fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 6 });
+
 describe('rating properties', () => {
   it('R4 incremental (JSON round trip after every reading) equals rating from scratch', () => {
     fc.assert(
@@ -208,62 +211,50 @@ describe('rating properties', () => {
 
   it('R4 any batching of the same readings gives the same CDR', () => {
     fc.assert(
-      fc.property(
-        tariffInput,
-        zone,
-        session,
-        fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 6 }),
-        (input, tz, s, cuts) => {
-          const tariff = compileTariff(input, tz);
-          const scratch = rateSession(tariff, s.timeline, { startTs: s.startTs, endTs: s.endTs });
-          const bounds = [
-            ...new Set([0, ...cuts.map((c) => Math.min(c, s.timeline.length)), s.timeline.length]),
-          ].sort((a, b) => a - b);
-          let state = startRating(tariff, s.startTs);
-          for (let i = 1; i < bounds.length; i++) {
-            state = structuredClone(
-              addObservations(state, s.timeline.slice(bounds[i - 1], bounds[i])),
-            );
-          }
-          expect(finish(state, s.endTs)).toEqual(scratch);
-        },
-      ),
+      fc.property(tariffInput, zone, session, cutPoints, (input, tz, s, cuts) => {
+        const tariff = compileTariff(input, tz);
+        const scratch = rateSession(tariff, s.timeline, { startTs: s.startTs, endTs: s.endTs });
+        const bounds = [
+          ...new Set([0, ...cuts.map((c) => Math.min(c, s.timeline.length)), s.timeline.length]),
+        ].sort((a, b) => a - b);
+        let state = startRating(tariff, s.startTs);
+        for (let i = 1; i < bounds.length; i++) {
+          state = structuredClone(
+            addObservations(state, s.timeline.slice(bounds[i - 1], bounds[i])),
+          );
+        }
+        expect(finish(state, s.endTs)).toEqual(scratch);
+      }),
       { numRuns: 300 },
     );
   });
 
   it('R4 observations added in place give the states added one by one, the first given untouched', () => {
     fc.assert(
-      fc.property(
-        tariffInput,
-        zone,
-        session,
-        fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 6 }),
-        (input, tz, s, cuts) => {
-          const tariff = compileTariff(input, tz);
-          // Cuts: where the holder's state is taken over by a new batch (a copy, as a worker's
-          // next batch unpacks it), after which the first observation copies again.
-          const cutAt = new Set(cuts);
-          let pure = startRating(tariff, s.startTs);
-          let held = pure;
-          let given = structuredClone(held);
-          let givenState = held;
-          s.timeline.forEach((o, i) => {
-            if (cutAt.has(i)) {
-              expect(givenState).toEqual(given);
-              held = { ...held };
-              given = structuredClone(held);
-              givenState = held;
-            }
-            pure = addObservation(pure, o);
-            held = addObservationInPlace(held, o);
-            expect(held).toEqual(pure);
-            expect(runningCost(held)).toEqual(runningCost(pure));
-          });
-          expect(givenState).toEqual(given);
-          expect(finish(held, s.endTs)).toEqual(finish(pure, s.endTs));
-        },
-      ),
+      fc.property(tariffInput, zone, session, cutPoints, (input, tz, s, cuts) => {
+        const tariff = compileTariff(input, tz);
+        // Cuts: where the holder's state is taken over by a new batch (a copy, as a worker's
+        // next batch unpacks it), after which the first observation copies again.
+        const cutAt = new Set(cuts);
+        let pure = startRating(tariff, s.startTs);
+        let held = pure;
+        let given = structuredClone(held);
+        let givenState = held;
+        s.timeline.forEach((o, i) => {
+          if (cutAt.has(i)) {
+            expect(givenState).toEqual(given);
+            held = { ...held };
+            given = structuredClone(held);
+            givenState = held;
+          }
+          pure = addObservation(pure, o);
+          held = addObservationInPlace(held, o);
+          expect(held).toEqual(pure);
+          expect(runningCost(held)).toEqual(runningCost(pure));
+        });
+        expect(givenState).toEqual(given);
+        expect(finish(held, s.endTs)).toEqual(finish(pure, s.endTs));
+      }),
       { numRuns: 300 },
     );
   });
