@@ -104,10 +104,9 @@ export interface Bus {
   /**
    * `publish` answered by callbacks, one of which is called once: `durable` when the event is,
    * `failed` if it could not be made so. For the gateway's acknowledgements, where a promise
-   * and its reaction for every frame were measurable; a bus without it is published to with
-   * `publish`.
+   * and its reaction for every frame were measurable in the embedded log.
    */
-  publishThen?(event: ChargerEvent, durable: () => void, failed: (error: Error) => void): void;
+  publishThen(event: ChargerEvent, durable: () => void, failed: (error: Error) => void): void;
   /** Delivers batches to the processor; the handler's promise settles after the sink stored them. */
   consume(handler: BatchHandler): Promise<void>;
   /** Events accepted but not yet handled, for /readyz and backpressure. */

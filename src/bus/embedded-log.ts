@@ -139,7 +139,7 @@ export class EmbeddedLog implements Bus {
     segment: Segment;
     bytes: number;
     /** The lists' version (`listVersion`) the segment's records carry so far (-1: none yet). */
-    shapes: number;
+    listVersion: number;
   } | null = null;
   /** The next segment, created and zero-filled while the active one fills (fsync only). */
   #spare: Promise<Spare> | null = null;
@@ -356,7 +356,7 @@ export class EmbeddedLog implements Bus {
     }
     // The lists, in the segment's first record and whenever packing these runs grew one.
     const shapes =
-      this.#packer.listVersion === active.shapes ? null : Buffer.from(this.#packer.shapes);
+      this.#packer.listVersion === active.listVersion ? null : Buffer.from(this.#packer.shapes);
     const lead = Buffer.allocUnsafe(5);
     lead[0] = RUNS_RECORD;
     lead.writeUInt32LE(shapes?.length ?? 0, 1);
@@ -385,7 +385,7 @@ export class EmbeddedLog implements Bus {
       );
     }
     active.bytes += written;
-    active.shapes = this.#packer.listVersion;
+    active.listVersion = this.#packer.listVersion;
     for (const [partition, run] of runs) {
       const max = active.segment.maxOffsets;
       max[partition] = Math.max(max[partition] ?? -1, run.offset + run.count - 1);
@@ -533,7 +533,7 @@ export class EmbeddedLog implements Bus {
     }
     await this.#active?.handle.close();
     this.#segments.push({ sequence, path, maxOffsets: [] });
-    this.#active = { handle, segment: this.#segments.at(-1)!, bytes: 0, shapes: -1 };
+    this.#active = { handle, segment: this.#segments.at(-1)!, bytes: 0, listVersion: -1 };
   }
 
   /**

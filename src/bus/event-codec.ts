@@ -132,8 +132,10 @@ export class EventPacker {
 type Flat = Array<number | string | Sample['signed'] | null>;
 const NO_SAMPLES: Sample[] = [];
 const NO_OWNER = { samples: NO_SAMPLES };
+/** A sample's slots in the flat run: ts, measurand, phase, value, unit, context, signed. */
+const SLOTS = 7;
 /** Slots of the first samples of an event whose last word is remembered. */
-const MAX_SLOT_CACHE = 16 * 7;
+const MAX_SLOT_CACHE = 16 * SLOTS;
 
 /** Decodes what an EventPacker encoded, given its lists (as JSON) at that time or later. */
 export class EventUnpacker {
@@ -185,9 +187,6 @@ export class EventUnpacker {
     return samples;
   }
 }
-
-/** A sample's slots in the flat run: ts, measurand, phase, value, unit, context, signed. */
-const SLOTS = 7;
 
 /** Words shared by their place in the list; chargers' made-up words past it go as text. */
 export const MAX_WORDS = 4096;

@@ -186,6 +186,10 @@ export class KafkaBus implements Bus {
     return producer;
   }
 
+  publishThen(event: ChargerEvent, durable: () => void, failed: (error: Error) => void): void {
+    this.publish(event).then(durable, failed);
+  }
+
   publish(event: ChargerEvent): Promise<void> {
     if (this.#closed)
       return Promise.reject(new ChargestreamError('BUS_CLOSED', 'the Kafka bus is closed'));

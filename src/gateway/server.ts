@@ -685,13 +685,14 @@ export class Gateway {
         // Most frames (readings, statuses) need neither another look at their transaction nor
         // a cost in their answer: answered once durable, without the steps between.
         if (!this.#mayResolve(event) && !answersWithCost(connection, frame.action)) {
-          const durable = () => {
-            connection.inFlight -= 1;
-            answer(payload);
-          };
-          const bus = this.#options.bus;
-          if (bus.publishThen !== undefined) bus.publishThen(event, durable, notDurable);
-          else bus.publish(event).then(durable, notDurable);
+          this.#options.bus.publishThen(
+            event,
+            () => {
+              connection.inFlight -= 1;
+              answer(payload);
+            },
+            notDurable,
+          );
           return;
         }
         this.#resolveOrphan(event)

@@ -96,7 +96,7 @@ export class Sink {
     let rows = 0;
     for (const { batch } of this.#pending)
       for (const [, field] of TABLES)
-        rows += field === 'readings' ? readingRows([batch]) : countLines(batch[field]);
+        rows += field === 'readings' ? batch.readingRows : countLines(batch[field]);
     return { batches: this.#pending.length, rows };
   }
 
