@@ -25,7 +25,7 @@ export function gatewayMetrics(metrics: Metrics, frameMetrics: boolean): FrameMe
     ],
     ['direction', 'action'],
   );
-  const ackLatency = metrics.histogram(
+  const ackLatency = metrics.plainHistogram(
     'chargestream_gateway_ack_latency_seconds',
     'From a transaction message arriving to its CALLRESULT, durable on the bus in between',
     LATENCY_BUCKETS_S,
