@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { ChargestreamError } from '../lib/errors.js';
-import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
+import type { ChargerEvent } from '../ocpp/events.js';
 import {
   mayHandOver,
   type BatchHandler,
@@ -22,7 +22,7 @@ import {
   type EncodedBatchHandler,
 } from './bus.js';
 import { decodeRuns, EventPacker, EventUnpacker } from './event-codec.js';
-import { partitionFor } from './partitioner.js';
+import { Placements } from './partitioner.js';
 
 export interface EmbeddedLogOptions {
   readonly partitions: number;
@@ -113,6 +113,7 @@ export class EmbeddedLog implements Bus {
   readonly #options: Required<EmbeddedLogOptions>;
   /** Events into runs' bytes: each shape's keys kept once, in a list the records carry. */
   readonly #packer = new EventPacker();
+  readonly #placements: Placements;
   /** Reads records written before runs: msgpackr records, or plain maps before those. */
   readonly #oldRecords = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
   readonly #next: number[];
@@ -162,6 +163,7 @@ export class EmbeddedLog implements Bus {
     this.#dir = dir;
     this.#options = options;
     this.partitions = options.partitions;
+    this.#placements = new Placements(options.partitions);
     this.#committed = [...committed];
     this.#next = [...committed];
     // The partitions' first turns spread over one linger interval.
@@ -232,8 +234,7 @@ export class EmbeddedLog implements Bus {
       });
       return;
     }
-    const connector = connectorKey(event.chargerId, event.connectorId);
-    const partition = partitionFor(connector, this.partitions);
+    const { key: connector, partition } = this.#placements.of(event.chargerId, event.connectorId);
     const offset = this.#next[partition]!;
     this.#next[partition] = offset + 1;
     this.#lag += 1;
@@ -587,7 +588,7 @@ export class EmbeddedLog implements Bus {
         let run = runs.at(-1);
         if (run === undefined || offset !== run.offset + run.count)
           runs.push((run = new RunBuilder(offset)));
-        run.add(event, connectorKey(event.chargerId, event.connectorId));
+        run.add(event, this.#placements.of(event.chargerId, event.connectorId).key);
         this.#lag += 1;
       };
       let shapes = '[]';

@@ -9,7 +9,7 @@ import {
 import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import { ChargestreamError, errorMessage } from '../lib/errors.js';
-import { connectorKey, type ChargerEvent } from '../ocpp/events.js';
+import type { ChargerEvent } from '../ocpp/events.js';
 import {
   mayHandOver,
   type BatchHandled,
@@ -18,7 +18,7 @@ import {
   type BusStats,
   type LogEntry,
 } from './bus.js';
-import { partitionFor } from './partitioner.js';
+import { Placements } from './partitioner.js';
 
 /** Heartbeats while a batch waits for the store (the group's session timeout is 10 s). */
 const HEARTBEAT_WHILE_STORING_MS = 2_000;
@@ -71,6 +71,7 @@ export class KafkaBus implements Bus {
   readonly #topics: ReturnType<typeof topics>;
   /** Records, self-contained per message: see the embedded log; plain maps still decode. */
   readonly #packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
+  readonly #placements: Placements;
   #producer: Producer | null = null;
   #consumer: Consumer | null = null;
   #pending: Array<{ partition: number; event: ChargerEvent }> = [];
@@ -90,6 +91,7 @@ export class KafkaBus implements Bus {
   private constructor(options: KafkaBusOptions) {
     this.#options = options;
     this.partitions = options.partitions;
+    this.#placements = new Placements(options.partitions);
     this.#topics = topics(options.topicPrefix);
     this.#kafka = new Kafka({
       clientId: options.clientId,
@@ -193,10 +195,7 @@ export class KafkaBus implements Bus {
   publish(event: ChargerEvent): Promise<void> {
     if (this.#closed)
       return Promise.reject(new ChargestreamError('BUS_CLOSED', 'the Kafka bus is closed'));
-    const partition = partitionFor(
-      connectorKey(event.chargerId, event.connectorId),
-      this.partitions,
-    );
+    const { partition } = this.#placements.of(event.chargerId, event.connectorId);
     this.#pending.push({ partition, event });
     this.#unacknowledged += 1;
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
@@ -275,7 +274,7 @@ export class KafkaBus implements Bus {
         const first = slice[0]!;
         messages.push({
           partition,
-          key: connectorKey(first.chargerId, first.connectorId),
+          key: this.#placements.of(first.chargerId, first.connectorId).key,
           value: this.#packr.pack(slice),
         });
       }

@@ -1,3 +1,5 @@
+import { connectorKey } from '../ocpp/events.js';
+
 /**
  * The partition of a key: murmur2 of its UTF-8 bytes, made positive, modulo the partition
  * count — the function Kafka's Java client and kafkajs's default partitioner use, so the
@@ -55,4 +57,46 @@ function murmur2Of(data: { readonly length: number }, byteAt: (i: number) => num
   h = Math.imul(h, m);
   h ^= h >>> 15;
   return h | 0;
+}
+
+/** A connector's key (connectorKey) and the partition its events go to. */
+export interface Placement {
+  readonly key: string;
+  readonly partition: number;
+}
+
+/** Connector ids kept per charger; a charger sending higher ones (any UInt16) gets them made anew. */
+const KEPT_CONNECTORS = 16;
+/** Chargers kept: more than a gateway holds; past it the map starts again. */
+const KEPT_CHARGERS = 200_000;
+
+/**
+ * Each connector's placement, kept by charger: a frame's is then a lookup by the connection's
+ * charger id (whose hash the string keeps) instead of its key made and hashed anew, and the
+ * events queued in the log share one key string per connector.
+ */
+export class Placements {
+  readonly #partitions: number;
+  readonly #byCharger = new Map<string, Array<Placement | undefined>>();
+
+  constructor(partitions: number) {
+    this.#partitions = partitions;
+  }
+
+  of(chargerId: string, connectorId: number): Placement {
+    if (!(connectorId >= 0 && connectorId < KEPT_CONNECTORS && Number.isInteger(connectorId)))
+      return this.#make(chargerId, connectorId);
+    let kept = this.#byCharger.get(chargerId);
+    if (kept === undefined) {
+      if (this.#byCharger.size >= KEPT_CHARGERS) this.#byCharger.clear();
+      kept = [];
+      this.#byCharger.set(chargerId, kept);
+    }
+    return (kept[connectorId] ??= this.#make(chargerId, connectorId));
+  }
+
+  #make(chargerId: string, connectorId: number): Placement {
+    const key = connectorKey(chargerId, connectorId);
+    return { key, partition: partitionFor(key, this.#partitions) };
+  }
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/lib/errors.js';
-import { partitionFor, murmur2 } from '../../src/bus/partitioner.js';
+import { partitionFor, murmur2, Placements } from '../../src/bus/partitioner.js';
+import { connectorKey } from '../../src/ocpp/events.js';
 
 describe('error codes', () => {
   it('every code users can see is documented in docs/errors.md', () => {
@@ -44,5 +45,34 @@ describe('partitioner', () => {
       expect(p).toBeGreaterThanOrEqual(0);
       expect(p).toBeLessThan(7);
     }
+  });
+
+  it("keeps a connector's placement: the key and partition made from its charger and id, for kept and unkept ids alike", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('CP1', 'CP2', 'CP-é', '', 'constructor', '__proto__'),
+            fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 65535 })),
+          ),
+          { maxLength: 60 },
+        ),
+        fc.integer({ min: 1, max: 32 }),
+        (calls, partitions) => {
+          const placements = new Placements(partitions);
+          for (const [chargerId, connectorId] of calls) {
+            const key = connectorKey(chargerId, connectorId);
+            expect(placements.of(chargerId, connectorId)).toEqual({
+              key,
+              partition: partitionFor(key, partitions),
+            });
+          }
+        },
+      ),
+    );
+    const placements = new Placements(16);
+    // Kept: the same key string every time; past the kept ids made anew, equal.
+    expect(placements.of('CP1', 2)).toBe(placements.of('CP1', 2));
+    expect(placements.of('CP1', 300)).toEqual(placements.of('CP1', 300));
   });
 });
