@@ -6,12 +6,12 @@ import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { decodeRuns, EventPacker, EventUnpacker } from '../../src/bus/event-codec.js';
-import { partitionFor } from '../../src/bus/partitioner.js';
+import { partitionFor, Placements } from '../../src/bus/partitioner.js';
 import { indexNetwork } from '../../src/config/network-index.js';
 import { parseNetwork } from '../../src/config/network.js';
 import { TransactionRegistry } from '../../src/gateway/transactions.js';
 import { handleCall, type ActionContext } from '../../src/ocpp/actions.js';
-import type { ChargerEvent } from '../../src/ocpp/events.js';
+import { connectorKey, type ChargerEvent } from '../../src/ocpp/events.js';
 import { parseFrame } from '../../src/ocpp/rpc.js';
 import { V16 } from '../../src/ocpp/v16/actions.js';
 import { V201 } from '../../src/ocpp/v201/actions.js';
@@ -214,13 +214,19 @@ show(
   'frames',
 );
 
-// --- partition of a connector key, as every published event is placed ---------------------
-const connectorKeys = Array.from({ length: 1000 }, (_, i) => `CP${String(i).padStart(5, '0')}/1`);
+// --- placement of a published event: its connector's key and partition --------------------
+const chargerIds = Array.from({ length: 1000 }, (_, i) => `CP${String(i).padStart(5, '0')}`);
 let keyAt = 0;
 show(
-  'partition of a connector key (partitionFor, 16)',
-  rate(() => partitionFor(connectorKeys[keyAt++ % 1000]!, 16)),
-  'keys',
+  'connector key made and hashed (16)',
+  rate(() => partitionFor(connectorKey(chargerIds[keyAt++ % 1000]!, 1), 16)),
+  'events',
+);
+const placements = new Placements(16);
+show(
+  'placement kept by charger (Placements)',
+  rate(() => placements.of(chargerIds[keyAt++ % 1000]!, 1).partition),
+  'events',
 );
 
 // --- log: a record of 1,000 events ---------------------------------------------------------
