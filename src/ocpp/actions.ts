@@ -135,10 +135,10 @@ function baseOf(unit: string): string | undefined {
 
 /**
  * A value normalized to the base unit, scaled in decimal so that 12.345 kWh is exactly
- * 12345 Wh and not 12344.999…; `exponent` is 2.0.1's unitOfMeasure.multiplier.
+ * 12345 Wh and not 12344.999…; `scale` is the power of ten to the base unit (3 for a kilo
+ * unit, plus 2.0.1's unitOfMeasure.multiplier).
  */
-function normalizedValue(value: string | number, unit: string, exponent = 0): number {
-  const scale = exponent + (baseOf(unit) === undefined ? 0 : 3);
+function normalizedValue(value: string | number, scale: number): number {
   // A JSON number is finite and already the value (its text would pass the check below; -0
   // went through its text as 0).
   if (typeof value === 'number' && scale === 0) return value === 0 ? 0 : value;
@@ -155,16 +155,11 @@ function normalizedValue(value: string | number, unit: string, exponent = 0): nu
 export function isDecimal(text: string): boolean {
   const n = text.length;
   let i = text.charCodeAt(0) === MINUS ? 1 : 0;
-  const digits = (from: number): number => {
-    let j = from;
-    while (j < n && isDigit(text.charCodeAt(j))) j++;
-    return j;
-  };
-  let j = digits(i);
+  let j = digitsEnd(text, i);
   if (j === i) return false;
   i = j;
   if (i < n && text.charCodeAt(i) === DOT) {
-    j = digits(i + 1);
+    j = digitsEnd(text, i + 1);
     if (j === i + 1) return false;
     i = j;
   }
@@ -172,11 +167,18 @@ export function isDecimal(text: string): boolean {
     i += 1;
     const sign = text.charCodeAt(i);
     if (sign === PLUS || sign === MINUS) i += 1;
-    j = digits(i);
+    j = digitsEnd(text, i);
     if (j === i) return false;
     i = j;
   }
   return i === n;
+}
+
+/** Where the run of digits from `from` ends in `text`. */
+function digitsEnd(text: string, from: number): number {
+  let j = from;
+  while (j < text.length && isDigit(text.charCodeAt(j))) j++;
+  return j;
 }
 
 const MINUS = 0x2d;
@@ -213,13 +215,17 @@ export function toSamples<S extends SampledValueBase & { readonly value: string 
       const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
       const { unit: given, exponent } = unitOf(sv);
       const unit = given ?? defaultUnit(measurand);
+      const base = baseOf(unit);
       const signature = signatureOf(sv);
       const sample: Sample = {
         ts,
         measurand,
         phase: sv.phase ?? '',
-        value: signature?.alone === true ? Number.NaN : normalizedValue(sv.value, unit, exponent),
-        unit: baseOf(unit) ?? unit,
+        value:
+          signature?.alone === true
+            ? Number.NaN
+            : normalizedValue(sv.value, exponent + (base === undefined ? 0 : 3)),
+        unit: base ?? unit,
         context: sv.context ?? 'Sample.Periodic',
       };
       if (signature?.alone === true) (loose ??= []).push({ sample, record: signature.record });
