@@ -23,7 +23,11 @@ import {
   type TaskInput,
   type TaskOutput,
 } from '../../src/sessions/held-state.js';
-import { processBatch, type ConnectorState } from '../../src/sessions/process-batch.js';
+import {
+  newlineRows,
+  processBatch,
+  type ConnectorState,
+} from '../../src/sessions/process-batch.js';
 import { sessionRowText } from '../../src/store/store.js';
 import { meterValues, T0 } from '../load/frames.js';
 
@@ -477,6 +481,28 @@ taskCase('the same, every state parsed (no states kept)', 64, 1, false);
     'the same, the state escaped in a string',
     rate(() => JSON.stringify([...values, state, 0])),
     'rows',
+  );
+}
+
+// --- a batch's rows as text, copied to the event loop ---------------------------------------
+{
+  // 350 reading rows of 5 readings, each built piece by piece as the worker builds them.
+  const readingRows = (): string[] =>
+    Array.from({ length: 350 }, (_, i) => {
+      let row = `["B${i % 64}",1,"B${i % 64}-tx",0,${i},"2026-11-20 08:00:0${i % 10}.000",[`;
+      for (let r = 0; r < 5; r++)
+        row += `${r === 0 ? '' : ','}["Energy.Active.Import.Register","",${i * 5 + r},"Wh","Sample.Periodic",true,""]`;
+      return `${row}]]`;
+    });
+  show(
+    '350 reading rows: newlineRows, cloned',
+    rate(() => structuredClone(newlineRows(readingRows()))),
+    'batches',
+  );
+  show(
+    "the same, join('\\n') + '\\n'",
+    rate(() => structuredClone(readingRows().join('\n') + '\n')),
+    'batches',
   );
 }
 

@@ -367,7 +367,8 @@ class BatchRun {
       if (text !== undefined) stateTexts.set(packed, text);
       state.session = packed;
     }
-    const ndjson = (rows: string[]) => (rows.length === 0 ? '' : rows.join('\n') + '\n');
+    // The run ends here: its row lists are complete (newlineRows adds to them).
+    const ndjson = newlineRows;
     this.#endReadingFrame();
     return {
       states: this.#states,
@@ -1199,6 +1200,19 @@ interface Place {
 function placeOf(index: NetworkIndex, chargerId: string): Place {
   const site = index.chargers.get(chargerId)?.site ?? '';
   return { site_id: site, operator_id: index.sites.get(site)?.operator ?? '' };
+}
+
+/**
+ * Rows as one text, each ending in a newline (JSONEachRow). The last newline comes from an
+ * empty element added to `rows`, so `join` makes one flat string: `join('\n') + '\n'` left a
+ * rope, which the copy to the event loop flattened a second time (bench/micro/pipeline.bench.ts:
+ * 350 reading rows built, joined and cloned in 420–480 µs against 480–600). Call it once a
+ * list is complete.
+ */
+export function newlineRows(rows: string[]): string {
+  if (rows.length === 0) return '';
+  rows.push('');
+  return rows.join('\n');
 }
 
 /**

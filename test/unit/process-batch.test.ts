@@ -8,6 +8,7 @@ import { latestSessionRows } from '../../src/store/sink.js';
 import { READING_COLUMNS } from '../../src/store/store.js';
 import { sessionRows } from '../helpers/rows.js';
 import {
+  newlineRows,
   processBatch,
   type BatchInput,
   type ConnectorState,
@@ -135,6 +136,14 @@ const readingRows = (text: string) =>
         ) as Record<string, unknown>;
       });
     });
+
+describe('rows as text', () => {
+  it('each row ends in a newline, in order; no rows, no text', () => {
+    expect(newlineRows([])).toBe('');
+    expect(newlineRows(['["a",1]'])).toBe('["a",1]\n');
+    expect(newlineRows(['["a",1]', '["b",2]', '["c",3]'])).toBe('["a",1]\n["b",2]\n["c",3]\n');
+  });
+});
 
 describe('session processing of a batch', () => {
   it('S1 start → in_progress, stop → ended → rated, with one CDR', () => {
