@@ -11,7 +11,10 @@
  * two runs paced at `--paced` (0.5), open loop, each on a fresh engine — of the end-to-end
  * maximum (what the whole pipeline carries; acknowledging beyond it only fills the log), and
  * of the acknowledged maximum — for the ack latency at that load and, from one more charger
- * probing the store every 100 ms, frame-to-queryable.
+ * probing the store every 100 ms, frame-to-queryable. `npm run bench:steady` uses a 30 s window,
+ * so that what a fresh engine pays once (V8 compiling its hot code, on its helper threads, in
+ * the first seconds; the store catching up after the load's last frame) weighs less in the
+ * figures of the steady state than in a 10 s window (bench/RESULTS.md has both).
  *
  *   node dist/bench/load/gateway-bench.js [--chargers 1000] [--seconds 10] [--procs 2]
  *        [--warmup 2] [--targets bare,on] [--paced 0.5 | --rate N] [--cpu-prof DIR] [--out FILE]
