@@ -367,17 +367,16 @@ class BatchRun {
       if (text !== undefined) stateTexts.set(packed, text);
       state.session = packed;
     }
-    // The run ends here: its row lists are complete (newlineRows adds to them).
-    const ndjson = newlineRows;
     this.#endReadingFrame();
+    // The run ends here: its row lists are complete (newlineRows adds to them).
     return {
       states: this.#states,
-      readings: ndjson(this.#readings),
+      readings: newlineRows(this.#readings),
       readingRows: this.#readingRows,
-      statuses: ndjson(this.#statuses),
-      notifications: ndjson(this.#notifications),
-      sessions: ndjson(this.#sessions),
-      cdrs: ndjson(this.#cdrs),
+      statuses: newlineRows(this.#statuses),
+      notifications: newlineRows(this.#notifications),
+      sessions: newlineRows(this.#sessions),
+      cdrs: newlineRows(this.#cdrs),
       readingsValid: this.#valid,
       readingsRejected: this.#rejected,
       lastOffset: this.#offset,
