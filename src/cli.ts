@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 import { Command, CommanderError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { demoNetwork } from './config/demo-network.js';

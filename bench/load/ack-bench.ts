@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
+import { ENGINE_NODE_FLAGS } from '../../src/lib/engine-flags.js';
 import { freePort } from '../../src/lib/free-port.js';
 import { meterValues, T0 } from './frames.js';
 
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
   const engine = spawn(
     process.execPath,
     [
+      ...ENGINE_NODE_FLAGS,
       join(root, 'dist', 'src', 'cli.js'),
       'start',
       '--config',

@@ -74,6 +74,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
+import { ENGINE_NODE_FLAGS } from '../../src/lib/engine-flags.js';
 import { meterValues, READINGS_PER_FRAME, T0 } from './frames.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -479,7 +480,10 @@ async function startEngine(spec: EngineSpec): Promise<Server> {
   else mkdirSync(dir, { recursive: true });
   const config = writeNetwork(dir, spec.chargers);
   const name = spec.name ?? `engine fsync ${spec.fsync ? 'on' : 'off'}`;
-  const nodeFlags = cpuProfFlags(spec.cpuProfDir ?? null, name.replace(/\W+/g, '-'));
+  const nodeFlags = [
+    ...ENGINE_NODE_FLAGS,
+    ...cpuProfFlags(spec.cpuProfDir ?? null, name.replace(/\W+/g, '-')),
+  ];
   const child = spawnNode(
     [
       join(root, 'dist', 'src', 'cli.js'),

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { stringify } from 'yaml';
+import { ENGINE_NODE_FLAGS } from '../../src/lib/engine-flags.js';
 import { freePort } from '../../src/lib/free-port.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -60,6 +61,7 @@ const ocppPort = await freePort();
 const engine = spawn(
   process.execPath,
   [
+    ...ENGINE_NODE_FLAGS,
     join(root, 'dist', 'src', 'cli.js'),
     'start',
     '--config',

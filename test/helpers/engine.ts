@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll } from 'vitest';
+import { ENGINE_NODE_FLAGS } from '../../src/lib/engine-flags.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -42,6 +43,7 @@ export async function startEngine(options: {
   const child = spawn(
     process.execPath,
     [
+      ...ENGINE_NODE_FLAGS,
       CLI,
       'start',
       '--config',

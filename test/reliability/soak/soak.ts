@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startLocalBroker, type LocalBroker } from '../../../src/kafka/local-broker.js';
+import { ENGINE_NODE_FLAGS } from '../../../src/lib/engine-flags.js';
 import { freePort } from '../../../src/lib/free-port.js';
 import { SoakCharger } from './charger.js';
 
@@ -83,7 +84,9 @@ const unexpectedExits: string[] = [];
 const killing = new Set<ChildProcess>();
 
 async function launch(name: string, cliArgs: string[]): Promise<Proc> {
-  const child = spawn(process.execPath, [CLI, ...cliArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...ENGINE_NODE_FLAGS, CLI, ...cliArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const proc: Proc = { name, args: cliArgs, child, ocppUrl: '', apiUrl: '', output: '' };
   const keep = (d: Buffer) => {
     proc.output = (proc.output + d.toString()).slice(-200_000);
