@@ -7,6 +7,7 @@ import {
   compileTariff,
   finish,
   runningCost,
+  runningTotals,
   startRating,
   type CompiledTariff,
   type Observation,
@@ -18,7 +19,9 @@ import {
  * (`addObservation` per reading, as the workers run it), for a flat ENERGY tariff and for a
  * complex one (time of day, power bands, duration-limited free parking, step sizes).
  * Sessions are 2,000 readings 15 s apart (8 h 20 min), crossing the evening and night
- * switches; the figure is per core (one thread).
+ * switches; the figure is per core (one thread). Also with the running cost after every
+ * reading, whole (`runningCost`, lines and VAT per rate) and as totals alone (`runningTotals`,
+ * what the workers compute once a batch for each session it touched, R5.1).
  *
  *   npm run build && node dist/bench/micro/rating.bench.js [readings]
  */
@@ -113,7 +116,7 @@ function run(
   tariff: CompiledTariff,
   readings: readonly Observation[],
   sessions: number,
-  live: boolean,
+  live: 'none' | 'cost' | 'totals',
 ): Figures {
   const first = readings[0];
   const last = readings.at(-1);
@@ -125,7 +128,8 @@ function run(
     let state = startRating(tariff, first.ts);
     for (const reading of readings) {
       state = addObservation(state, reading);
-      if (live) total = runningCost(state).totalInclVat;
+      if (live === 'cost') total = runningCost(state).totalInclVat;
+      else if (live === 'totals') total = runningTotals(state).totalInclVat;
     }
     const cdr = finish(state, last.ts + INTERVAL_MS);
     total = cdr.totalInclVat;
@@ -139,23 +143,31 @@ function run(
   };
 }
 
-const results: Record<string, { readingsPerSecond: number; withRunningCost: number }> = {};
+const results: Record<
+  string,
+  { readingsPerSecond: number; withRunningCost: number; withRunningTotals: number }
+> = {};
 
 function bench(name: string, tariff: CompiledTariff, readings: Observation[]): void {
   const sessions = Math.max(1, Math.round(READINGS / readings.length));
-  run(tariff, readings, Math.max(1, Math.round(sessions / 10)), false); // warm-up
-  const rating = run(tariff, readings, sessions, false);
+  run(tariff, readings, Math.max(1, Math.round(sessions / 10)), 'none'); // warm-up
+  const rating = run(tariff, readings, sessions, 'none');
   const liveSessions = Math.max(1, Math.round(sessions / 20));
-  run(tariff, readings, Math.max(1, Math.round(liveSessions / 10)), true);
-  const live = run(tariff, readings, liveSessions, true);
+  run(tariff, readings, Math.max(1, Math.round(liveSessions / 10)), 'cost');
+  const live = run(tariff, readings, liveSessions, 'cost');
+  run(tariff, readings, Math.max(1, Math.round(liveSessions / 10)), 'totals');
+  const totals = run(tariff, readings, liveSessions, 'totals');
   results[name] = {
     readingsPerSecond: rating.readingsPerSecond,
     withRunningCost: live.readingsPerSecond,
+    withRunningTotals: totals.readingsPerSecond,
   };
+  const perSecond = (f: Figures) => f.readingsPerSecond.toLocaleString('en').padStart(9);
   console.log(
     `${name.padEnd(8)} ${rating.readingsPerSecond.toLocaleString('en').padStart(11)} readings/s` +
-      ` (addObservation)  ${live.readingsPerSecond.toLocaleString('en').padStart(9)} readings/s` +
-      ` (+ runningCost each)  periods/session ${rating.periodsPerSession}, total ${rating.total}`,
+      ` (addObservation)  ${perSecond(live)} readings/s (+ runningCost each)` +
+      `  ${perSecond(totals)} readings/s (+ runningTotals each)` +
+      `  periods/session ${rating.periodsPerSession}, total ${rating.total}`,
   );
 }
 

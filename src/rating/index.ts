@@ -5,7 +5,7 @@
  *                                     // (OCPI `elements`, or the seed's `details`: R2)
  *   let state = startRating(tariff, startTs, { ratePlan });         // once per session
  *   state = addObservation(state, reading);                         // every valid reading
- *   runningCost(state).totalInclVat;                                // R5.1 live cost
+ *   runningTotals(state).totalInclVat;                              // R5.1 live cost
  *   const cdr = finish(state, endTs, { id });                       // the CDR
  *
  * `rateSession(tariff, timeline)` rates the same timeline from scratch and gives the same CDR.
@@ -33,6 +33,7 @@ export {
   addObservationInPlace,
   addObservations,
   runningCost,
+  runningTotals,
   startRating,
   type Observation,
   type RatingOptions,
@@ -54,5 +55,6 @@ export type {
   LinePart,
   LineType,
   MoneyTotals,
+  Totals,
   VatAmount,
 } from './pricing.js';

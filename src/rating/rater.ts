@@ -1,6 +1,15 @@
 import { ChargestreamError } from '../lib/errors.js';
 import { localSpan } from './local-time.js';
-import { fromMilli, IDLE, price, ROWS, type Amounts, type Quantities } from './pricing.js';
+import {
+  fromMilli,
+  IDLE,
+  price,
+  priceTotals,
+  ROWS,
+  type Amounts,
+  type Quantities,
+  type Totals,
+} from './pricing.js';
 import {
   DIMENSIONS,
   ENERGY,
@@ -195,6 +204,11 @@ export function addObservations(
  */
 export function runningCost(state: RatingState): Amounts {
   return price(state.tariff, quantitiesOf(state), false, state.refundPer15Min);
+}
+
+/** `runningCost`'s totals alone, without its lines: what a session's row and a 2.0.1 answer show. */
+export function runningTotals(state: RatingState): Totals {
+  return priceTotals(state.tariff, quantitiesOf(state), state.refundPer15Min);
 }
 
 /** The session as closed at `endTs` (≥ the latest observation), with the final round-up. */

@@ -5,7 +5,7 @@ import {
   addObservationInPlace,
   compileTariff,
   finish,
-  runningCost,
+  runningTotals,
   startRating,
   type CompiledTariff,
   type Observation,
@@ -138,8 +138,9 @@ export function observe(rating: SessionRating, observation: Observation): void {
   rating.lastTs = observation.ts;
 }
 
+/** R5.1: the running cost's totals (without its lines: a CDR's come with `finalCost`). */
 export function liveCost(rating: SessionRating): Money {
-  return rating.state === null ? zero(rating.currency) : money(runningCost(rating.state));
+  return rating.state === null ? zero(rating.currency) : runningTotals(rating.state);
 }
 
 export function finalCost(

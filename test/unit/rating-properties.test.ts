@@ -10,6 +10,7 @@ import {
   finish,
   rateSession,
   runningCost,
+  runningTotals,
   startRating,
   type Cdr,
   type Observation,
@@ -393,6 +394,30 @@ describe('rating properties', () => {
         ]);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('R5.1 the running totals alone equal the running cost’s totals after every reading', () => {
+    fc.assert(
+      fc.property(tariffInput, zone, session, ratePlan, (input, tz, s, plan) => {
+        const tariff = compileTariff(input, tz);
+        let state = startRating(tariff, s.startTs, plan === undefined ? {} : { ratePlan: plan });
+        const both = () => {
+          const full = runningCost(state);
+          expect(runningTotals(state)).toEqual({
+            currency: full.currency,
+            totalExclVat: full.totalExclVat,
+            totalVat: full.totalVat,
+            totalInclVat: full.totalInclVat,
+          });
+        };
+        both();
+        for (const o of s.timeline) {
+          state = addObservation(state, o);
+          both();
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });
