@@ -121,6 +121,7 @@ export function priceTotals(
   return priced(tariff, q, false, refundPer15Min, false);
 }
 
+/** `price` itself; with `detail` false it builds the totals alone (`priceTotals`). */
 function priced(
   tariff: CompiledTariff,
   q: Quantities,
