@@ -149,14 +149,16 @@ const results: Record<
 > = {};
 
 function bench(name: string, tariff: CompiledTariff, readings: Observation[]): void {
+  // Each mode after a warm-up of a tenth as many sessions.
+  const measured = (sessions: number, live: Parameters<typeof run>[3]): Figures => {
+    run(tariff, readings, Math.max(1, Math.round(sessions / 10)), live);
+    return run(tariff, readings, sessions, live);
+  };
   const sessions = Math.max(1, Math.round(READINGS / readings.length));
-  run(tariff, readings, Math.max(1, Math.round(sessions / 10)), 'none'); // warm-up
-  const rating = run(tariff, readings, sessions, 'none');
   const liveSessions = Math.max(1, Math.round(sessions / 20));
-  run(tariff, readings, Math.max(1, Math.round(liveSessions / 10)), 'cost');
-  const live = run(tariff, readings, liveSessions, 'cost');
-  run(tariff, readings, Math.max(1, Math.round(liveSessions / 10)), 'totals');
-  const totals = run(tariff, readings, liveSessions, 'totals');
+  const rating = measured(sessions, 'none');
+  const live = measured(liveSessions, 'cost');
+  const totals = measured(liveSessions, 'totals');
   results[name] = {
     readingsPerSecond: rating.readingsPerSecond,
     withRunningCost: live.readingsPerSecond,
